@@ -1,0 +1,66 @@
+#include "test_utils.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace shadowpeft::test {
+namespace fs = std::filesystem;
+
+fs::path fixtures_dir() {
+  const char* dir = std::getenv("SHADOWPEFT_FIXTURES");
+  if (!dir || !*dir) throw std::runtime_error("SHADOWPEFT_FIXTURES is not set; run the tests through ctest");
+  return dir;
+}
+
+fs::path scratch_dir(const std::string& name) {
+  // ctest runs test cases in parallel processes: each case gets its own subtree.
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string test = info ? std::string(info->test_suite_name()) + "." + info->name() : "no_test";
+  const fs::path dir = fixtures_dir() / "scratch" / test / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string read_file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+::testing::AssertionResult tensors_close(const at::Tensor& got, const at::Tensor& ref, double atol, double rtol,
+                                         const std::string& name) {
+  if (got.sizes() != ref.sizes())
+    return ::testing::AssertionFailure() << name << ": shape " << got.sizes() << " vs reference " << ref.sizes();
+  const at::Tensor g = got.detach().to(at::kCPU, at::kDouble);
+  const at::Tensor r = ref.detach().to(at::kCPU, at::kDouble);
+  const at::Tensor diff = (g - r).abs();
+  const at::Tensor bad = diff > (atol + rtol * r.abs());
+  const double max_diff = diff.numel() ? diff.max().item<double>() : 0.0;
+  if (bad.any().item<bool>() || g.isnan().ne(r.isnan()).any().item<bool>()) {
+    return ::testing::AssertionFailure()
+           << fmt::format("{}: max abs diff {:.3e} exceeds atol {:.1e} + rtol {:.1e} at {} of {} elements", name,
+                          max_diff, atol, rtol, bad.sum().item<int64_t>(), bad.numel());
+  }
+  return ::testing::AssertionSuccess() << fmt::format("{}: max abs diff {:.3e}", name, max_diff);
+}
+
+::testing::AssertionResult tensors_bitwise_equal(const at::Tensor& got, const at::Tensor& ref,
+                                                 const std::string& name) {
+  if (got.scalar_type() != ref.scalar_type())
+    return ::testing::AssertionFailure() << name << ": dtype " << got.scalar_type() << " vs " << ref.scalar_type();
+  if (got.sizes() != ref.sizes())
+    return ::testing::AssertionFailure() << name << ": shape " << got.sizes() << " vs " << ref.sizes();
+  const at::Tensor g = got.contiguous(), r = ref.contiguous();
+  if (std::memcmp(g.data_ptr(), r.data_ptr(), g.numel() * g.element_size()) != 0)
+    return ::testing::AssertionFailure() << name << ": bytes differ";
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace shadowpeft::test

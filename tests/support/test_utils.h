@@ -1,0 +1,31 @@
+#pragma once
+// Shared helpers for the C++ tests: where the reference fixtures live, and tensor comparisons that
+// report the largest difference and the tensor's name.
+#include <ATen/core/Tensor.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace shadowpeft::test {
+
+// Directory written by tests/reference/make_fixtures.py ($SHADOWPEFT_FIXTURES, set by ctest).
+std::filesystem::path fixtures_dir();
+
+// A fresh empty directory for the running test case under the fixtures tree (emptied on reuse).
+std::filesystem::path scratch_dir(const std::string& name);
+
+std::string read_file_bytes(const std::filesystem::path& path);
+
+// |got - ref| <= atol + rtol * |ref| elementwise, compared in float64; same shape required.
+::testing::AssertionResult tensors_close(const at::Tensor& got, const at::Tensor& ref, double atol, double rtol,
+                                         const std::string& name);
+// Same dtype, shape and bytes (NaN payloads included).
+::testing::AssertionResult tensors_bitwise_equal(const at::Tensor& got, const at::Tensor& ref, const std::string& name);
+
+}  // namespace shadowpeft::test
+
+#define EXPECT_TENSOR_CLOSE(got, ref, atol, rtol, name) \
+  EXPECT_TRUE(::shadowpeft::test::tensors_close((got), (ref), (atol), (rtol), (name)))
+#define EXPECT_TENSOR_BITWISE_EQ(got, ref, name) \
+  EXPECT_TRUE(::shadowpeft::test::tensors_bitwise_equal((got), (ref), (name)))

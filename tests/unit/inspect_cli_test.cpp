@@ -1,0 +1,86 @@
+// `shadowpeft inspect` on checkpoints written by transformers: the JSON report agrees with what
+// the reference recorded (tensor names, shapes, dtypes, parameter count), sharded or not.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <memory>
+
+#include "shadowpeft/io/json_file.h"
+#include "test_utils.h"
+
+namespace shadowpeft {
+namespace {
+
+struct CommandResult {
+  int status;
+  std::string out;
+};
+
+CommandResult run(const std::string& args) {
+  const std::string cmd = std::string(SHADOWPEFT_CLI_PATH) + " " + args + " 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(cmd.c_str(), "r"), ::pclose);
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe.get())) out.append(buf.data(), n);
+  const int status = ::pclose(pipe.release());
+  return {WEXITSTATUS(status), out};
+}
+
+void expect_matches_reference(const io::Json& report) {
+  const io::Json expected = io::read_json_file(test::fixtures_dir() / "tiny_llama.expected.json");
+  EXPECT_EQ(report["num_parameters"], expected["num_parameters"]);
+  EXPECT_EQ(report["architectures"], expected["architectures"]);
+  ASSERT_EQ(report["tensors"].size(), expected["tensors"].size());
+  for (const auto& t : report["tensors"]) {
+    const auto& want = expected["tensors"][t["name"].get<std::string>()];
+    EXPECT_EQ(t["shape"], want["shape"]) << t["name"];
+    EXPECT_EQ(t["dtype"], want["dtype"]) << t["name"];
+  }
+}
+
+TEST(InspectCli, JsonReportMatchesTransformers) {
+  const auto r = run("inspect --json " + (test::fixtures_dir() / "tiny_llama").string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  expect_matches_reference(io::Json::parse(r.out));
+}
+
+TEST(InspectCli, ShardedModelReportsAllShards) {
+  const auto r = run("inspect --json " + (test::fixtures_dir() / "tiny_llama_sharded").string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const io::Json report = io::Json::parse(r.out);
+  expect_matches_reference(report);
+  EXPECT_EQ(report["index"], "model.safetensors.index.json");
+  EXPECT_EQ(report["files"].size(), 7u);
+}
+
+TEST(InspectCli, TableShowsArchitectureAndTensors) {
+  const auto r = run("inspect " + (test::fixtures_dir() / "tiny_llama").string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("LlamaForCausalLM"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("model.layers.1.mlp.down_proj.weight"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[32, 64]"), std::string::npos) << r.out;
+}
+
+TEST(InspectCli, BadInputPrintsOneErrorLineAndFails) {
+  const auto r = run("inspect " + (test::fixtures_dir() / "malformed" / "overlap.safetensors").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out.rfind("error: ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("overlaps"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+}
+
+TEST(InspectCli, MissingModelFails) {
+  const auto r = run("inspect /nonexistent/model");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("/nonexistent/model"), std::string::npos) << r.out;
+}
+
+TEST(InspectCli, HelpListsTheCommand) {
+  const auto r = run("--help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("inspect"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace shadowpeft

@@ -1,0 +1,11 @@
+#pragma once
+// Each subcommand registers its options on the CLI app and runs when selected.
+namespace CLI {
+class App;
+}
+
+namespace shadowpeft::cli {
+
+void add_inspect_command(CLI::App& app);
+
+}  // namespace shadowpeft::cli

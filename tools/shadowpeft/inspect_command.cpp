@@ -1,0 +1,101 @@
+// `shadowpeft inspect PATH`: what a checkpoint holds — architecture, dtypes, every tensor, counts.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "commands.h"
+#include "shadowpeft/core/format.h"
+#include "shadowpeft/io/checkpoint.h"
+#include "shadowpeft/io/json_file.h"
+#include "shadowpeft/io/model_dir.h"
+
+namespace shadowpeft::cli {
+namespace fs = std::filesystem;
+using io::Json;
+
+namespace {
+
+struct InspectOptions {
+  std::string model;
+  bool json = false;
+};
+
+std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+
+// Config fields worth showing when present, in this order.
+constexpr const char* kConfigSummaryKeys[] = {
+    "model_type", "num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads",
+    "num_key_value_heads", "head_dim", "vocab_size", "max_position_embeddings", "torch_dtype", "dtype"};
+
+void run_inspect(const InspectOptions& opts) {
+  const fs::path dir_or_file = fs::is_regular_file(opts.model) ? fs::path(opts.model) : io::resolve_model_dir(opts.model);
+  const auto ckpt = io::SafetensorsCheckpoint::open(dir_or_file);
+  Json config;
+  if (fs::is_directory(dir_or_file) && fs::exists(dir_or_file / "config.json"))
+    config = io::read_json_file(dir_or_file / "config.json");
+
+  std::map<std::string, int64_t> numel_by_dtype;
+  Json tensors = Json::array();
+  for (const std::string& name : ckpt.names()) {
+    const io::TensorInfo& t = ckpt.info(name);
+    const std::string dtype(io::dtype_name(t.dtype));
+    numel_by_dtype[dtype] += t.numel();
+    tensors.push_back({{"name", name}, {"dtype", dtype}, {"shape", t.shape},
+                       {"shard", ckpt.file_of(name).path().filename().string()}, {"bytes", t.end - t.begin}});
+  }
+  Json files = Json::array();
+  for (const auto& shard : ckpt.shards()) files.push_back(shard.path().filename().string());
+
+  if (opts.json) {
+    Json out = {{"path", dir_or_file.string()},
+                {"architectures", config.value("architectures", Json::array())},
+                {"config", config.is_null() ? Json::object() : config},
+                {"files", files},
+                {"index", ckpt.index_path() ? Json(ckpt.index_path()->filename().string()) : Json()},
+                {"num_parameters", ckpt.total_numel()},
+                {"total_bytes", ckpt.total_bytes()},
+                {"parameters_by_dtype", numel_by_dtype},
+                {"tensors", tensors}};
+    fmt::print("{}", io::dump_json_like_python(out));
+    return;
+  }
+
+  fmt::print("path          {}\n", dir_or_file.string());
+  if (config.is_object()) {
+    if (config.contains("architectures")) fmt::print("architecture  {}\n", config["architectures"].dump());
+    for (const char* key : kConfigSummaryKeys)
+      if (config.contains(key)) fmt::print("{:<14}{}\n", key, config[key].dump());
+  }
+  fmt::print("files         {}{}\n", fmt::join(files.get<std::vector<std::string>>(), ", "),
+             ckpt.index_path() ? fmt::format(" (index {})", ckpt.index_path()->filename().string()) : "");
+  for (const auto& [dtype, n] : numel_by_dtype) fmt::print("dtype         {} ({} parameters)\n", dtype, with_thousands(n));
+  fmt::print("parameters    {} in {} tensors, {} bytes\n\n", with_thousands(ckpt.total_numel()), tensors.size(),
+             with_thousands(static_cast<int64_t>(ckpt.total_bytes())));
+
+  std::size_t name_w = 4, shape_w = 5;
+  for (const auto& t : tensors) {
+    name_w = std::max(name_w, t["name"].get_ref<const std::string&>().size());
+    shape_w = std::max(shape_w, shape_text(t["shape"].get<std::vector<int64_t>>()).size());
+  }
+  fmt::print("{:<{}}  {:<7}  {:<{}}  {}\n", "name", name_w, "dtype", "shape", shape_w, "file");
+  for (const auto& t : tensors)
+    fmt::print("{:<{}}  {:<7}  {:<{}}  {}\n", t["name"].get<std::string>(), name_w, t["dtype"].get<std::string>(),
+               shape_text(t["shape"].get<std::vector<int64_t>>()), shape_w, t["shard"].get<std::string>());
+}
+
+}  // namespace
+
+void add_inspect_command(CLI::App& app) {
+  auto opts = std::make_shared<InspectOptions>();
+  CLI::App* cmd = app.add_subcommand("inspect", "Show what a model directory or safetensors file holds");
+  cmd->add_option("model", opts->model, "Model directory, org/name[@revision] in the local HF cache, or a .safetensors file")
+      ->required();
+  cmd->add_flag("--json", opts->json, "Print machine-readable JSON instead of a table");
+  cmd->callback([opts] { run_inspect(*opts); });
+}
+
+}  // namespace shadowpeft::cli

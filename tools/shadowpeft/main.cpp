@@ -1,0 +1,28 @@
+// `shadowpeft`: the command-line tool. Errors print one line and exit non-zero.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "commands.h"
+#include "shadowpeft/core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"shadowpeft: parameter-efficient fine-tuning of Hugging Face LLMs with a shadow network"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "shadowpeft 0.1.0");
+  shadowpeft::cli::add_inspect_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const shadowpeft::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  }
+  return 0;
+}
