@@ -7,5 +7,6 @@ class App;
 namespace shadowpeft::cli {
 
 void add_inspect_command(CLI::App& app);
+void add_logits_command(CLI::App& app);
 
 }  // namespace shadowpeft::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "shadowpeft 0.1.0");
   shadowpeft::cli::add_inspect_command(app);
+  shadowpeft::cli::add_logits_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

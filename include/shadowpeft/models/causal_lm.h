@@ -1,0 +1,69 @@
+#pragma once
+// One generic decoder-only causal LM for every family: built from a ModelConfig (one LayerSpec per
+// layer), with optional hooks around each layer for adapters such as ShadowPEFT.
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/pimpl.h>
+
+#include <functional>
+
+#include "shadowpeft/models/layers.h"
+#include "shadowpeft/models/model_config.h"
+
+namespace shadowpeft::models {
+
+// Called around every decoder layer; `before_layer` may return a replacement hidden state.
+struct LayerHooks {
+  std::function<at::Tensor(int64_t layer, const at::Tensor& hidden)> before_layer;
+  std::function<void(int64_t layer, const at::Tensor& hidden)> after_layer;
+};
+
+struct ForwardOptions {
+  at::Tensor attention_mask;  // [B, T], 1 for real tokens, 0 for padding; undefined = all real
+  at::Tensor position_ids;    // [B, T]; undefined = 0..T-1 (what transformers' forward uses)
+  const LayerHooks* hooks = nullptr;
+};
+
+// The `model.` part: embeddings, layers, final norm.
+class DecoderImpl : public torch::nn::Module {
+ public:
+  explicit DecoderImpl(const ModelConfig& config);
+  // Token (and, for learned positions, position) embeddings: [B, T] → [B, T, H].
+  at::Tensor embed(const at::Tensor& input_ids, const at::Tensor& position_ids);
+  // Runs every layer and the final norm on embeddings `h`.
+  at::Tensor forward(at::Tensor h, const at::Tensor& position_ids, const ForwardOptions& options);
+
+  Embedding embed_tokens{nullptr};     // [V, H]
+  Embedding embed_positions{nullptr};  // [P, H], learned positions only
+  torch::nn::ModuleList layers;
+  Norm norm{nullptr};
+
+ private:
+  const ModelConfig* config_;
+};
+TORCH_MODULE(Decoder);
+
+class CausalLMImpl : public torch::nn::Module {
+ public:
+  explicit CausalLMImpl(ModelConfig config);
+
+  // input_ids [B, T] → logits [B, T, V].
+  at::Tensor forward(const at::Tensor& input_ids, const ForwardOptions& options = {});
+  // Final hidden states after the last norm: [B, T, H].
+  at::Tensor hidden_states(const at::Tensor& input_ids, const ForwardOptions& options = {});
+  at::Tensor logits_from_hidden(const at::Tensor& hidden) const;
+  at::Tensor default_position_ids(const at::Tensor& input_ids) const;
+
+  const ModelConfig& config() const { return config_; }
+  // The output projection: lm_head.weight, or the token embeddings when tied.
+  at::Tensor output_embedding() const;
+
+  Decoder model{nullptr};
+  Linear lm_head{nullptr};  // null when tie_word_embeddings
+
+ private:
+  ModelConfig config_;
+};
+TORCH_MODULE(CausalLM);
+
+}  // namespace shadowpeft::models

@@ -1,0 +1,57 @@
+#pragma once
+// A ModelDescriptor says, for one architecture family, how its config.json maps onto ModelConfig,
+// where embeddings, final norm, head and blocks live, how checkpoint tensors group into
+// sub-blocks, and which tensors need transforming to our module layout. Module names follow the
+// Llama layout (model.embed_tokens, model.layers.{i}.self_attn.q_proj, ..., lm_head), so most
+// families need no renaming; a family states only its exceptions (GPT-2: Conv1D, fused c_attn).
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shadowpeft/io/json_file.h"
+#include "shadowpeft/io/safetensors.h"
+#include "shadowpeft/models/model_config.h"
+
+namespace shadowpeft::models {
+
+class ModelDescriptor {
+ public:
+  virtual ~ModelDescriptor() = default;
+
+  virtual std::string name() const = 0;
+  virtual std::vector<std::string> model_types() const = 0;
+  virtual std::vector<std::string> architectures() const = 0;
+
+  // config.json (already narrowed to the language model, see language_model_config) → ModelConfig.
+  // `file` names the source in error messages.
+  virtual ModelConfig parse_config(const io::Json& config, const std::filesystem::path& file) const = 0;
+  // The text model's config inside a multimodal one (`text_config`); the config itself otherwise.
+  virtual const io::Json& language_model_config(const io::Json& config) const;
+
+  virtual std::string input_embedding_name() const { return "model.embed_tokens"; }
+  virtual std::string output_embedding_name() const { return "lm_head"; }
+  virtual std::string final_norm_name() const { return "model.norm"; }
+  virtual std::string layer_block_name(int64_t index) const;
+
+  // Weight group of a checkpoint tensor: "embeddings", "lm_head" (head and final norm),
+  // "block_{i}_attention" or "block_{i}_ffn"; nullopt if it belongs to none.
+  virtual std::optional<std::string> weight_group(const std::string& tensor, int64_t num_layers) const;
+
+  // Checkpoint tensors ↔ our module layout (names and values); identity for Llama-layout families.
+  virtual void checkpoint_to_modules(io::TensorMap& tensors, const ModelConfig& config) const;
+  virtual void modules_to_checkpoint(io::TensorMap& tensors, const ModelConfig& config) const;
+
+  virtual bool requires_trust_remote_code() const { return false; }
+  virtual bool uses_autocast() const { return true; }
+};
+
+// Picks the descriptor for a config.json by architectures[0], then model_type. An unknown family is
+// an UnsupportedError naming it and listing the supported ones.
+const ModelDescriptor& descriptor_for(const io::Json& config, const std::filesystem::path& file);
+const std::vector<const ModelDescriptor*>& all_descriptors();
+
+// Reads and normalises a config.json with its family's descriptor.
+ModelConfig read_model_config(const std::filesystem::path& config_file);
+
+}  // namespace shadowpeft::models

@@ -1,0 +1,104 @@
+#pragma once
+// The building blocks of the generic decoder, configured by a LayerSpec. Submodule and parameter
+// names follow Hugging Face's Llama layout so that named_parameters() equals checkpoint keys.
+// Parameters are created uninitialised: the loader fills them (or callers initialise explicitly).
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/pimpl.h>
+
+#include <map>
+#include <optional>
+
+#include "shadowpeft/models/model_config.h"
+
+namespace shadowpeft::models {
+
+// y = x Wᵀ (+ b), like torch.nn.Linear but without its random initialisation.
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in_features, int64_t out_features, bool bias);
+  at::Tensor forward(const at::Tensor& x) const;
+  at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out] or undefined
+};
+TORCH_MODULE(Linear);
+
+// A lookup table: ids → rows of `weight`, without torch.nn.Embedding's random initialisation.
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int64_t num_embeddings, int64_t dim);
+  at::Tensor forward(const at::Tensor& ids) const;
+  at::Tensor weight;  // [num_embeddings, dim]
+};
+TORCH_MODULE(Embedding);
+
+// RMSNorm (Llama: w * normed cast back; Gemma: (1 + w) in float32) or LayerNorm with bias.
+class NormImpl : public torch::nn::Module {
+ public:
+  NormImpl(NormKind kind, int64_t size, double eps);
+  at::Tensor forward(const at::Tensor& x) const;
+  NormKind kind;
+  double eps;
+  at::Tensor weight;
+  at::Tensor bias;  // LayerNorm only
+};
+TORCH_MODULE(Norm);
+
+// Everything attention needs that is shared by all layers of one forward pass: rotary tables
+// (per head_dim) and boolean masks (per sliding window), built once and reused.
+class AttentionContext {
+ public:
+  // position_ids: [B, T] int64 absolute positions of the queries. key_padding_mask: [B, S] with
+  // 1 where a key is real (S = T without cache), or undefined when nothing is padded.
+  AttentionContext(const ModelConfig& config, at::Tensor position_ids, at::Tensor key_padding_mask);
+
+  // cos, sin: [B, 1, T, head_dim], in `dtype`.
+  std::pair<at::Tensor, at::Tensor> rotary(int64_t head_dim, at::ScalarType dtype);
+  // [B, 1, T, S] true where query t may attend key s.
+  const at::Tensor& mask(std::optional<int64_t> sliding_window);
+
+ private:
+  const ModelConfig& config_;
+  at::Tensor position_ids_;
+  at::Tensor key_padding_mask_;
+  std::map<std::pair<int64_t, int>, std::pair<at::Tensor, at::Tensor>> rotary_;
+  std::map<int64_t, at::Tensor> masks_;  // window (-1: none) → mask
+};
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  explicit AttentionImpl(const LayerSpec& spec, const ModelConfig& config);
+  at::Tensor forward(const at::Tensor& x, AttentionContext& ctx);  // x: [B, T, H]
+  LayerSpec spec;
+  bool rope;
+  double norm_eps;
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr}, linear_attn{nullptr};
+  Norm q_norm{nullptr}, k_norm{nullptr};
+};
+TORCH_MODULE(Attention);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(const LayerSpec& spec, const ModelConfig& config);
+  at::Tensor forward(const at::Tensor& x);
+  MlpKind kind;
+  Activation activation;
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr}, linear_mlp{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+// Pre-norm residual block: h += attn(norm(h)); h += mlp(norm(h)). A skipped sub-block has no
+// modules at all and leaves h unchanged.
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& config);
+  at::Tensor forward(at::Tensor h, AttentionContext& ctx);
+  Norm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  Attention self_attn{nullptr};
+  Mlp mlp{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+at::Tensor activate(const at::Tensor& x, Activation activation);
+
+}  // namespace shadowpeft::models

@@ -1,0 +1,69 @@
+#include "shadowpeft/models/causal_lm.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "shadowpeft/core/error.h"
+
+namespace shadowpeft::models {
+
+DecoderImpl::DecoderImpl(const ModelConfig& config) : config_(&config) {
+  embed_tokens = register_module("embed_tokens", Embedding(config.vocab_size, config.hidden_size));
+  if (config.positions == PositionKind::Learned)
+    embed_positions = register_module("embed_positions", Embedding(config.max_position_embeddings, config.hidden_size));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (const LayerSpec& spec : config.layers) layers->push_back(DecoderLayer(spec, config));
+  norm = register_module("norm", Norm(config.norm, config.hidden_size, config.norm_eps));
+}
+
+at::Tensor DecoderImpl::embed(const at::Tensor& input_ids, const at::Tensor& position_ids) {
+  at::Tensor h = embed_tokens->forward(input_ids);
+  if (config_->scale_embeddings) {
+    // transformers multiplies by sqrt(H) rounded to the activation dtype (Gemma).
+    h = h * at::scalar_tensor(std::sqrt(static_cast<double>(config_->hidden_size)), h.options());
+  }
+  if (embed_positions) h = h + embed_positions->forward(position_ids);
+  return h;
+}
+
+at::Tensor DecoderImpl::forward(at::Tensor h, const at::Tensor& position_ids, const ForwardOptions& options) {
+  AttentionContext ctx(*config_, position_ids, options.attention_mask);
+  for (std::size_t i = 0; i < layers->size(); ++i) {
+    const auto layer_index = static_cast<int64_t>(i);
+    if (options.hooks && options.hooks->before_layer) h = options.hooks->before_layer(layer_index, h);
+    h = layers->ptr<DecoderLayerImpl>(i)->forward(h, ctx);
+    if (options.hooks && options.hooks->after_layer) options.hooks->after_layer(layer_index, h);
+  }
+  return norm->forward(h);
+}
+
+CausalLMImpl::CausalLMImpl(ModelConfig config) : config_(std::move(config)) {
+  model = register_module("model", Decoder(config_));
+  if (!config_.tie_word_embeddings) lm_head = register_module("lm_head", Linear(config_.hidden_size, config_.vocab_size, false));
+}
+
+at::Tensor CausalLMImpl::default_position_ids(const at::Tensor& input_ids) const {
+  return at::arange(input_ids.size(1), input_ids.options().dtype(at::kLong)).unsqueeze(0).expand({input_ids.size(0), -1});
+}
+
+at::Tensor CausalLMImpl::output_embedding() const { return lm_head ? lm_head->weight : model->embed_tokens->weight; }
+
+at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const ForwardOptions& options) {
+  if (input_ids.dim() != 2)
+    throw ShapeError(fmt::format("input_ids must be [batch, sequence], got {} dimensions", input_ids.dim()));
+  if (options.attention_mask.defined() && options.attention_mask.sizes() != input_ids.sizes())
+    throw ShapeError("attention_mask must have the shape of input_ids");
+  const at::Tensor positions = options.position_ids.defined() ? options.position_ids : default_position_ids(input_ids);
+  if (positions.sizes() != input_ids.sizes()) throw ShapeError("position_ids must have the shape of input_ids");
+  return model->forward(model->embed(input_ids, positions), positions, options);
+}
+
+at::Tensor CausalLMImpl::logits_from_hidden(const at::Tensor& hidden) const { return at::linear(hidden, output_embedding()); }
+
+at::Tensor CausalLMImpl::forward(const at::Tensor& input_ids, const ForwardOptions& options) {
+  return logits_from_hidden(hidden_states(input_ids, options));
+}
+
+}  // namespace shadowpeft::models

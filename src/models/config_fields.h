@@ -1,0 +1,100 @@
+#pragma once
+// Typed reads of config.json fields with errors that name the file, the field, and expected vs.
+// actual. Internal to src/models.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/io/json_file.h"
+#include "shadowpeft/models/model_config.h"
+
+namespace shadowpeft::models::detail {
+
+class ConfigReader {
+ public:
+  ConfigReader(const io::Json& json, std::filesystem::path file, std::string prefix = "")
+      : json_(json), file_(std::move(file)), prefix_(std::move(prefix)) {}
+
+  bool has(const std::string& key) const { return json_.contains(key) && !json_.at(key).is_null(); }
+  const io::Json& json() const { return json_; }
+  const std::filesystem::path& file() const { return file_; }
+  std::string where(const std::string& key) const { return fmt::format("{}: field '{}{}'", file_.string(), prefix_, key); }
+
+  int64_t integer(const std::string& key) const {
+    if (!has(key)) throw ConfigError(where(key) + " is required but missing");
+    return as_integer(key, json_.at(key));
+  }
+  int64_t integer(const std::string& key, int64_t fallback) const { return has(key) ? integer(key) : fallback; }
+  std::optional<int64_t> optional_integer(const std::string& key) const {
+    return has(key) ? std::optional<int64_t>(integer(key)) : std::nullopt;
+  }
+  double number(const std::string& key, double fallback) const {
+    if (!has(key)) return fallback;
+    const io::Json& v = json_.at(key);
+    if (!v.is_number()) throw ConfigError(fmt::format("{} must be a number, got {}", where(key), v.dump()));
+    return v.get<double>();
+  }
+  bool boolean(const std::string& key, bool fallback) const {
+    if (!has(key)) return fallback;
+    const io::Json& v = json_.at(key);
+    if (!v.is_boolean()) throw ConfigError(fmt::format("{} must be true or false, got {}", where(key), v.dump()));
+    return v.get<bool>();
+  }
+  std::string string(const std::string& key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    const io::Json& v = json_.at(key);
+    if (!v.is_string()) throw ConfigError(fmt::format("{} must be a string, got {}", where(key), v.dump()));
+    return v.get<std::string>();
+  }
+  ConfigReader child(const std::string& key) const {
+    const io::Json& v = json_.at(key);
+    if (!v.is_object()) throw ConfigError(fmt::format("{} must be an object, got {}", where(key), v.dump()));
+    return ConfigReader(v, file_, prefix_ + key + ".");
+  }
+
+  int64_t as_integer(const std::string& key, const io::Json& v) const {
+    if (v.is_number_integer()) return v.get<int64_t>();
+    if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())))
+      return static_cast<int64_t>(v.get<double>());
+    throw ConfigError(fmt::format("{} must be an integer, got {}", where(key), v.dump()));
+  }
+
+ private:
+  const io::Json& json_;
+  std::filesystem::path file_;
+  std::string prefix_;
+};
+
+// Family defaults for configs in the Llama mould (Llama, Mistral, Qwen2, Qwen3, Gemma, DeciLM).
+struct LlamaLikeDefaults {
+  std::string hidden_act = "silu";
+  NormKind norm = NormKind::RMSNorm;
+  double norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  bool tie_word_embeddings = false;
+  bool qkv_bias = false;       // Qwen2: true, not configurable
+  bool qk_norm = false;        // Qwen3
+  bool scale_embeddings = false;
+  bool read_attention_bias = true;  // `attention_bias` key applies to q/k/v and o
+  std::optional<int64_t> sliding_window;  // Mistral's window when the key is absent
+};
+
+ModelConfig parse_llama_like(const io::Json& config, const std::filesystem::path& file, const LlamaLikeDefaults& d);
+RopeConfig parse_rope(const ConfigReader& cfg, double default_theta);
+Activation parse_activation(const ConfigReader& cfg, const std::string& key, const std::string& fallback);
+
+// Per-layer overrides from transformers' `per_layer_config` (both `skip` list and `skip_*` flag forms).
+void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg);
+// Qwen3/Qwen2-style `layer_types` + `use_sliding_window` / `max_window_layers`.
+void apply_layer_types(ModelConfig& config, const ConfigReader& cfg);
+
+}  // namespace shadowpeft::models::detail
+
+namespace shadowpeft::models::detail {
+// `block_configs` in either form: DeciLM/Nemotron-NAS (`n_heads_in_group`, `ffn_mult`) or
+// puzzletron AnyModel (`num_key_value_heads`, `intermediate_size`); `no_op` and `replace_with_linear`.
+void apply_block_configs(ModelConfig& config, const ConfigReader& cfg);
+}  // namespace shadowpeft::models::detail

@@ -1,0 +1,113 @@
+#include "shadowpeft/models/descriptor.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <regex>
+
+#include "shadowpeft/core/error.h"
+
+namespace shadowpeft::models {
+namespace fs = std::filesystem;
+
+const io::Json& ModelDescriptor::language_model_config(const io::Json& config) const {
+  return config.contains("text_config") && config["text_config"].is_object() ? config["text_config"] : config;
+}
+
+std::string ModelDescriptor::layer_block_name(int64_t index) const { return fmt::format("model.layers.{}", index); }
+
+std::optional<std::string> ModelDescriptor::weight_group(const std::string& tensor, int64_t num_layers) const {
+  static const std::regex block(R"(model\.layers\.(\d+)\.(input_layernorm|self_attn|post_attention_layernorm|mlp)\..+)");
+  if (tensor.starts_with(input_embedding_name() + ".")) return "embeddings";
+  if (tensor.starts_with(output_embedding_name() + ".") || tensor.starts_with(final_norm_name() + ".")) return "lm_head";
+  std::smatch m;
+  if (std::regex_match(tensor, m, block)) {
+    const int64_t i = std::stoll(m[1]);
+    if (i >= num_layers) return std::nullopt;
+    const bool attention = m[2] == "input_layernorm" || m[2] == "self_attn";
+    return fmt::format("block_{}_{}", i, attention ? "attention" : "ffn");
+  }
+  return std::nullopt;
+}
+
+void ModelDescriptor::checkpoint_to_modules(io::TensorMap&, const ModelConfig&) const {}
+void ModelDescriptor::modules_to_checkpoint(io::TensorMap&, const ModelConfig&) const {}
+
+// Defined one per family in src/models/descriptors/.
+const ModelDescriptor& llama_descriptor();
+const ModelDescriptor& mistral_descriptor();
+const ModelDescriptor& qwen2_descriptor();
+const ModelDescriptor& qwen3_descriptor();
+const ModelDescriptor& gemma_descriptor();
+const ModelDescriptor& gpt2_descriptor();
+const ModelDescriptor& nemotron_nas_descriptor();
+
+const std::vector<const ModelDescriptor*>& all_descriptors() {
+  static const std::vector<const ModelDescriptor*> all = {
+      &llama_descriptor(), &mistral_descriptor(), &qwen2_descriptor(), &qwen3_descriptor(),
+      &gemma_descriptor(), &gpt2_descriptor(),    &nemotron_nas_descriptor()};
+  return all;
+}
+
+const ModelDescriptor& descriptor_for(const io::Json& config, const fs::path& file) {
+  std::string architecture, model_type;
+  if (config.contains("architectures") && config["architectures"].is_array() && !config["architectures"].empty() &&
+      config["architectures"][0].is_string())
+    architecture = config["architectures"][0].get<std::string>();
+  if (config.contains("model_type") && config["model_type"].is_string()) model_type = config["model_type"].get<std::string>();
+  for (const ModelDescriptor* d : all_descriptors()) {
+    const auto archs = d->architectures();
+    if (!architecture.empty() && std::find(archs.begin(), archs.end(), architecture) != archs.end()) return *d;
+  }
+  for (const ModelDescriptor* d : all_descriptors()) {
+    const auto types = d->model_types();
+    if (!model_type.empty() && std::find(types.begin(), types.end(), model_type) != types.end()) return *d;
+  }
+  std::vector<std::string> supported;
+  for (const ModelDescriptor* d : all_descriptors())
+    supported.push_back(fmt::format("{} ({})", d->name(), fmt::join(d->architectures(), ", ")));
+  throw UnsupportedError(fmt::format("{}: unsupported architecture '{}' (model_type '{}'); supported: {}", file.string(),
+                                     architecture.empty() ? "?" : architecture, model_type.empty() ? "?" : model_type,
+                                     fmt::join(supported, "; ")));
+}
+
+ModelConfig read_model_config(const fs::path& config_file) {
+  const io::Json json = io::read_json_file(config_file);
+  if (!json.is_object()) throw ConfigError(config_file.string() + ": must hold a JSON object");
+  const ModelDescriptor& descriptor = descriptor_for(json, config_file);
+  ModelConfig config = descriptor.parse_config(descriptor.language_model_config(json), config_file);
+  config.raw = json;
+  if (config.num_layers() == 0) throw ConfigError(config_file.string() + ": num_hidden_layers must be at least 1");
+  for (std::size_t i = 0; i < config.layers.size(); ++i) {
+    const LayerSpec& s = config.layers[i];
+    if (s.attention == AttentionKind::Full &&
+        (s.num_heads <= 0 || s.num_kv_heads <= 0 || s.head_dim <= 0 || s.num_heads % s.num_kv_heads != 0))
+      throw ConfigError(fmt::format("{}: layer {}: {} attention heads cannot share {} key/value heads (head_dim {})",
+                                    config_file.string(), i, s.num_heads, s.num_kv_heads, s.head_dim));
+    if ((s.mlp == MlpKind::Gated || s.mlp == MlpKind::Plain) && s.intermediate_size <= 0)
+      throw ConfigError(fmt::format("{}: layer {}: intermediate_size must be positive, got {}", config_file.string(), i,
+                                    s.intermediate_size));
+  }
+  return config;
+}
+
+std::string to_string(AttentionKind kind) {
+  switch (kind) {
+    case AttentionKind::Full: return "full";
+    case AttentionKind::Linear: return "linear";
+    case AttentionKind::None: return "none";
+  }
+  return "?";
+}
+
+std::string to_string(MlpKind kind) {
+  switch (kind) {
+    case MlpKind::Gated: return "gated";
+    case MlpKind::Plain: return "plain";
+    case MlpKind::Linear: return "linear";
+    case MlpKind::None: return "none";
+  }
+  return "?";
+}
+
+}  // namespace shadowpeft::models

@@ -1,0 +1,201 @@
+#include "shadowpeft/models/layers.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include "rope.h"
+#include "shadowpeft/core/error.h"
+
+namespace shadowpeft::models {
+
+LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool has_bias) {
+  weight = register_parameter("weight", at::empty({out_features, in_features}));
+  if (has_bias) bias = register_parameter("bias", at::empty({out_features}));
+}
+
+at::Tensor LinearImpl::forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+
+EmbeddingImpl::EmbeddingImpl(int64_t num_embeddings, int64_t dim) {
+  weight = register_parameter("weight", at::empty({num_embeddings, dim}));
+}
+
+at::Tensor EmbeddingImpl::forward(const at::Tensor& ids) const { return at::embedding(weight, ids); }
+
+NormImpl::NormImpl(NormKind kind_, int64_t size, double eps_) : kind(kind_), eps(eps_) {
+  weight = register_parameter("weight", at::empty({size}));
+  if (kind == NormKind::LayerNorm) bias = register_parameter("bias", at::empty({size}));
+}
+
+at::Tensor NormImpl::forward(const at::Tensor& x) const {
+  switch (kind) {
+    case NormKind::LayerNorm:
+      return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+    case NormKind::RMSNorm: {
+      const at::Tensor xf = x.to(at::kFloat);
+      const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
+      return weight * normed.to(x.scalar_type());
+    }
+    case NormKind::RMSNormPlusOne: {
+      const at::Tensor xf = x.to(at::kFloat);
+      const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
+      return (normed * (1.0 + weight.to(at::kFloat))).to(x.scalar_type());
+    }
+  }
+  return x;
+}
+
+at::Tensor activate(const at::Tensor& x, Activation activation) {
+  switch (activation) {
+    case Activation::SiLU: return at::silu(x);
+    case Activation::GeluTanh: return at::gelu(x, "tanh");
+    case Activation::GeluExact: return at::gelu(x);
+    case Activation::ReLU: return at::relu(x);
+  }
+  return x;
+}
+
+// ---- attention context ----------------------------------------------------------------------
+
+AttentionContext::AttentionContext(const ModelConfig& config, at::Tensor position_ids, at::Tensor key_padding_mask)
+    : config_(config), position_ids_(std::move(position_ids)), key_padding_mask_(std::move(key_padding_mask)) {}
+
+std::pair<at::Tensor, at::Tensor> AttentionContext::rotary(int64_t head_dim, at::ScalarType dtype) {
+  const auto key = std::make_pair(head_dim, static_cast<int>(dtype));
+  if (auto it = rotary_.find(key); it != rotary_.end()) return it->second;
+  const int64_t seq_len = position_ids_.numel() ? position_ids_.max().item<int64_t>() + 1 : 0;
+  auto [inv_freq, scale] = detail::rope_inv_freq(config_.rope, head_dim, config_.max_position_embeddings, seq_len);
+  inv_freq = inv_freq.to(position_ids_.device());
+  // [B, T, 1] * [D/2] in float32, as transformers computes it (autocast disabled).
+  const at::Tensor freqs = position_ids_.to(at::kFloat).unsqueeze(-1) * inv_freq;
+  const at::Tensor emb = at::cat({freqs, freqs}, -1);
+  auto result = std::make_pair((emb.cos() * scale).to(dtype).unsqueeze(1), (emb.sin() * scale).to(dtype).unsqueeze(1));
+  rotary_.emplace(key, result);
+  return result;
+}
+
+const at::Tensor& AttentionContext::mask(std::optional<int64_t> sliding_window) {
+  const int64_t key = sliding_window.value_or(-1);
+  if (auto it = masks_.find(key); it != masks_.end()) return it->second;
+  // Queries and keys are identified by their index in the sequence: causal means key <= query.
+  const int64_t t = position_ids_.size(1);
+  const int64_t s = key_padding_mask_.defined() ? key_padding_mask_.size(1) : t;
+  const auto opts = at::TensorOptions().dtype(at::kLong).device(position_ids_.device());
+  const at::Tensor q = at::arange(s - t, s, opts).unsqueeze(1);  // [T, 1]
+  const at::Tensor k = at::arange(0, s, opts).unsqueeze(0);      // [1, S]
+  at::Tensor allowed = k <= q;
+  if (sliding_window) allowed = allowed & (k > q - *sliding_window);
+  allowed = allowed.unsqueeze(0).unsqueeze(0);  // [1, 1, T, S]
+  if (key_padding_mask_.defined()) allowed = allowed & key_padding_mask_.to(at::kBool).unsqueeze(1).unsqueeze(1);
+  // A padded query may see no key at all; letting it see itself keeps its (ignored) output finite,
+  // so no NaN reaches later layers through it.
+  allowed = allowed | (k == q).unsqueeze(0).unsqueeze(0);
+  return masks_.emplace(key, allowed).first->second;
+}
+
+// ---- attention ------------------------------------------------------------------------------
+
+AttentionImpl::AttentionImpl(const LayerSpec& spec_, const ModelConfig& config)
+    : spec(spec_), rope(config.positions == PositionKind::Rope), norm_eps(config.norm_eps) {
+  const int64_t h = config.hidden_size;
+  if (spec.attention == AttentionKind::Linear) {
+    linear_attn = register_module("linear_attn", Linear(h, h, false));
+    return;
+  }
+  q_proj = register_module("q_proj", Linear(h, spec.num_heads * spec.head_dim, spec.qkv_bias));
+  k_proj = register_module("k_proj", Linear(h, spec.num_kv_heads * spec.head_dim, spec.qkv_bias));
+  v_proj = register_module("v_proj", Linear(h, spec.num_kv_heads * spec.head_dim, spec.qkv_bias));
+  o_proj = register_module("o_proj", Linear(spec.num_heads * spec.head_dim, h, spec.o_bias));
+  if (spec.qk_norm) {
+    q_norm = register_module("q_norm", Norm(NormKind::RMSNorm, spec.head_dim, config.norm_eps));
+    k_norm = register_module("k_norm", Norm(NormKind::RMSNorm, spec.head_dim, config.norm_eps));
+  }
+}
+
+namespace {
+at::Tensor rotate_half(const at::Tensor& x) {
+  const auto halves = x.chunk(2, -1);
+  return at::cat({-halves[1], halves[0]}, -1);
+}
+}  // namespace
+
+at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
+  if (linear_attn) return linear_attn->forward(x);
+  const int64_t b = x.size(0), t = x.size(1), d = spec.head_dim;
+  // [B, T, heads * D] → [B, heads, T, D]
+  at::Tensor q = q_proj->forward(x).view({b, t, spec.num_heads, d});
+  at::Tensor k = k_proj->forward(x).view({b, t, spec.num_kv_heads, d});
+  at::Tensor v = v_proj->forward(x).view({b, t, spec.num_kv_heads, d}).transpose(1, 2);
+  if (q_norm) {
+    q = q_norm->forward(q);
+    k = k_norm->forward(k);
+  }
+  q = q.transpose(1, 2);
+  k = k.transpose(1, 2);
+  if (rope) {
+    const auto [cos, sin] = ctx.rotary(d, q.scalar_type());
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+  }
+  if (spec.num_kv_heads != spec.num_heads) {
+    const int64_t groups = spec.num_heads / spec.num_kv_heads;
+    k = k.repeat_interleave(groups, 1);
+    v = v.repeat_interleave(groups, 1);
+  }
+  const at::Tensor out = at::scaled_dot_product_attention(q, k, v, ctx.mask(spec.sliding_window), 0.0, false,
+                                                          1.0 / std::sqrt(static_cast<double>(d)));
+  return o_proj->forward(out.transpose(1, 2).reshape({b, t, spec.num_heads * d}));
+}
+
+// ---- MLP ------------------------------------------------------------------------------------
+
+MlpImpl::MlpImpl(const LayerSpec& spec, const ModelConfig& config) : kind(spec.mlp), activation(config.activation) {
+  const int64_t h = config.hidden_size, m = spec.intermediate_size;
+  switch (kind) {
+    case MlpKind::Gated:
+      gate_proj = register_module("gate_proj", Linear(h, m, spec.mlp_bias));
+      up_proj = register_module("up_proj", Linear(h, m, spec.mlp_bias));
+      down_proj = register_module("down_proj", Linear(m, h, spec.mlp_bias));
+      break;
+    case MlpKind::Plain:
+      up_proj = register_module("up_proj", Linear(h, m, spec.mlp_bias));
+      down_proj = register_module("down_proj", Linear(m, h, spec.mlp_bias));
+      break;
+    case MlpKind::Linear:
+      linear_mlp = register_module("linear_mlp", Linear(h, h, false));
+      break;
+    case MlpKind::None:
+      break;
+  }
+}
+
+at::Tensor MlpImpl::forward(const at::Tensor& x) {
+  switch (kind) {
+    case MlpKind::Gated: return down_proj->forward(activate(gate_proj->forward(x), activation) * up_proj->forward(x));
+    case MlpKind::Plain: return down_proj->forward(activate(up_proj->forward(x), activation));
+    case MlpKind::Linear: return linear_mlp->forward(x);
+    case MlpKind::None: break;
+  }
+  return at::zeros_like(x);
+}
+
+// ---- decoder layer --------------------------------------------------------------------------
+
+DecoderLayerImpl::DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& config) {
+  if (spec.attention != AttentionKind::None) {
+    input_layernorm = register_module("input_layernorm", Norm(config.norm, config.hidden_size, config.norm_eps));
+    self_attn = register_module("self_attn", Attention(spec, config));
+  }
+  if (spec.mlp != MlpKind::None) {
+    post_attention_layernorm =
+        register_module("post_attention_layernorm", Norm(config.norm, config.hidden_size, config.norm_eps));
+    mlp = register_module("mlp", Mlp(spec, config));
+  }
+}
+
+at::Tensor DecoderLayerImpl::forward(at::Tensor h, AttentionContext& ctx) {
+  if (self_attn) h = h + self_attn->forward(input_layernorm->forward(h), ctx);
+  if (mlp) h = h + mlp->forward(post_attention_layernorm->forward(h));
+  return h;
+}
+
+}  // namespace shadowpeft::models

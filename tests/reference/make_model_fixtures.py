@@ -1,0 +1,907 @@
+#!/usr/bin/env python3
+"""Builds the model-parity fixtures for the C++ tests with the real `transformers`.
+
+For every case (a tiny, randomly initialised decoder-only model) this writes `OUT_DIR/models/<case>/`:
+
+- the checkpoint exactly as `save_pretrained` writes it (`config.json`, `model.safetensors`,
+  `generation_config.json`). Two cases have no modeling code in the installed `transformers` and are
+  written by hand with the same conventions: `llama_hetero` (config written by transformers'
+  `PreTrainedConfig.save_pretrained`, weights by `safetensors`) and `decilm` (Nemotron-NAS remote code:
+  config as sorted, indented JSON, weights by `safetensors` with metadata `{"format": "pt"}`);
+- `reference.safetensors`: for each input set NAME (`single`, `batch_left`, `batch_right`, plus `long`
+  where it matters) the tensors `NAME.input_ids`, `NAME.attention_mask`, `NAME.position_ids` (int64,
+  `[B, T]`, exactly what was passed to the model) and `NAME.logits` (float32, `[B, T, V]`; bf16 cases
+  store the bf16 logits widened to float32). Logits at padded positions are whatever transformers
+  produced there; only positions with `attention_mask == 1` are meaningful;
+- `case.json`: case name, family, architecture, dtype, comparison tolerances, input names, notes on what
+  the case exercises and the outcome of the self-checks run here (reloading the saved directory gives
+  the same logits, padded rows equal the unpadded sequence, sliding windows / rope scaling really change
+  the result).
+
+`OUT_DIR/models/index.json` is `{"cases": [...], "skipped": {case: reason}}`.
+
+Every reference forward runs on CPU, single-threaded, with eager attention, in float32 unless the case is
+bf16, under `torch.no_grad()`, on a fresh copy of the model (dynamic RoPE keeps state between calls). For
+stock transformers models the reference model is the saved directory loaded back with `from_pretrained`
+(what a user gets); weights are random with std 0.2 (0.15 for decilm) and noisy norm weights/biases so
+that every sub-block moves the logits well beyond the tolerance.
+
+Usage: make_model_fixtures.py OUT_DIR [CASE ...]   (no case names: all cases)
+"""
+import copy
+import json
+import os
+import sys
+import time
+import traceback
+
+import torch
+from torch import nn
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import transformers  # noqa: E402
+from safetensors import safe_open  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+
+transformers.utils.logging.set_verbosity_error()
+transformers.utils.logging.disable_progress_bar()
+
+SEED = 0
+INPUT_SEED = 1234
+VOCAB = 128
+PAD_ID = 0
+FP32_TOL = {"atol": 1e-5, "rtol": 1e-5}
+BF16_TOL = {"atol": 1e-1, "rtol": 5e-2}
+STD_INPUTS = ["single", "batch_left", "batch_right"]
+
+
+class SkipCase(Exception):
+    """The installed transformers cannot build this case; the reason goes to index.json."""
+
+
+class CheckFailed(Exception):
+    """A self-check failed: the fixture would be wrong, so the script fails."""
+
+
+# ----------------------------------------------------------------------------------------------- inputs
+
+def make_inputs(names, vocab=VOCAB):
+    """Input sets shared by all cases. Pad positions hold PAD_ID; real tokens are in [1, vocab)."""
+    g = torch.Generator().manual_seed(INPUT_SEED)
+    out = {}
+    for name in names:
+        if name == "single":
+            ids = torch.randint(1, vocab, (1, 7), generator=g)
+            mask = torch.ones_like(ids)
+            pos = torch.arange(7).unsqueeze(0)
+        elif name == "long":
+            ids = torch.randint(1, vocab, (1, 12), generator=g)
+            mask = torch.ones_like(ids)
+            pos = torch.arange(12).unsqueeze(0)
+        elif name == "batch_left":
+            ids = torch.randint(1, vocab, (2, 9), generator=g)
+            mask = torch.ones_like(ids)
+            mask[0, :3] = 0  # row 0: 3 pad positions on the left
+            ids[mask == 0] = PAD_ID
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        elif name == "batch_right":
+            ids = torch.randint(1, vocab, (2, 9), generator=g)
+            mask = torch.ones_like(ids)
+            mask[1, 5:] = 0  # row 1: 4 pad positions on the right
+            ids[mask == 0] = PAD_ID
+            pos = torch.arange(9).unsqueeze(0).expand(2, 9).contiguous()
+        else:
+            raise ValueError(name)
+        out[name] = {"input_ids": ids.long(), "attention_mask": mask.long(), "position_ids": pos.long()}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+def randomize(model, std):
+    """Weights large enough that every sub-block visibly moves the logits (HF's 0.02 init leaves the
+    layers' contribution below the 1e-5 tolerance): matrices ~ N(0, std); vectors (norm weights,
+    biases, initialised by HF to constants) get N(0, 0.1) noise so `w` vs `1 + w` and biases matter."""
+    with torch.no_grad():
+        for _, p in model.named_parameters():  # tied parameters are listed once
+            if p.ndim >= 2:
+                p.normal_(0.0, std)
+            else:
+                p.add_(torch.randn_like(p) * 0.1)
+
+
+def max_abs_diff_valid(a, b, mask):
+    """Max |a - b| over positions with mask == 1 (a, b: [B, T, V])."""
+    m = mask.bool()
+    return (a.float()[m] - b.float()[m]).abs().max().item()
+
+
+def hf_forward(model, inp):
+    m = copy.deepcopy(model)  # dynamic RoPE mutates the rotary module; always start from a fresh one
+    with torch.no_grad():
+        return m(input_ids=inp["input_ids"], attention_mask=inp["attention_mask"],
+                 position_ids=inp["position_ids"]).logits
+
+
+def unpadded_rows_diff(forward, inputs, logits_by_name):
+    """Each padded row run alone without padding (positions 0..n-1) vs its row in the batch."""
+    worst = 0.0
+    for name in ("batch_left", "batch_right"):
+        if name not in inputs:
+            continue
+        inp = inputs[name]
+        for b in range(inp["input_ids"].shape[0]):
+            keep = inp["attention_mask"][b].bool()
+            ids = inp["input_ids"][b][keep].unsqueeze(0)
+            n = ids.shape[1]
+            alone = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                     "position_ids": torch.arange(n).unsqueeze(0)}
+            got = forward(alone)[0].float()
+            ref = logits_by_name[name][b][keep].float()
+            worst = max(worst, (got - ref).abs().max().item())
+    return worst
+
+
+def write_reference(case_dir, inputs, logits_by_name):
+    tensors = {}
+    for name, inp in inputs.items():
+        for key in ("input_ids", "attention_mask", "position_ids"):
+            tensors[f"{name}.{key}"] = inp[key].contiguous()
+        tensors[f"{name}.logits"] = logits_by_name[name].float().contiguous()
+    save_file(tensors, os.path.join(case_dir, "reference.safetensors"), metadata={"format": "pt"})
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def cls(name):
+    c = getattr(transformers, name, None)
+    if c is None:
+        raise SkipCase(f"transformers {transformers.__version__} has no {name}")
+    return c
+
+
+# ------------------------------------------------------------------------------ generic transformers case
+
+def hf_case(case_dir, *, config_cls, model_cls, config_kwargs, std=0.2, dtype=torch.float32,
+            input_names=STD_INPUTS, pad_invariant=True, variants=()):
+    """Builds, saves and runs a stock transformers model. `variants`: (label, mutate(model), input,
+    expect) where the logits of the mutated copy on `input` must differ ("differ") from / equal
+    ("equal") the reference; used to prove a feature (sliding window, rope scaling) is live."""
+    torch.manual_seed(SEED)
+    config = cls(config_cls)(**config_kwargs)
+    model = cls(model_cls)._from_config(config, attn_implementation="eager")
+    randomize(model, std)
+    model = model.float().eval()
+    if dtype != torch.float32:
+        model = model.to(dtype)
+    model.save_pretrained(case_dir)
+
+    # The reference is the checkpoint as a user loads it. (For bf16 this matters: from_pretrained keeps the
+    # non-persistent rotary inv_freq buffer in fp32, while model.to(bfloat16) would round it to bf16.)
+    built = model
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        case_dir, attn_implementation="eager", dtype=dtype).eval()
+    inputs = make_inputs(input_names, config_kwargs.get("vocab_size", VOCAB))
+    logits = {name: hf_forward(model, inp) for name, inp in inputs.items()}
+
+    checks = {}
+    if dtype == torch.float32:
+        checks["in_memory_vs_reloaded_max_abs_diff"] = max(
+            max_abs_diff_valid(hf_forward(built, inp), logits[n], inp["attention_mask"])
+            for n, inp in inputs.items())
+        if checks["in_memory_vs_reloaded_max_abs_diff"] != 0.0:
+            raise CheckFailed("logits of the reloaded checkpoint differ by "
+                              f"{checks['in_memory_vs_reloaded_max_abs_diff']}")
+
+    pad_diff = unpadded_rows_diff(lambda inp: hf_forward(model, inp), inputs, logits)
+    checks["padded_vs_unpadded_max_abs_diff"] = pad_diff
+    if pad_invariant and dtype == torch.float32 and pad_diff > FP32_TOL["atol"]:
+        raise CheckFailed(f"padded rows differ from unpadded runs by {pad_diff}")
+
+    for label, mutate, name, expect in variants:
+        other = copy.deepcopy(model)
+        mutate(other)
+        d = max_abs_diff_valid(hf_forward(other, inputs[name]), logits[name], inputs[name]["attention_mask"])
+        checks[f"{label}_max_abs_diff_on_{name}"] = d
+        if (expect == "differ" and d < 1e-3) or (expect == "equal" and d > FP32_TOL["atol"]):
+            raise CheckFailed(f"variant {label} on {name}: diff {d}, expected {expect}")
+
+    if dtype != torch.float32:
+        # How far bf16 is from fp32 on the same (bf16-rounded) weights: bounds what two bf16
+        # implementations may disagree by.
+        f32 = model.float()
+        checks["bf16_vs_fp32_same_weights_max_abs_diff"] = max(
+            max_abs_diff_valid(hf_forward(f32, inp), logits[n], inp["attention_mask"])
+            for n, inp in inputs.items())
+        checks["max_abs_logit"] = max(l.float().abs().max().item() for l in logits.values())
+        # Two valid bf16 implementations: transformers' own sdpa path vs the eager reference.
+        sdpa = transformers.AutoModelForCausalLM.from_pretrained(
+            case_dir, attn_implementation="sdpa", dtype=dtype).eval()
+        checks["bf16_sdpa_vs_eager_max_abs_diff"] = max(
+            max_abs_diff_valid(hf_forward(sdpa, inp), logits[n], inp["attention_mask"])
+            for n, inp in inputs.items())
+
+    write_reference(case_dir, inputs, logits)
+    return {"architecture": config.architectures[0], "inputs": list(inputs), "checks": checks,
+            "dtype": "bfloat16" if dtype == torch.bfloat16 else "float32"}
+
+
+LLAMA = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, head_dim=8, rms_norm_eps=1e-6, max_position_embeddings=64,
+             tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+             bos_token_id=1, eos_token_id=2)
+
+
+def llama_with(**kw):
+    d = dict(LLAMA)
+    d.update(kw)
+    return d
+
+
+def set_default_rope(model):
+    """Replace the rotary module by an unscaled one (same theta) to measure what scaling changes."""
+    cfg = copy.deepcopy(model.config)
+    cfg.rope_parameters = {"rope_type": "default", "rope_theta": cfg.rope_parameters["rope_theta"]}
+    model.model.rotary_emb = type(model.model.rotary_emb)(config=cfg)
+
+
+def case_llama(d):
+    r = hf_case(d, config_cls="LlamaConfig", model_cls="LlamaForCausalLM", config_kwargs=LLAMA)
+    r["notes"] = ("LlamaForCausalLM, 2 layers, GQA (4 heads, 2 kv heads), head_dim 8, untied lm_head, "
+                  "rms_norm_eps 1e-6, rope_theta 10000 (rope_parameters rope_type 'default').")
+    return r
+
+
+def case_llama_tied(d):
+    r = hf_case(d, config_cls="LlamaConfig", model_cls="LlamaForCausalLM",
+                config_kwargs=llama_with(tie_word_embeddings=True))
+    r["notes"] = ("As 'llama' with tie_word_embeddings=true: model.safetensors has no lm_head.weight; "
+                  "logits = final_norm(h) @ model.embed_tokens.weight^T.")
+    return r
+
+
+def case_llama_bf16(d):
+    r = hf_case(d, config_cls="LlamaConfig", model_cls="LlamaForCausalLM", config_kwargs=LLAMA,
+                dtype=torch.bfloat16)
+    r.update(BF16_TOL)
+    r["notes"] = ("The 'llama' weights (same seed) saved as BF16 (config dtype 'bfloat16') and run in bf16 "
+                  "as from_pretrained(dtype=bfloat16) loads them: parameters bf16, the rotary inv_freq buffer "
+                  "stays fp32 (cos/sin computed in fp32, cast to bf16), RMSNorm normalises in fp32 and casts "
+                  "back before the weight multiply, eager softmax in fp32 then cast. logits are the bf16 "
+                  "logits widened to fp32. Tolerance atol 0.1 / rtol 0.05: with |logit| up to ~4.4 a bf16 "
+                  "result is only good to a few bf16 ulps (2^-8 relative, 0.016 at 4), and op order moves it "
+                  "by several ulps: transformers' own sdpa path differs from this eager reference by up to "
+                  "~0.055 and fp32 on the same weights by ~0.078 (see checks); 2e-2 would reject both.")
+    return r
+
+
+def rope_case(d, rope, notes, extra=None, variants=(), input_names=STD_INPUTS, pad_invariant=True):
+    kw = llama_with(rope_parameters=dict(rope, rope_theta=10000.0), **(extra or {}))
+    r = hf_case(d, config_cls="LlamaConfig", model_cls="LlamaForCausalLM", config_kwargs=kw,
+                variants=variants, input_names=input_names, pad_invariant=pad_invariant)
+    r["notes"] = notes
+    return r
+
+
+def case_llama_rope_linear(d):
+    return rope_case(
+        d, {"rope_type": "linear", "factor": 4.0},
+        "Linear RoPE scaling (modeling_rope_utils.py _compute_linear_scaling_rope_parameters): "
+        "inv_freq = 1/theta^(2i/d) / factor, factor 4. attention_scaling 1.",
+        variants=[("unscaled_rope", set_default_rope, "single", "differ")])
+
+
+def case_llama_rope_dynamic(d):
+    return rope_case(
+        d, {"rope_type": "dynamic", "factor": 2.0},
+        "Dynamic NTK RoPE, factor 2, max_position_embeddings 8. transformers recomputes inv_freq in the "
+        "forward (dynamic_rope_update) when seq_len = max(position_ids over the WHOLE batch) + 1 > "
+        "max_position_embeddings: base' = theta * (factor*seq_len/max_pos - (factor-1))^(d/(d-2)). "
+        "Applies here to batch_left (seq_len 9: also to row 0, whose own positions only reach 5, so "
+        "padded != unpadded for that row), batch_right (9) and long (12); single (seq_len 7) is "
+        "unscaled (checks: unscaled_rope diff 0 on single, > 0 on batch_right). The reference runs every "
+        "input on a fresh model (the module keeps the grown inv_freq between calls otherwise).",
+        extra={"max_position_embeddings": 8},
+        input_names=STD_INPUTS + ["long"], pad_invariant=False,
+        variants=[("unscaled_rope", set_default_rope, "single", "equal"),
+                  ("unscaled_rope", set_default_rope, "batch_right", "differ"),
+                  ("unscaled_rope", set_default_rope, "long", "differ")])
+
+
+def case_llama_rope_llama3(d):
+    return rope_case(
+        d, {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64},
+        "Llama-3 RoPE (_compute_llama3_parameters), factor 8, low_freq_factor 1, high_freq_factor 4, "
+        "original_max_position_embeddings 64, max_position_embeddings 512. With head_dim 8, theta 1e4 the "
+        "wavelengths 2*pi/inv_freq are 6.3 (< 64/4: kept), 62.8 (between: smoothed), 628 and 6283 "
+        "(> 64/1: divided by 8), so all three branches are exercised. attention_scaling 1.",
+        extra={"max_position_embeddings": 512},
+        variants=[("unscaled_rope", set_default_rope, "single", "differ")])
+
+
+def case_llama_rope_yarn(d):
+    return rope_case(
+        d, {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256},
+        "YaRN RoPE (_compute_yarn_parameters), factor 4, original_max_position_embeddings 256, "
+        "max_position_embeddings 1024, defaults beta_fast 32, beta_slow 1, truncate true, no "
+        "attention_factor/mscale -> attention_factor = 0.1*ln(4)+1 = 1.1386, which multiplies cos AND sin. "
+        "With head_dim 8 the correction range is low=floor(0.105)=0, high=ceil(1.61)=2, ramp over 4 "
+        "frequencies = [0, .5, 1, 1]: freq 0 extrapolated, 1 blended, 2-3 interpolated (/4).",
+        extra={"max_position_embeddings": 1024},
+        variants=[("unscaled_rope", set_default_rope, "single", "differ")])
+
+
+def set_config_attr(**kw):
+    def mutate(model):
+        for k, v in kw.items():
+            setattr(model.config, k, v)
+    return mutate
+
+
+def case_mistral(d):
+    kw = dict(LLAMA, sliding_window=4)
+    r = hf_case(d, config_cls="MistralConfig", model_cls="MistralForCausalLM", config_kwargs=kw,
+                input_names=STD_INPUTS + ["long"],
+                variants=[("no_sliding_window", set_config_attr(sliding_window=None), "long", "differ"),
+                          ("no_sliding_window", set_config_attr(sliding_window=None), "single", "differ")])
+    r["notes"] = ("MistralForCausalLM = Llama + sliding_window 4 on every layer (mask from "
+                  "masking_utils.create_sliding_window_causal_mask: query i attends key j iff j <= i and "
+                  "j > i - 4, i.e. i - j < 4: the token itself plus 3 previous). Indices are positions in "
+                  "the padded [B, T] tensor, not position_ids (identical for contiguous real tokens). "
+                  "checks.no_sliding_window_* prove the window changes the logits.")
+    return r
+
+
+QWEN2 = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, rms_norm_eps=1e-6, max_position_embeddings=64, tie_word_embeddings=False,
+             rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, bos_token_id=1, eos_token_id=2)
+
+
+def case_qwen2(d):
+    r = hf_case(d, config_cls="Qwen2Config", model_cls="Qwen2ForCausalLM", config_kwargs=QWEN2)
+    r["notes"] = ("Qwen2ForCausalLM: Llama layout plus biases on q_proj/k_proj/v_proj (o_proj and MLP "
+                  "have none); head_dim = hidden/heads = 8; use_sliding_window false -> layer_types all "
+                  "full_attention.")
+    return r
+
+
+def case_qwen2_sliding(d):
+    kw = dict(QWEN2, num_hidden_layers=3, use_sliding_window=True, sliding_window=4, max_window_layers=1)
+    r = hf_case(d, config_cls="Qwen2Config", model_cls="Qwen2ForCausalLM", config_kwargs=kw,
+                input_names=STD_INPUTS + ["long"],
+                variants=[("all_full_attention", set_config_attr(layer_types=["full_attention"] * 3),
+                           "long", "differ")])
+    r["notes"] = ("Qwen2 with use_sliding_window true, sliding_window 4, max_window_layers 1, 3 layers, "
+                  "layer_types not given: Qwen2Config.__post_init__ derives layer i = 'sliding_attention' "
+                  "iff sliding_window is not None and i >= max_window_layers -> [full, sliding, sliding] "
+                  "(saved in config.json). Sliding layers use the i - j < 4 window mask.")
+    return r
+
+
+QWEN3 = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, max_position_embeddings=64,
+             tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+             bos_token_id=1, eos_token_id=2)
+
+
+def case_qwen3(d):
+    kw = dict(QWEN3, layer_types=["full_attention", "full_attention"])
+    r = hf_case(d, config_cls="Qwen3Config", model_cls="Qwen3ForCausalLM", config_kwargs=kw)
+    r["notes"] = ("Qwen3ForCausalLM: head_dim 16 != hidden/heads = 8 (q_proj [64, 32], o_proj [32, 64]); "
+                  "per-head RMSNorm q_norm/k_norm (weight [16], eps rms_norm_eps) applied to q and k after "
+                  "the projection and BEFORE RoPE; no q/k/v biases (attention_bias false); layer_types all "
+                  "full_attention.")
+    return r
+
+
+def case_qwen3_sliding(d):
+    types = ["sliding_attention", "full_attention", "sliding_attention", "full_attention"]
+    kw = dict(QWEN3, num_hidden_layers=4, use_sliding_window=True, sliding_window=4, max_window_layers=2,
+              layer_types=types)
+    r = hf_case(d, config_cls="Qwen3Config", model_cls="Qwen3ForCausalLM", config_kwargs=kw,
+                input_names=STD_INPUTS + ["long"],
+                variants=[("all_full_attention", set_config_attr(layer_types=["full_attention"] * 4),
+                           "long", "differ")])
+    r["notes"] = ("Qwen3 with explicit layer_types [sliding, full, sliding, full], use_sliding_window true, "
+                  "sliding_window 4. max_window_layers 2 would derive [full, full, sliding, sliding]; the "
+                  "explicit layer_types wins (the derivation only runs when layer_types is absent), so a "
+                  "parser must follow layer_types. Sliding layers: key j visible from query i iff "
+                  "j <= i and i - j < 4.")
+    return r
+
+
+def case_gemma(d):
+    kw = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+              num_key_value_heads=1, head_dim=8, rms_norm_eps=1e-6, max_position_embeddings=64,
+              rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, hidden_act="gelu_pytorch_tanh",
+              pad_token_id=0, bos_token_id=2, eos_token_id=1)
+    r = hf_case(d, config_cls="GemmaConfig", model_cls="GemmaForCausalLM", config_kwargs=kw)
+    r["notes"] = ("GemmaForCausalLM, MQA (1 kv head), head_dim 8, tied embeddings (default): "
+                  "embeddings multiplied by sqrt(hidden_size) as a tensor cast to the weight dtype; "
+                  "GemmaRMSNorm: x.float() * rsqrt(mean(x^2)+eps) * (1 + w.float()), then cast (weights "
+                  "stored as offsets around 0); MLP down(gelu_tanh(gate(x)) * up(x)); attention scale "
+                  "head_dim^-0.5.")
+    return r
+
+
+def case_gpt2(d):
+    kw = dict(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=1, eos_token_id=1)
+    r = hf_case(d, config_cls="GPT2Config", model_cls="GPT2LMHeadModel", config_kwargs=kw)
+    r["notes"] = ("GPT2LMHeadModel: learned absolute positions (transformer.wpe, indexed by position_ids), "
+                  "pre-LayerNorm blocks (eps 1e-5, with bias), Conv1D weights stored [in, out] "
+                  "(y = x @ W + b), fused c_attn [32, 96] split as q|k|v along the output dim, "
+                  "gelu_new (tanh approximation), attention scale head_dim^-0.5, final ln_f, lm_head tied "
+                  "to transformer.wte (no lm_head.weight in the checkpoint). Tensor names carry the "
+                  "'transformer.' prefix as save_pretrained writes them.")
+    return r
+
+
+# ------------------------------------------------------------------------------------ layer-wise runner
+
+def layerwise_logits(model, inp, layer_masks):
+    """LlamaModel.forward with one mask per layer: embed -> rotary -> layers -> norm -> lm_head.
+    layer_masks[i] is (mask_fn, config) from transformers.masking_utils, or None for no attention."""
+    from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
+
+    inner = model.model
+    with torch.no_grad():
+        h = inner.embed_tokens(inp["input_ids"])
+        pe = inner.rotary_emb(h, position_ids=inp["position_ids"])
+        cache = {}
+        for i, layer in enumerate(inner.layers):
+            window = layer_masks[i]
+            if window not in cache:
+                cfg = copy.copy(model.config)
+                fn = create_causal_mask
+                if window is not None:
+                    cfg.sliding_window = window
+                    fn = create_sliding_window_causal_mask
+                cache[window] = fn(config=cfg, inputs_embeds=h, attention_mask=inp["attention_mask"],
+                                   past_key_values=None, position_ids=inp["position_ids"])
+            h = layer(h, attention_mask=cache[window], position_embeddings=pe,
+                      position_ids=inp["position_ids"])
+        h = inner.norm(h)
+        return model.lm_head(h)
+
+
+class SkippedNorm(nn.Module):
+    """transformers' skip replacement for a norm: returns hidden_states unchanged; no weights."""
+
+    def forward(self, hidden_states, *args, **kwargs):
+        return hidden_states
+
+
+class SkippedAttention(nn.Module):
+    """transformers' skip replacement for self_attn: (zeros_like(hidden_states), None); no weights."""
+
+    def forward(self, hidden_states, *args, **kwargs):
+        return torch.zeros_like(hidden_states), None
+
+
+class SkippedMLP(nn.Module):
+    """transformers' skip replacement for the MLP: zeros_like(x); no weights."""
+
+    def forward(self, x, *args, **kwargs):
+        return torch.zeros_like(x)
+
+
+# ------------------------------------------------------------------------------------------ llama_hetero
+
+HETERO_GLOBAL = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=5,
+                     num_attention_heads=4, num_key_value_heads=2, head_dim=8, rms_norm_eps=1e-6,
+                     max_position_embeddings=64, tie_word_embeddings=False,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+                     bos_token_id=1, eos_token_id=2, sliding_window=None)
+HETERO_LAYERS = {
+    0: {"sliding_window": 3},
+    1: {"num_key_value_heads": 4, "intermediate_size": 48},
+    2: {"skip": ["attention"]},
+    3: {"skip": ["mlp"], "sliding_window": 5},
+    4: {"skip": ["attention", "mlp"]},
+}
+
+
+def build_hetero(het_cfg):
+    """LlamaForCausalLM whose layer i is LlamaDecoderLayer(config.per_layer_config[i], i) with skipped
+    sub-blocks replaced the way transformers' heterogeneity modeling spec does it. Returns (model,
+    per-layer sliding window or None)."""
+    from transformers.models.llama.modeling_llama import LlamaDecoderLayer
+
+    het_cfg._attn_implementation = "eager"
+    # Homogeneous config with the global values (embeddings, final norm, rotary, lm_head).
+    glob = het_cfg.to_dict()
+    glob.pop("per_layer_config", None)
+    base = type(het_cfg).from_dict(glob)
+    model = cls("LlamaForCausalLM")._from_config(base, attn_implementation="eager")
+    windows = []
+    for i in range(het_cfg.num_hidden_layers):
+        lc = het_cfg.per_layer_config[i]
+        layer = LlamaDecoderLayer(lc, i)
+        if "attention" in lc.skip:
+            layer.input_layernorm = SkippedNorm()
+            layer.self_attn = SkippedAttention()
+        if "mlp" in lc.skip:
+            layer.post_attention_layernorm = SkippedNorm()
+            layer.mlp = SkippedMLP()
+        model.model.layers[i] = layer
+        windows.append(getattr(lc, "sliding_window", None))
+    return model.float().eval(), windows
+
+
+def check_flags_form():
+    """Does the installed transformers accept the v1 `skip_attention`/`skip_mlp` flags in config.json?
+    Writes the llama_hetero config with the flag form to a temporary directory and loads it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as probe:
+        cls("LlamaConfig")(**HETERO_GLOBAL, per_layer_config=copy.deepcopy(HETERO_LAYERS)).save_pretrained(probe)
+        path = os.path.join(probe, "config.json")
+        d = json.load(open(path))
+        d["per_layer_config"] = {"0": {"sliding_window": 3},
+                                 "1": {"num_key_value_heads": 4, "intermediate_size": 48},
+                                 "2": {"skip_attention": True}, "3": {"skip_mlp": True, "sliding_window": 5},
+                                 "4": {"skip_attention": True, "skip_mlp": True}}
+        write_json(path, d)
+        try:
+            cfg = transformers.AutoConfig.from_pretrained(probe)
+        except Exception as e:  # noqa: BLE001 - the message is the answer
+            return False, f"{type(e).__name__}: {' '.join(str(e).split())}"
+        skips = [list(cfg.per_layer_config[i].skip) for i in range(cfg.num_hidden_layers)]
+        if skips[2] == ["attention"] and skips[4] == ["attention", "mlp"]:
+            return True, "accepted"
+        return False, f"loaded but flags are not interpreted as skips (per-layer skip lists {skips})"
+
+
+def case_llama_hetero_flags(d):
+    ok, why = check_flags_form()
+    if not ok:
+        raise SkipCase(f"transformers {transformers.__version__} rejects the skip_attention/skip_mlp flag "
+                       "form of per_layer_config when loading config.json (the v2 API only knows "
+                       "\"skip\": [...]; any other key is a generic per-layer attribute that needs a global "
+                       f"value): {why}")
+    raise SkipCase("the flag form loads, but this script has no case for it yet")
+
+
+def hetero_run(case_dir, het_cfg, notes):
+    torch.manual_seed(SEED)
+    model, windows = build_hetero(het_cfg)
+    randomize(model, 0.2)
+
+    het_cfg.architectures = ["LlamaForCausalLM"]
+    het_cfg.dtype = torch.float32
+    het_cfg.save_pretrained(case_dir)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              os.path.join(case_dir, "model.safetensors"), metadata={"format": "pt"})
+
+    inputs = make_inputs(STD_INPUTS + ["long"])
+
+    def fwd(m, w, inp):
+        return layerwise_logits(m, inp, w)
+
+    logits = {n: fwd(model, windows, inp) for n, inp in inputs.items()}
+    checks = {}
+
+    # The runner itself reproduces LlamaForCausalLM.forward on a homogeneous model.
+    torch.manual_seed(SEED)
+    plain = cls("LlamaForCausalLM")._from_config(cls("LlamaConfig")(**LLAMA), attn_implementation="eager")
+    randomize(plain, 0.2)
+    plain.eval()
+    checks["runner_vs_LlamaForCausalLM_max_abs_diff"] = max(
+        max_abs_diff_valid(layerwise_logits(plain, inp, [None, None]), hf_forward(plain, inp),
+                           inp["attention_mask"]) for inp in inputs.values())
+    if checks["runner_vs_LlamaForCausalLM_max_abs_diff"] != 0.0:
+        raise CheckFailed("layer-wise runner does not reproduce LlamaForCausalLM")
+
+    # Reload: config through AutoConfig (the per_layer_config round trip), weights strictly.
+    cfg2 = transformers.AutoConfig.from_pretrained(case_dir)
+    model2, windows2 = build_hetero(cfg2)
+    with safe_open(os.path.join(case_dir, "model.safetensors"), "pt") as f:
+        sd = {k: f.get_tensor(k) for k in f.keys()}
+    model2.load_state_dict(sd, strict=True)
+    checks["reload_max_abs_diff"] = max(
+        max_abs_diff_valid(fwd(model2, windows2, inp), logits[n], inp["attention_mask"])
+        for n, inp in inputs.items())
+    if checks["reload_max_abs_diff"] != 0.0 or windows2 != windows:
+        raise CheckFailed("reloaded llama_hetero differs")
+
+    checks["padded_vs_unpadded_max_abs_diff"] = unpadded_rows_diff(lambda inp: fwd(model, windows, inp),
+                                                                   inputs, logits)
+    if checks["padded_vs_unpadded_max_abs_diff"] > FP32_TOL["atol"]:
+        raise CheckFailed("padded rows differ from unpadded runs")
+    d = max_abs_diff_valid(fwd(model, [None] * len(windows), inputs["long"]), logits["long"],
+                           inputs["long"]["attention_mask"])
+    checks["no_sliding_windows_max_abs_diff_on_long"] = d
+    if d < 1e-3:
+        raise CheckFailed("per-layer sliding windows do not change the logits")
+
+    write_reference(case_dir, inputs, logits)
+    return {"architecture": "LlamaForCausalLM", "inputs": list(inputs), "checks": checks, "dtype": "float32",
+            "notes": notes}
+
+
+def case_llama_hetero(d):
+    try:
+        het_cfg = cls("LlamaConfig")(**HETERO_GLOBAL, per_layer_config=copy.deepcopy(HETERO_LAYERS))
+    except TypeError as e:
+        raise SkipCase(f"LlamaConfig does not accept per_layer_config: {e}")
+    if not getattr(het_cfg, "is_heterogeneous", False):
+        raise SkipCase("per_layer_config accepted but config is not heterogeneous")
+    notes = (
+        "transformers per-layer config (v2 API, integrations/heterogeneity/configuration_utils.py), 5 layers. "
+        "Global: num_key_value_heads 2, intermediate_size 64, sliding_window null. Layer 0: sliding_window 3; "
+        "layer 1: num_key_value_heads 4, intermediate_size 48 (full attention); layer 2: skip attention; "
+        "layer 3: skip mlp + sliding_window 5; layer 4: skip attention and mlp. Resolution: layer value else "
+        "global. The installed transformers has only the config half: LlamaForCausalLM(config) raises "
+        "AmbiguousGlobalPerLayerAttributeError, so the reference builds layer i as "
+        "LlamaDecoderLayer(config.per_layer_config[i], i) and applies transformers' skip spec: skipped "
+        "attention = input_layernorm -> identity and self_attn -> zeros (h + 0), skipped mlp = "
+        "post_attention_layernorm -> identity and mlp -> zeros; skipped sub-blocks have no tensors (not even "
+        "the norm). Each layer gets its own mask (masks keyed by layer index in the heterogeneity spec): "
+        "create_sliding_window_causal_mask with that layer's window (key j visible from query i iff j <= i "
+        "and i - j < w) or create_causal_mask. Embeddings/final norm/rotary from the global config.")
+    return hetero_run(d, het_cfg, notes)
+
+
+# ------------------------------------------------------------------------------------------------ decilm
+
+def ffn_mult_to_intermediate_size(ffn_mult, n_embd):
+    n = int(2 * ffn_mult * n_embd / 3)
+    return n if n % 256 == 0 else n + 256 - n % 256
+
+
+def attn_block(n_heads_in_group=None, no_op=False, replace_with_linear=False):
+    return {"n_heads_in_group": n_heads_in_group, "no_op": no_op, "num_sink_tokens": None,
+            "replace_with_linear": replace_with_linear, "sparsify": None, "unshifted_sink": False,
+            "use_prefill_window_in_sink_attention": False, "window_length": None}
+
+
+def ffn_block(ffn_mult=None, no_op=False, replace_with_linear=False):
+    return {"ffn_mult": ffn_mult, "no_op": no_op, "replace_with_linear": replace_with_linear, "sparsify": None}
+
+
+DECILM_CONFIG = {
+    "architectures": ["DeciLMForCausalLM"],
+    "attention_bias": False,
+    "attention_dropout": 0.0,
+    "auto_map": {"AutoConfig": "configuration_decilm.DeciLMConfig",
+                 "AutoModelForCausalLM": "modeling_decilm.DeciLMForCausalLM"},
+    "block_configs": [
+        {"attention": attn_block(n_heads_in_group=2), "ffn": ffn_block(ffn_mult=2.625)},        # kv 2, 256
+        {"attention": attn_block(no_op=True), "ffn": ffn_block(ffn_mult=7.5)},                  # -, 512
+        {"attention": attn_block(n_heads_in_group=4), "ffn": ffn_block(replace_with_linear=True)},  # kv 1, lin
+        {"attention": attn_block(replace_with_linear=True), "ffn": ffn_block(ffn_mult=6.0)},    # lin, 256
+        {"attention": attn_block(n_heads_in_group=1), "ffn": ffn_block(no_op=True)},            # kv 4, -
+    ],
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "hidden_act": "silu",
+    "hidden_size": 64,
+    "initializer_range": 0.02,
+    "intermediate_size": None,
+    "max_position_embeddings": 512,
+    "mlp_bias": False,
+    "model_type": "nemotron-nas",
+    "num_attention_heads": 4,
+    "num_hidden_layers": 5,
+    "num_key_value_heads": None,
+    "pretraining_tp": 1,
+    "rms_norm_eps": 1e-05,
+    "rope_scaling": {"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                     "original_max_position_embeddings": 64, "rope_type": "llama3"},
+    "rope_theta": 10000.0,
+    "tie_word_embeddings": False,
+    "torch_dtype": "float32",
+    "use_cache": True,
+    "vocab_size": VOCAB,
+}
+
+
+class DeciLMLinearAttention(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.linear_attn = nn.Linear(hidden, hidden, bias=False)
+
+    def forward(self, x):
+        return self.linear_attn(x)
+
+
+class DeciLMLinearMLP(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.linear_mlp = nn.Linear(hidden, hidden, bias=False)
+
+    def forward(self, x):
+        return self.linear_mlp(x)
+
+
+class DeciLMDecoderLayer(nn.Module):
+    """DeciLM block from transformers Llama pieces; modules of no-op sub-blocks do not exist."""
+
+    def __init__(self, base_cfg, block, layer_idx):
+        from transformers.models.llama.modeling_llama import LlamaAttention, LlamaMLP, LlamaRMSNorm
+
+        super().__init__()
+        self.attn_kind = "none" if block["attention"]["no_op"] else (
+            "linear" if block["attention"]["replace_with_linear"] else "attention")
+        self.ffn_kind = "none" if block["ffn"]["no_op"] else (
+            "linear" if block["ffn"]["replace_with_linear"] else "mlp")
+        h, eps = base_cfg.hidden_size, base_cfg.rms_norm_eps
+        cfg = copy.deepcopy(base_cfg)
+        if self.attn_kind == "attention":
+            cfg.num_key_value_heads = base_cfg.num_attention_heads // block["attention"]["n_heads_in_group"]
+        if self.ffn_kind == "mlp":
+            cfg.intermediate_size = ffn_mult_to_intermediate_size(block["ffn"]["ffn_mult"], h)
+        self.block_cfg = cfg
+        if self.attn_kind != "none":
+            self.input_layernorm = LlamaRMSNorm(h, eps=eps)
+            self.self_attn = LlamaAttention(cfg, layer_idx) if self.attn_kind == "attention" \
+                else DeciLMLinearAttention(h)
+        if self.ffn_kind != "none":
+            self.post_attention_layernorm = LlamaRMSNorm(h, eps=eps)
+            self.mlp = LlamaMLP(cfg) if self.ffn_kind == "mlp" else DeciLMLinearMLP(h)
+
+    def forward(self, hidden_states, attention_mask=None, position_embeddings=None, **kwargs):
+        if self.attn_kind == "attention":
+            out, _ = self.self_attn(self.input_layernorm(hidden_states), position_embeddings=position_embeddings,
+                                    attention_mask=attention_mask)
+            hidden_states = hidden_states + out
+        elif self.attn_kind == "linear":
+            hidden_states = hidden_states + self.self_attn(self.input_layernorm(hidden_states))
+        if self.ffn_kind != "none":
+            hidden_states = hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
+        return hidden_states
+
+
+def build_decilm(cfg_dict):
+    """Llama skeleton (embeddings, rotary, final norm, lm_head) from the DeciLM config's global fields
+    (legacy rope_theta/rope_scaling keys are converted by LlamaConfig), layers from block_configs."""
+    n_heads = cfg_dict["num_attention_heads"]
+    base = cls("LlamaConfig")(
+        vocab_size=cfg_dict["vocab_size"], hidden_size=cfg_dict["hidden_size"],
+        num_hidden_layers=cfg_dict["num_hidden_layers"], num_attention_heads=n_heads,
+        num_key_value_heads=n_heads, intermediate_size=256, hidden_act=cfg_dict["hidden_act"],
+        rms_norm_eps=cfg_dict["rms_norm_eps"], max_position_embeddings=cfg_dict["max_position_embeddings"],
+        rope_theta=cfg_dict["rope_theta"], rope_scaling=copy.deepcopy(cfg_dict["rope_scaling"]),  # mutated
+        attention_bias=cfg_dict["attention_bias"], mlp_bias=cfg_dict["mlp_bias"],
+        tie_word_embeddings=cfg_dict["tie_word_embeddings"], bos_token_id=cfg_dict["bos_token_id"],
+        eos_token_id=cfg_dict["eos_token_id"])
+    model = cls("LlamaForCausalLM")._from_config(base, attn_implementation="eager")
+    for i, block in enumerate(cfg_dict["block_configs"]):
+        model.model.layers[i] = DeciLMDecoderLayer(model.config, block, i)
+    return model.float().eval()
+
+
+def case_decilm(d):
+    torch.manual_seed(SEED)
+    cfg_dict = copy.deepcopy(DECILM_CONFIG)
+    model = build_decilm(cfg_dict)
+    randomize(model, 0.15)
+    write_json(os.path.join(d, "config.json"), cfg_dict)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+
+    inputs = make_inputs(STD_INPUTS)
+    windows = [None] * cfg_dict["num_hidden_layers"]
+    logits = {n: layerwise_logits(model, inp, windows) for n, inp in inputs.items()}
+
+    checks = {}
+    model2 = build_decilm(json.load(open(os.path.join(d, "config.json"))))
+    with safe_open(os.path.join(d, "model.safetensors"), "pt") as f:
+        model2.load_state_dict({k: f.get_tensor(k) for k in f.keys()}, strict=True)
+    checks["reload_max_abs_diff"] = max(
+        max_abs_diff_valid(layerwise_logits(model2, inp, windows), logits[n], inp["attention_mask"])
+        for n, inp in inputs.items())
+    if checks["reload_max_abs_diff"] != 0.0:
+        raise CheckFailed("reloaded decilm differs")
+    checks["padded_vs_unpadded_max_abs_diff"] = unpadded_rows_diff(
+        lambda inp: layerwise_logits(model, inp, windows), inputs, logits)
+    if checks["padded_vs_unpadded_max_abs_diff"] > FP32_TOL["atol"]:
+        raise CheckFailed("padded rows differ from unpadded runs")
+    checks["per_block"] = [
+        {"attention": layer.attn_kind, "ffn": layer.ffn_kind,
+         "num_key_value_heads": layer.block_cfg.num_key_value_heads if layer.attn_kind == "attention" else None,
+         "intermediate_size": layer.block_cfg.intermediate_size if layer.ffn_kind == "mlp" else None}
+        for layer in model.model.layers]
+
+    write_reference(d, inputs, logits)
+    notes = (
+        "Nemotron-NAS / DeciLM (model_type 'nemotron-nas', remote code not available): reference built from "
+        "transformers Llama pieces following /work/shared/reference/puzzletron.md section 4 (same as the "
+        "NeMo-AutoModel/vLLM/mlx-lm ports). Per block: attention no_op -> no input_layernorm, no self_attn, "
+        "h unchanged; attention replace_with_linear -> h = h + linear_attn(input_layernorm(h)) "
+        "(self_attn.linear_attn.weight [H, H], no bias, no RoPE); normal attention -> h = h + "
+        "attn(input_layernorm(h)) with num_key_value_heads = num_attention_heads // n_heads_in_group. Then "
+        "ffn no_op -> no post_attention_layernorm, no mlp, h unchanged; replace_with_linear -> h = h + "
+        "linear_mlp(post_attention_layernorm(h)) (mlp.linear_mlp.weight [H, H]); normal -> SwiGLU with "
+        "intermediate_size = round_up_256(int(2 * ffn_mult * hidden / 3)). Blocks: 0 attn(kv 2) + ffn 2.625 "
+        "-> 256 (112 rounded up); 1 attn no_op + ffn 7.5 -> 512 (320 rounded up); 2 attn(kv 1) + linear ffn; "
+        "3 linear attn + ffn 6.0 -> 256 (exact multiple); 4 attn(kv 4) + ffn no_op. hidden 64, 4 heads, "
+        "head_dim 16 (= hidden/heads; no head_dim key). RoPE from the legacy top-level keys rope_theta + "
+        "rope_scaling (llama3, factor 8, original_max_position_embeddings 64), as real Nemotron-NAS configs "
+        "carry them. Final model.norm and untied lm_head as Llama.")
+    return {"architecture": "DeciLMForCausalLM", "inputs": list(inputs), "checks": checks, "dtype": "float32",
+            "notes": notes}
+
+
+# ------------------------------------------------------------------------------------------------ driver
+
+CASES = {
+    "llama": ("llama", case_llama),
+    "llama_tied": ("llama", case_llama_tied),
+    "llama_rope_linear": ("llama", case_llama_rope_linear),
+    "llama_rope_dynamic": ("llama", case_llama_rope_dynamic),
+    "llama_rope_llama3": ("llama", case_llama_rope_llama3),
+    "llama_rope_yarn": ("llama", case_llama_rope_yarn),
+    "llama_bf16": ("llama", case_llama_bf16),
+    "mistral": ("mistral", case_mistral),
+    "qwen2": ("qwen2", case_qwen2),
+    "qwen2_sliding": ("qwen2", case_qwen2_sliding),
+    "qwen3": ("qwen3", case_qwen3),
+    "qwen3_sliding": ("qwen3", case_qwen3_sliding),
+    "gemma": ("gemma", case_gemma),
+    "gpt2": ("gpt2", case_gpt2),
+    "llama_hetero": ("llama", case_llama_hetero),
+    "llama_hetero_flags": ("llama", case_llama_hetero_flags),
+    "decilm": ("nemotron-nas", case_decilm),
+}
+
+
+def main(argv):
+    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+        return 2
+    out_dir = argv[1]
+    wanted = argv[2:] or list(CASES)
+    unknown = [c for c in wanted if c not in CASES]
+    if unknown:
+        print(f"unknown case(s): {unknown}; known: {list(CASES)}", file=sys.stderr)
+        return 2
+
+    # One thread: these models are tiny (a [2, 9, 32] matmul takes ~10 us on one thread), and on a busy
+    # 2-core machine OpenMP's second thread turns each op into a ~15 ms spin-wait.
+    torch.set_num_threads(1)
+    models_dir = os.path.join(out_dir, "models")
+    os.makedirs(models_dir, exist_ok=True)
+    produced, skipped, failed = [], {}, []
+    t_all = time.time()
+    for name in wanted:
+        family, fn = CASES[name]
+        case_dir = os.path.join(models_dir, name)
+        t0 = time.time()
+        try:
+            if os.path.isdir(case_dir):
+                for f in os.listdir(case_dir):
+                    os.remove(os.path.join(case_dir, f))
+            os.makedirs(case_dir, exist_ok=True)
+            info = fn(case_dir)
+        except SkipCase as e:
+            skipped[name] = str(e)
+            if os.path.isdir(case_dir) and not os.listdir(case_dir):
+                os.rmdir(case_dir)
+            print(f"[skip] {name}: {e}", flush=True)
+            continue
+        except Exception:  # noqa: BLE001 - report every broken case, then fail
+            failed.append(name)
+            print(f"[FAIL] {name}", flush=True)
+            traceback.print_exc()
+            continue
+        tol = {k: info.pop(k) for k in ("atol", "rtol") if k in info} or dict(FP32_TOL)
+        case = {"case": name, "family": family, **info, **tol}
+        write_json(os.path.join(case_dir, "case.json"), case)
+        produced.append(name)
+        print(f"[ok] {name} ({time.time() - t0:.2f}s)", flush=True)
+
+    write_json(os.path.join(models_dir, "index.json"), {"cases": produced, "skipped": skipped})
+    print(f"{len(produced)} cases, {len(skipped)} skipped, {len(failed)} failed in {time.time() - t_all:.1f}s",
+          flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,96 @@
+// `shadowpeft logits`: runs a model on given token ids and writes the logits to a safetensors file,
+// for parity checks against transformers.
+#include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <sstream>
+
+#include "commands.h"
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/io/json_file.h"
+#include "shadowpeft/io/safetensors.h"
+#include "shadowpeft/models/loader.h"
+
+namespace shadowpeft::cli {
+namespace {
+
+struct LogitsOptions {
+  std::string model;
+  std::string input_ids;
+  std::string ids_file;
+  std::string out;
+  std::string dtype;
+};
+
+at::Tensor parse_id_list(const std::string& text) {
+  std::vector<int64_t> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      std::size_t used = 0;
+      ids.push_back(std::stoll(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw ConfigError(fmt::format("--input-ids: '{}' is not an integer token id", item));
+    }
+  }
+  if (ids.empty()) throw ConfigError("--input-ids: no token ids given");
+  return at::tensor(ids, at::kLong).unsqueeze(0);
+}
+
+at::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32") return at::kFloat;
+  if (name == "bfloat16") return at::kBFloat16;
+  if (name == "float16") return at::kHalf;
+  throw ConfigError(fmt::format("--dtype: '{}' is not one of float32, bfloat16, float16", name));
+}
+
+void run_logits(const LogitsOptions& opts) {
+  models::ForwardOptions forward;
+  at::Tensor ids;
+  io::TensorMap inputs;
+  if (!opts.input_ids.empty()) {
+    ids = parse_id_list(opts.input_ids);
+  } else {
+    // A safetensors file with input_ids [B, T] and optionally attention_mask and position_ids.
+    const auto file = io::SafetensorsFile::open(opts.ids_file);
+    if (!file.contains("input_ids")) throw LoadError(opts.ids_file + ": no tensor named 'input_ids'");
+    ids = file.tensor("input_ids").to(at::kLong);
+    if (file.contains("attention_mask")) forward.attention_mask = file.tensor("attention_mask").to(at::kLong);
+    if (file.contains("position_ids")) forward.position_ids = file.tensor("position_ids").to(at::kLong);
+  }
+  models::LoadOptions load;
+  if (!opts.dtype.empty()) load.dtype = parse_dtype(opts.dtype);
+  models::CausalLM model = models::load_causal_lm(opts.model, load);
+  if (ids.max().item<int64_t>() >= model->config().vocab_size || ids.min().item<int64_t>() < 0)
+    throw ConfigError(fmt::format("token ids must lie in [0, {}) for this model", model->config().vocab_size));
+  torch::InferenceMode guard;
+  const at::Tensor logits = model->forward(ids, forward);
+  io::save_safetensors(opts.out, {{"logits", logits.to(at::kFloat).contiguous()}, {"input_ids", ids}});
+  fmt::print("wrote logits {} to {}\n", fmt::format("[{}]", fmt::join(logits.sizes(), ", ")), opts.out);
+}
+
+}  // namespace
+
+void add_logits_command(CLI::App& app) {
+  auto opts = std::make_shared<LogitsOptions>();
+  CLI::App* cmd = app.add_subcommand("logits", "Run a model on token ids and write its logits (float32) to safetensors");
+  cmd->add_option("--model", opts->model, "Model directory or org/name[@revision] in the local HF cache")->required();
+  auto* ids = cmd->add_option("--input-ids", opts->input_ids, "Comma-separated token ids, e.g. 1,2,3 (batch of one)");
+  auto* file = cmd->add_option("--ids-file", opts->ids_file,
+                               "safetensors file with input_ids [B, T] (and optional attention_mask, position_ids)");
+  ids->excludes(file);
+  file->excludes(ids);
+  cmd->add_option("--out", opts->out, "Output safetensors file (tensors: logits, input_ids)")->required();
+  cmd->add_option("--dtype", opts->dtype, "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)");
+  cmd->callback([opts, ids, file] {
+    if (ids->count() == 0 && file->count() == 0) throw ConfigError("logits: give --input-ids or --ids-file");
+    run_logits(*opts);
+  });
+}
+
+}  // namespace shadowpeft::cli
