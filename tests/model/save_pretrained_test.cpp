@@ -15,8 +15,9 @@ namespace {
 namespace fs = std::filesystem;
 
 std::vector<std::string> built_cases() {
+  const io::Json index = io::read_json_file(test::fixtures_dir() / "models" / "index.json");
   std::vector<std::string> cases;
-  for (const auto& c : io::read_json_file(test::fixtures_dir() / "models" / "index.json")["cases"]) cases.push_back(c.get<std::string>());
+  for (const auto& c : index.at("cases")) cases.push_back(c.get<std::string>());
   return cases;
 }
 

@@ -33,9 +33,13 @@ def check_saved_models(root):
 
     failures = []
     saved = os.path.join(root, "from_cpp", "models")
-    for name in sorted(os.listdir(saved)) if os.path.isdir(saved) else []:
-        if name not in TRANSFORMERS_NATIVE:
+    built = json.load(open(os.path.join(root, "models", "index.json")))["cases"]
+    checked = 0
+    for name in sorted(set(built) & TRANSFORMERS_NATIVE):
+        if not os.path.isdir(os.path.join(saved, name)):
+            failures.append(f"{name}: the C++ side did not save this model")
             continue
+        checked += 1
         case = json.load(open(os.path.join(root, "models", name, "case.json")))
         ref = load_file(os.path.join(root, "models", name, "reference.safetensors"))
         model = AutoModelForCausalLM.from_pretrained(os.path.join(saved, name), attn_implementation="eager").eval()
@@ -47,6 +51,7 @@ def check_saved_models(root):
             diff = (logits[valid] - ref[f"{inp}.logits"][valid]).abs().max().item()
             if diff > case["atol"] + case["rtol"] * ref[f"{inp}.logits"][valid].abs().max().item():
                 failures.append(f"{name}/{inp}: transformers on the C++-saved model differs by {diff:.3e}")
+    print(f"transformers loaded {checked} models saved by C++")
     return failures
 
 
