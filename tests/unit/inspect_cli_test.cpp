@@ -76,6 +76,34 @@ TEST(InspectCli, MissingModelFails) {
   EXPECT_NE(r.out.find("/nonexistent/model"), std::string::npos) << r.out;
 }
 
+// The per-layer view of transformers' own heterogeneous Llama: specs and weight groups as the
+// reference checkpoint holds them (layer 2 skips attention, 3 skips the MLP, 4 skips both).
+TEST(InspectCli, HeterogeneousModelShowsPerLayerTableAndWeightGroups) {
+  const auto r = run("inspect --json " + (test::fixtures_dir() / "models" / "llama_hetero").string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const io::Json report = io::Json::parse(r.out);
+  EXPECT_EQ(report["family"], "llama");
+  const auto& layers = report["layers"];
+  ASSERT_EQ(layers.size(), 5u);
+  EXPECT_EQ(layers[0]["sliding_window"], 3);
+  EXPECT_EQ(layers[1]["kv_heads"], 4);
+  EXPECT_EQ(layers[1]["intermediate_size"], 48);
+  EXPECT_EQ(layers[2]["attention"], "none");
+  EXPECT_EQ(layers[3]["mlp"], "none");
+  EXPECT_EQ(layers[4]["attention"], "none");
+  EXPECT_EQ(layers[4]["mlp"], "none");
+  const auto& groups = report["weight_groups"];
+  EXPECT_FALSE(groups.contains("block_2_attention"));
+  EXPECT_FALSE(groups.contains("block_3_ffn"));
+  EXPECT_FALSE(groups.contains("block_4_attention"));
+  EXPECT_FALSE(groups.contains("(no group)"));
+  EXPECT_EQ(groups["block_1_ffn"]["tensors"], 4);  // post_attention_layernorm + gate/up/down
+  EXPECT_EQ(groups["lm_head"]["tensors"], 2);      // lm_head + final norm
+  int64_t total = 0;
+  for (const auto& [name, g] : groups.items()) total += g["parameters"].get<int64_t>();
+  EXPECT_EQ(total, report["num_parameters"].get<int64_t>());
+}
+
 TEST(InspectCli, HelpListsTheCommand) {
   const auto r = run("--help");
   EXPECT_EQ(r.status, 0);

@@ -6,12 +6,16 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <tuple>
 
 #include "commands.h"
+#include "shadowpeft/core/error.h"
 #include "shadowpeft/core/format.h"
 #include "shadowpeft/io/checkpoint.h"
 #include "shadowpeft/io/json_file.h"
 #include "shadowpeft/io/model_dir.h"
+#include "shadowpeft/models/descriptor.h"
 
 namespace shadowpeft::cli {
 namespace fs = std::filesystem;
@@ -31,6 +35,46 @@ constexpr const char* kConfigSummaryKeys[] = {
     "model_type", "num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads",
     "num_key_value_heads", "head_dim", "vocab_size", "max_position_embeddings", "torch_dtype", "dtype"};
 
+Json layer_table(const models::ModelConfig& config) {
+  Json layers = Json::array();
+  for (std::size_t i = 0; i < config.layers.size(); ++i) {
+    const models::LayerSpec& s = config.layers[i];
+    const bool attn = s.attention == models::AttentionKind::Full;
+    const bool mlp = s.mlp == models::MlpKind::Gated || s.mlp == models::MlpKind::Plain;
+    layers.push_back({{"layer", i},
+                      {"attention", models::to_string(s.attention)},
+                      {"heads", attn ? Json(s.num_heads) : Json()},
+                      {"kv_heads", attn ? Json(s.num_kv_heads) : Json()},
+                      {"head_dim", attn ? Json(s.head_dim) : Json()},
+                      {"sliding_window", attn && s.sliding_window ? Json(*s.sliding_window) : Json()},
+                      {"mlp", models::to_string(s.mlp)},
+                      {"intermediate_size", mlp ? Json(s.intermediate_size) : Json()}});
+  }
+  return layers;
+}
+
+// embeddings, block_0_attention, block_0_ffn, block_1_..., lm_head: model order, not string order.
+struct GroupOrder {
+  static std::tuple<int, long long, std::string> key(const std::string& g) {
+    if (g == "embeddings") return {0, 0, g};
+    if (g.starts_with("block_")) return {1, std::stoll(g.substr(6)), g};
+    if (g == "lm_head") return {2, 0, g};
+    return {3, 0, g};
+  }
+  bool operator()(const std::string& a, const std::string& b) const { return key(a) < key(b); }
+};
+
+std::string cell(const Json& v) { return v.is_null() ? "-" : v.is_string() ? v.get<std::string>() : v.dump(); }
+
+void print_layer_table(const Json& layers) {
+  fmt::print("{:>5}  {:<9} {:>5} {:>8} {:>8} {:>6}  {:<6} {:>12}\n", "layer", "attention", "heads", "kv_heads", "head_dim",
+             "window", "mlp", "intermediate");
+  for (const auto& l : layers)
+    fmt::print("{:>5}  {:<9} {:>5} {:>8} {:>8} {:>6}  {:<6} {:>12}\n", cell(l["layer"]), cell(l["attention"]), cell(l["heads"]),
+               cell(l["kv_heads"]), cell(l["head_dim"]), cell(l["sliding_window"]), cell(l["mlp"]),
+               cell(l["intermediate_size"]));
+}
+
 void run_inspect(const InspectOptions& opts) {
   const fs::path dir_or_file = fs::is_regular_file(opts.model) ? fs::path(opts.model) : io::resolve_model_dir(opts.model);
   const auto ckpt = io::SafetensorsCheckpoint::open(dir_or_file);
@@ -38,12 +82,31 @@ void run_inspect(const InspectOptions& opts) {
   if (fs::is_directory(dir_or_file) && fs::exists(dir_or_file / "config.json"))
     config = io::read_json_file(dir_or_file / "config.json");
 
+  // The family view (per-layer table, weight groups) when config.json names a supported family.
+  std::optional<models::ModelConfig> model_config;
+  const models::ModelDescriptor* descriptor = nullptr;
+  std::string family_error;
+  if (config.is_object()) {
+    try {
+      model_config = models::read_model_config(dir_or_file / "config.json");
+      descriptor = &models::descriptor_for(config, dir_or_file / "config.json");
+    } catch (const Error& e) {
+      family_error = e.what();
+    }
+  }
+  std::map<std::string, std::pair<int64_t, int64_t>, GroupOrder> groups;  // group → (tensors, parameters)
+
   std::map<std::string, int64_t> numel_by_dtype;
   Json tensors = Json::array();
   for (const std::string& name : ckpt.names()) {
     const io::TensorInfo& t = ckpt.info(name);
     const std::string dtype(io::dtype_name(t.dtype));
     numel_by_dtype[dtype] += t.numel();
+    if (descriptor) {
+      auto& g = groups[descriptor->weight_group(name, model_config->num_layers()).value_or("(no group)")];
+      g.first += 1;
+      g.second += t.numel();
+    }
     tensors.push_back({{"name", name}, {"dtype", dtype}, {"shape", t.shape},
                        {"shard", ckpt.file_of(name).path().filename().string()}, {"bytes", t.end - t.begin}});
   }
@@ -60,22 +123,40 @@ void run_inspect(const InspectOptions& opts) {
                 {"total_bytes", ckpt.total_bytes()},
                 {"parameters_by_dtype", numel_by_dtype},
                 {"tensors", tensors}};
+    if (descriptor) {
+      out["family"] = descriptor->name();
+      out["layers"] = layer_table(*model_config);
+      Json weight_groups = Json::object();
+      for (const auto& [group, counts] : groups) weight_groups[group] = {{"tensors", counts.first}, {"parameters", counts.second}};
+      out["weight_groups"] = weight_groups;
+    } else if (!family_error.empty()) {
+      out["family_error"] = family_error;
+    }
     fmt::print("{}", io::dump_json_like_python(out));
     return;
   }
 
-  fmt::print("path          {}\n", dir_or_file.string());
+  fmt::print("path                     {}\n", dir_or_file.string());
   if (config.is_object()) {
-    if (config.contains("architectures")) fmt::print("architecture  {}\n", config["architectures"].dump());
+    if (config.contains("architectures")) fmt::print("architecture             {}\n", config["architectures"].dump());
     for (const char* key : kConfigSummaryKeys)
-      if (config.contains(key)) fmt::print("{:<14}{}\n", key, config[key].dump());
+      if (config.contains(key)) fmt::print("{:<24} {}\n", key, config[key].dump());
   }
-  fmt::print("files         {}{}\n", fmt::join(files.get<std::vector<std::string>>(), ", "),
+  if (descriptor) fmt::print("family                   {}\n", descriptor->name());
+  if (!family_error.empty()) fmt::print("family                   not recognised: {}\n", family_error);
+  fmt::print("files                    {}{}\n", fmt::join(files.get<std::vector<std::string>>(), ", "),
              ckpt.index_path() ? fmt::format(" (index {})", ckpt.index_path()->filename().string()) : "");
-  for (const auto& [dtype, n] : numel_by_dtype) fmt::print("dtype         {} ({} parameters)\n", dtype, with_thousands(n));
-  fmt::print("parameters    {} in {} tensors, {} bytes\n\n", with_thousands(ckpt.total_numel()), tensors.size(),
+  for (const auto& [dtype, n] : numel_by_dtype) fmt::print("dtype                    {} ({} parameters)\n", dtype, with_thousands(n));
+  fmt::print("parameters               {} in {} tensors, {} bytes\n\n", with_thousands(ckpt.total_numel()), tensors.size(),
              with_thousands(static_cast<int64_t>(ckpt.total_bytes())));
 
+  if (descriptor) {
+    print_layer_table(layer_table(*model_config));
+    fmt::print("\n{:<24} {:>7} {:>14}\n", "weight group", "tensors", "parameters");
+    for (const auto& [group, counts] : groups)
+      fmt::print("{:<24} {:>7} {:>14}\n", group, counts.first, with_thousands(counts.second));
+    fmt::print("\n");
+  }
   std::size_t name_w = 4, shape_w = 5;
   for (const auto& t : tensors) {
     name_w = std::max(name_w, t["name"].get_ref<const std::string&>().size());
