@@ -9,8 +9,8 @@
 
 namespace shadowpeft::models {
 
-DecoderImpl::DecoderImpl(const ModelConfig& config) : config_(&config) {
-  embed_tokens = register_module("embed_tokens", Embedding(config.vocab_size, config.hidden_size));
+DecoderImpl::DecoderImpl(const ModelConfig& config, bool token_embeddings) : config_(&config) {
+  if (token_embeddings) embed_tokens = register_module("embed_tokens", Embedding(config.vocab_size, config.hidden_size));
   if (config.positions == PositionKind::Learned)
     embed_positions = register_module("embed_positions", Embedding(config.max_position_embeddings, config.hidden_size));
   layers = register_module("layers", torch::nn::ModuleList());
@@ -19,7 +19,11 @@ DecoderImpl::DecoderImpl(const ModelConfig& config) : config_(&config) {
 }
 
 at::Tensor DecoderImpl::embed(const at::Tensor& input_ids, const at::Tensor& position_ids) {
-  at::Tensor h = embed_tokens->forward(input_ids);
+  if (!embed_tokens) throw Error("this decoder shares its token embeddings; feed it inputs_embeds");
+  return prepare_inputs_embeds(embed_tokens->forward(input_ids), position_ids);
+}
+
+at::Tensor DecoderImpl::prepare_inputs_embeds(at::Tensor h, const at::Tensor& position_ids) {
   if (config_->scale_embeddings) {
     // transformers multiplies by sqrt(H) rounded to the activation dtype (Gemma).
     h = h * at::scalar_tensor(std::sqrt(static_cast<double>(config_->hidden_size)), h.options());

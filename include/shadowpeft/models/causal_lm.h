@@ -27,9 +27,14 @@ struct ForwardOptions {
 // The `model.` part: embeddings, layers, final norm.
 class DecoderImpl : public torch::nn::Module {
  public:
-  explicit DecoderImpl(const ModelConfig& config);
+  // `token_embeddings` false: the decoder is fed embeddings from elsewhere (a shadow backbone
+  // sharing its base model's table) and holds no embed_tokens.
+  explicit DecoderImpl(const ModelConfig& config, bool token_embeddings = true);
   // Token (and, for learned positions, position) embeddings: [B, T] → [B, T, H].
   at::Tensor embed(const at::Tensor& input_ids, const at::Tensor& position_ids);
+  // What the decoder does to `inputs_embeds` (raw table rows) before its first layer: the
+  // family's embedding scale and learned positions, as transformers' forward(inputs_embeds=...).
+  at::Tensor prepare_inputs_embeds(at::Tensor embeds, const at::Tensor& position_ids);
   // Runs every layer and the final norm on embeddings `h`.
   at::Tensor forward(at::Tensor h, const at::Tensor& position_ids, const ForwardOptions& options);
 

@@ -1,0 +1,275 @@
+#include "shadowpeft/shadow/shadow_model.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <unordered_set>
+
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/core/format.h"
+#include "shadowpeft/io/checkpoint.h"
+#include "shadowpeft/models/loader.h"
+#include "shadowpeft/models/parameter_count.h"
+
+namespace shadowpeft {
+namespace fs = std::filesystem;
+using models::ModelConfig;
+
+namespace {
+
+constexpr const char* kAdapterFile = "shadow_adapter.safetensors";
+
+// transformers' setters take the first attribute the config has; config.json lists them all.
+std::optional<std::string> first_present(const io::Json& json, std::initializer_list<const char*> keys) {
+  for (const char* k : keys)
+    if (json.contains(k)) return std::string(k);
+  return std::nullopt;
+}
+
+// "model" for model.embed_tokens, "transformer" for transformer.wte: where the backbone lives.
+std::string backbone_prefix(const models::ModelDescriptor& d) {
+  const std::string name = d.input_embedding_name();
+  return name.substr(0, name.find('.'));
+}
+
+// HF _init_weights for a freshly built backbone: N(0, initializer_range) for matrices and
+// embeddings, zero biases, norms at identity ((1 + w) norms at w = 0).
+void init_like_transformers(models::DecoderImpl& decoder, double std) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : decoder.named_modules("", false)) {
+    if (auto* lin = item.value()->as<models::LinearImpl>()) {
+      lin->weight.normal_(0.0, std);
+      if (lin->bias.defined()) lin->bias.zero_();
+    } else if (auto* emb = item.value()->as<models::EmbeddingImpl>()) {
+      emb->weight.normal_(0.0, std);
+    } else if (auto* norm = item.value()->as<models::NormImpl>()) {
+      norm->weight.fill_(norm->kind == models::NormKind::RMSNormPlusOne ? 0.0 : 1.0);
+      if (norm->bias.defined()) norm->bias.zero_();
+    }
+  }
+}
+
+}  // namespace
+
+std::string trainable_parameters_string(int64_t trainable, int64_t total) {
+  const double pct = total > 0 ? 100.0 * static_cast<double>(trainable) / static_cast<double>(total) : 0.0;
+  return fmt::format("Trainable params: {} || Total params: {} || Trainable%: {:.2f}%", with_thousands(trainable),
+                     with_thousands(total), pct);
+}
+
+ModelConfig implicit_shadow_config(const ModelConfig& base, const ShadowConfig& config) {
+  config.validate();
+  io::Json raw = base.raw;
+  const fs::path source = fmt::format("implicit shadow of {}", base.architecture.empty() ? base.model_type : base.architecture);
+  const int64_t n = config.num_shadow_layers;
+  auto set = [&](std::initializer_list<const char*> keys, int64_t value, const char* what, bool required) {
+    if (auto key = first_present(raw, keys)) raw[*key] = value;
+    else if (required)
+      throw ConfigError(fmt::format("{}: the base config has no {} field to override with {}", source.string(), what, value));
+  };
+  set({"num_hidden_layers", "n_layer", "num_layers"}, n, "layer count", true);
+  if (config.shadow_intermediate_size) set({"intermediate_size", "ffn_dim", "n_inner"}, *config.shadow_intermediate_size, "intermediate size", false);
+  if (config.shadow_num_attention_heads)
+    set({"num_attention_heads", "n_head", "num_heads", "attention_heads"}, *config.shadow_num_attention_heads, "attention-head", true);
+  if (config.shadow_num_key_value_heads)
+    set({"num_key_value_heads", "num_kv_heads", "n_kv_head"}, *config.shadow_num_key_value_heads, "key/value-head", true);
+  if (config.shadow_head_dim) set({"head_dim", "attention_head_dim"}, *config.shadow_head_dim, "head_dim", true);
+  // Per-layer sources keep their first n entries, as a transformers config with fewer layers does.
+  for (const char* list : {"layer_types", "block_configs"})
+    if (raw.contains(list) && raw[list].is_array() && static_cast<int64_t>(raw[list].size()) > n)
+      raw[list].erase(raw[list].begin() + n, raw[list].end());
+  if (raw.contains("per_layer_config") && raw["per_layer_config"].is_object()) {
+    io::Json kept = io::Json::object();
+    for (const auto& [key, v] : raw["per_layer_config"].items())
+      if (std::stoll(key) < n) kept[key] = v;
+    raw["per_layer_config"] = kept;
+  }
+  if (raw.contains("max_window_layers") && raw["max_window_layers"].is_number_integer() && raw["max_window_layers"].get<int64_t>() > n)
+    raw["max_window_layers"] = n;
+  const models::ModelDescriptor& d = models::descriptor_for(raw, source);
+  ModelConfig shadow = d.parse_config(d.language_model_config(raw), source);
+  shadow.raw = raw;
+  return shadow;
+}
+
+// ---- ShadowPeftModel ------------------------------------------------------------------------
+
+ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig config) : config_(std::move(config)) {
+  config_.validate();
+  base_model = register_module("base_model", std::move(base));
+  freeze_base();
+  const ModelConfig& base_config = base_model->config();
+  if (base_config.num_layers() < 2)
+    throw ConfigError(fmt::format("Shadow requires at least 2 decoder layers to apply injection; the base model has {}",
+                                  base_config.num_layers()));
+  shadow_model_config_ = implicit_shadow_config(base_config, config_);
+  shadow_descriptor_ = &models::descriptor_for(shadow_model_config_.raw, "shadow config");
+  // shadow-peft removes the shadow's `embed_tokens` and feeds it the base's embeddings; a family
+  // whose table has another name (GPT-2's wte) keeps its own table, unused, as upstream does.
+  shares_embeddings_ = true;
+  const bool keeps_table = !shadow_descriptor_->input_embedding_name().ends_with(".embed_tokens");
+  shadow_model = register_module("shadow_model", models::Decoder(shadow_model_config_, keeps_table));
+  init_like_transformers(*shadow_model, shadow_model_config_.raw.value("initializer_range", 0.02));
+
+  const int64_t slots = base_config.num_layers() - 1, h = base_config.hidden_size;
+  shadow_injection_model = register_module(
+      "shadow_injection_model", ShadowInjectionModel(slots, h, config_.injection_hidden_size, config_.dropout, config_.alpha));
+  shadow_update_model =
+      register_module("shadow_update_model", ShadowUpdateModel(slots, h, config_.gate_hidden_size, config_.dropout));
+  const c10::Device device = base_model->output_embedding().device();
+  shadow_model->to(device);
+  shadow_injection_model->to(device);
+  shadow_update_model->to(device);
+}
+
+void ShadowPeftModelImpl::freeze_base() {
+  for (auto& p : base_model->parameters()) p.set_requires_grad(false);
+}
+
+void ShadowPeftModelImpl::set_adapter_trainable(bool trainable) {
+  for (torch::nn::Module* m : std::initializer_list<torch::nn::Module*>{
+           shadow_model.get(), shadow_injection_model.get(), shadow_update_model.get(), shadow_hidden_projection.get()})
+    if (m)
+      for (auto& p : m->parameters()) p.set_requires_grad(trainable);
+}
+
+at::Tensor ShadowPeftModelImpl::initial_shadow_hidden(const at::Tensor& input_ids, const models::ForwardOptions& options) {
+  const at::Tensor positions = options.position_ids.defined() ? options.position_ids : base_model->default_position_ids(input_ids);
+  const at::Tensor table_rows = shares_embeddings_ ? base_model->model->embed_tokens->forward(input_ids)
+                                                   : shadow_model->embed_tokens->forward(input_ids);
+  const at::ScalarType dtype = shadow_model->norm->weight.scalar_type();
+  models::ForwardOptions shadow_options;
+  shadow_options.attention_mask = options.attention_mask;
+  at::Tensor s = shadow_model->forward(shadow_model->prepare_inputs_embeds(table_rows.to(dtype), positions), positions, shadow_options);
+  if (shadow_hidden_projection) s = shadow_hidden_projection->forward(s);
+  return s;
+}
+
+ShadowPeftModelImpl::Output ShadowPeftModelImpl::forward(const at::Tensor& input_ids, const models::ForwardOptions& options) {
+  if (options.hooks) throw UnsupportedError("ShadowPeftModel installs its own layer hooks; nested hooks are not supported");
+  const at::Tensor s0 = initial_shadow_hidden(input_ids, options);
+  at::Tensor s = s0;
+  models::LayerHooks hooks;
+  hooks.before_layer = [&](int64_t i, const at::Tensor& h) {
+    return i > 0 ? shadow_injection_model->forward(h, s, i - 1).to(h.scalar_type()) : h;
+  };
+  hooks.after_layer = [&](int64_t i, const at::Tensor& h) {
+    if (i > 0) s = shadow_update_model->forward(h, s, i - 1);
+  };
+  models::ForwardOptions base_options = options;
+  base_options.hooks = &hooks;
+  return {base_model->hidden_states(input_ids, base_options), s0};
+}
+
+io::TensorMap ShadowPeftModelImpl::adapter_tensors(const std::function<at::Tensor(const at::Tensor&)>& view) {
+  io::TensorMap state;
+  const std::string prefix = backbone_prefix(*shadow_descriptor_);
+  io::TensorMap backbone;
+  for (const auto& item : shadow_model->named_parameters()) backbone.emplace("model." + item.key(), view(item.value()));
+  // The family's layout transforms (GPT-2 transposes, fused c_attn) are linear, so they serve
+  // weights and gradients alike.
+  shadow_descriptor_->modules_to_checkpoint(backbone, shadow_model_config_);
+  for (auto& [name, t] : backbone) state.emplace("shadow_model." + name.substr(prefix.size() + 1), t);
+  auto add = [&](const std::string& module, torch::nn::Module* m) {
+    if (m)
+      for (const auto& item : m->named_parameters()) state.emplace(module + "." + item.key(), view(item.value()));
+  };
+  add("shadow_hidden_projection", shadow_hidden_projection.get());
+  add("shadow_injection_model", shadow_injection_model.get());
+  add("shadow_update_model", shadow_update_model.get());
+  return state;
+}
+
+io::TensorMap ShadowPeftModelImpl::adapter_state_dict() {
+  return adapter_tensors([](const at::Tensor& p) { return p.detach(); });
+}
+
+io::TensorMap ShadowPeftModelImpl::adapter_gradients() {
+  return adapter_tensors([](const at::Tensor& p) { return p.grad().defined() ? p.grad().detach() : at::zeros_like(p); });
+}
+
+void ShadowPeftModelImpl::load_adapter_state_dict(const io::TensorMap& state, const std::string& source) {
+  const std::string prefix = backbone_prefix(*shadow_descriptor_);
+  io::TensorMap backbone, others;
+  for (const auto& [name, t] : state) {
+    if (name.starts_with("shadow_model.")) backbone.emplace(prefix + "." + name.substr(13), t);
+    else others.emplace(name, t);
+  }
+  shadow_descriptor_->checkpoint_to_modules(backbone, shadow_model_config_);
+  io::TensorMap decoder;  // after the family's transform: model.<decoder parameter>
+  for (auto& [name, t] : backbone) {
+    if (name.starts_with("model.")) decoder.emplace(name.substr(6), t);
+    else others.emplace("shadow_model." + name.substr(prefix.size() + 1), t);  // reported as unused
+  }
+  models::load_parameters(*shadow_model, std::move(decoder), source + " (shadow_model.*)");
+  // The other modules load through one holder so that every problem is reported together. The
+  // projection is optional, as upstream: checkpoints from before it existed lack it.
+  torch::nn::Module holder;
+  holder.register_module("shadow_injection_model", shadow_injection_model);
+  holder.register_module("shadow_update_model", shadow_update_model);
+  if (shadow_hidden_projection && others.count("shadow_hidden_projection.weight"))
+    holder.register_module("shadow_hidden_projection", shadow_hidden_projection);
+  models::load_parameters(holder, std::move(others), source);
+}
+
+void ShadowPeftModelImpl::save_pretrained(const fs::path& dir) {
+  fs::create_directories(dir);
+  config_.save_pretrained(dir);
+  io::TensorMap state;
+  for (auto& [name, t] : adapter_state_dict()) state.emplace(name, t.to(at::kCPU).contiguous());
+  io::save_safetensors(dir / kAdapterFile, state);
+}
+
+std::shared_ptr<ShadowPeftModelImpl> ShadowPeftModelImpl::from_pretrained(models::CausalLM base, const fs::path& dir,
+                                                                          bool is_trainable) {
+  if (!fs::is_directory(dir)) throw LoadError(fmt::format("{}: adapter directory not found", dir.string()));
+  const ShadowConfig config = ShadowConfig::from_pretrained(dir);
+  auto model = std::make_shared<ShadowPeftModelImpl>(std::move(base), config);
+  const fs::path file = dir / kAdapterFile;
+  if (!fs::exists(file))
+    throw LoadError(fmt::format("Missing adapter checkpoint. Expected {} in {}", kAdapterFile, dir.string()));
+  model->load_adapter_state_dict(io::SafetensorsFile::open(file).load_all(), file.string());
+  model->train(is_trainable);
+  model->set_adapter_trainable(is_trainable);
+  return model;
+}
+
+std::pair<int64_t, int64_t> ShadowPeftModelImpl::count_parameters() {
+  std::unordered_set<const void*> seen;
+  int64_t trainable = 0, total = 0;
+  for (const auto& p : parameters()) {
+    if (!seen.insert(p.unsafeGetTensorImpl()).second) continue;
+    total += p.numel();
+    if (p.requires_grad()) trainable += p.numel();
+  }
+  return {trainable, total};
+}
+
+std::string ShadowPeftModelImpl::trainable_parameters_string() {
+  const auto [trainable, total] = count_parameters();
+  return shadowpeft::trainable_parameters_string(trainable, total);
+}
+
+void ShadowPeftModelImpl::print_trainable_parameters() { fmt::print("{}\n", trainable_parameters_string()); }
+
+ShadowPeftModel get_shadow_model(models::CausalLM base, const ShadowConfig& config) {
+  return ShadowPeftModel(std::move(base), config);
+}
+
+}  // namespace shadowpeft
+
+namespace shadowpeft {
+
+std::pair<int64_t, int64_t> count_parameters_from_config(const models::ModelConfig& base, const ShadowConfig& config) {
+  const models::ModelConfig shadow = implicit_shadow_config(base, config);
+  const auto& d = models::descriptor_for(shadow.raw, "shadow config");
+  const bool keeps_table = !d.input_embedding_name().ends_with(".embed_tokens");
+  const int64_t slots = base.num_layers() - 1, h = base.hidden_size;
+  const int64_t injection = 2 * slots * h * config.injection_hidden_size;
+  const int64_t update = slots * 4 * h * config.gate_hidden_size + 2 * h;
+  const int64_t trainable = models::count_decoder_parameters(shadow, keeps_table) + injection + update;
+  return {trainable, models::count_causal_lm_parameters(base) + trainable};
+}
+
+}  // namespace shadowpeft

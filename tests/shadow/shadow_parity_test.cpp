@@ -1,0 +1,177 @@
+// ShadowPEFT against the Python package shadow-peft (fixtures from
+// tests/reference/make_shadow_fixtures.py): an adapter saved by Python loads here and gives the
+// same logits, shadow logits, loss and gradients; saving it again writes byte-identical files.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/io/json_file.h"
+#include "shadowpeft/io/safetensors.h"
+#include "shadowpeft/models/loader.h"
+#include "shadowpeft/shadow/task_models.h"
+#include "test_utils.h"
+
+namespace shadowpeft {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path shadow_dir() { return test::fixtures_dir() / "shadow"; }
+
+std::vector<std::string> causal_lm_cases() {
+  const io::Json index = io::read_json_file(shadow_dir() / "index.json");
+  std::vector<std::string> cases;
+  for (const auto& c : index.at("cases")) {
+    const std::string name = c.get<std::string>();
+    const io::Json info = io::read_json_file(shadow_dir() / name / "case.json");
+    if (info.value("task", "") == "causal_lm" && !info.value("explicit", false) && fs::exists(shadow_dir() / name / "adapter"))
+      cases.push_back(name);
+  }
+  return cases;
+}
+
+struct Loaded {
+  io::Json info;
+  io::SafetensorsFile ref;
+  ShadowForCausalLM model{nullptr};
+  models::ForwardOptions options;
+};
+
+Loaded load_case(const std::string& name, bool trainable) {
+  const fs::path dir = shadow_dir() / name;
+  Loaded l{io::read_json_file(dir / "case.json"), io::SafetensorsFile::open(dir / "reference.safetensors")};
+  models::CausalLM base = models::load_causal_lm((dir / "base").string());
+  l.model = ShadowForCausalLM(ShadowForCausalLMImpl::from_pretrained(base, dir / "adapter", trainable,
+                                                                     l.info.value("shadow_loss_weight", 0.05)));
+  l.options.attention_mask = l.ref.tensor("attention_mask");
+  l.options.position_ids = l.ref.tensor("position_ids");
+  return l;
+}
+
+at::Tensor valid_rows(const at::Tensor& t, const at::Tensor& mask) { return t.index({mask.to(at::kBool)}); }
+
+TEST(ShadowParity, CoversEveryCausalLmFixture) { EXPECT_GE(causal_lm_cases().size(), 5u); }
+
+TEST(ShadowParity, LogitsShadowLogitsAndLossMatchShadowPeft) {
+  for (const std::string& name : causal_lm_cases()) {
+    SCOPED_TRACE(name);
+    Loaded l = load_case(name, false);
+    const double atol = l.info["atol"].get<double>(), rtol = l.info["rtol"].get<double>();
+    torch::InferenceMode guard;
+    const at::Tensor ids = l.ref.tensor("input_ids"), mask = l.options.attention_mask;
+    auto out = l.model->forward(ids, l.options, l.ref.tensor("labels"));
+    EXPECT_TENSOR_CLOSE(valid_rows(out.logits, mask), valid_rows(l.ref.tensor("logits"), mask), atol, rtol, name + " logits");
+    EXPECT_TENSOR_CLOSE(valid_rows(out.shadow_logits, mask), valid_rows(l.ref.tensor("shadow_logits"), mask), atol, rtol,
+                        name + " shadow_logits");
+    EXPECT_TENSOR_CLOSE(out.loss, l.ref.tensor("loss"), atol, rtol, name + " loss");
+    l.model->set_inference_mode(InferenceMode::ShadowOnly);
+    out = l.model->forward(ids, l.options, l.ref.tensor("labels"));
+    EXPECT_TENSOR_CLOSE(valid_rows(out.logits, mask), valid_rows(l.ref.tensor("shadow_only.logits"), mask), atol, rtol,
+                        name + " shadow_only logits");
+    EXPECT_TENSOR_CLOSE(out.loss, l.ref.tensor("shadow_only.loss"), atol, rtol, name + " shadow_only loss");
+  }
+}
+
+TEST(ShadowParity, GradientsOfEveryTrainableTensorMatchShadowPeft) {
+  for (const std::string& name : causal_lm_cases()) {
+    SCOPED_TRACE(name);
+    Loaded l = load_case(name, true);
+    l.model->eval();  // dropout 0 in the fixtures; eval keeps it off regardless
+    const auto out = l.model->forward(l.ref.tensor("input_ids"), l.options, l.ref.tensor("labels"));
+    out.loss.backward();
+    const double atol = l.info.value("grad_atol", 1e-6), rtol = l.info.value("grad_rtol", 1e-5);
+    const io::TensorMap grads = l.model->peft_model->adapter_gradients();
+    int checked = 0;
+    for (const auto& info : l.ref.tensors()) {
+      if (!info.name.starts_with("grad.")) continue;
+      const std::string key = info.name.substr(5);
+      ASSERT_TRUE(grads.count(key)) << name << ": no adapter tensor " << key;
+      EXPECT_TENSOR_CLOSE(grads.at(key), l.ref.tensor(info.name), atol, rtol, name + " grad " + key);
+      ++checked;
+    }
+    EXPECT_EQ(checked, static_cast<int>(grads.size())) << name << ": every adapter tensor has a reference gradient";
+  }
+}
+
+TEST(ShadowParity, SavingAPythonAdapterAgainIsByteIdentical) {
+  for (const std::string& name : causal_lm_cases()) {
+    SCOPED_TRACE(name);
+    Loaded l = load_case(name, true);
+    const fs::path out = test::scratch_dir("resave_" + name);
+    l.model->save_pretrained(out);
+    for (const char* file : {"shadow_config.json", "shadow_adapter.safetensors", "shadow_modules.safetensors"}) {
+      const fs::path python = shadow_dir() / name / "adapter" / file;
+      EXPECT_EQ(fs::exists(out / file), fs::exists(python)) << file;
+      if (fs::exists(python)) EXPECT_EQ(test::read_file_bytes(out / file), test::read_file_bytes(python)) << file;
+    }
+  }
+}
+
+TEST(ShadowParity, PrintTrainableParametersMatchesShadowPeft) {
+  for (const std::string& name : causal_lm_cases()) {
+    SCOPED_TRACE(name);
+    Loaded l = load_case(name, true);
+    EXPECT_EQ(l.model->trainable_parameters_string(), l.info["print_trainable_parameters"].get<std::string>());
+    // The same numbers from the configs alone.
+    const auto [trainable, total] = count_parameters_from_config(l.model->peft_model->base_model->config(),
+                                                                  l.model->peft_model->shadow_config());
+    const auto counted = l.model->peft_model->count_parameters();
+    if (l.model->peft_model->shadow_config().modules_to_save.empty()) {
+      EXPECT_EQ(trainable, counted.first);
+    }
+    EXPECT_EQ(total, counted.second);
+  }
+}
+
+TEST(ShadowAdapter, UntrainedAdapterLeavesTheBaseUnchanged) {
+  const fs::path dir = shadow_dir() / "llama";
+  const auto ref = io::SafetensorsFile::open(dir / "reference.safetensors");
+  models::CausalLM base = models::load_causal_lm((dir / "base").string());
+  ShadowConfig config = ShadowConfig::from_pretrained(dir / "adapter");
+  auto model = ShadowForCausalLM(get_shadow_model(base, config));
+  models::ForwardOptions options;
+  options.attention_mask = ref.tensor("attention_mask");
+  options.position_ids = ref.tensor("position_ids");
+  torch::InferenceMode guard;
+  const at::Tensor logits = model->forward(ref.tensor("input_ids"), options).logits;
+  const at::Tensor mask = options.attention_mask;
+  EXPECT_TENSOR_CLOSE(valid_rows(logits, mask), valid_rows(ref.tensor("base.logits"), mask), 1e-5, 1e-5, "untrained adapter");
+  EXPECT_TENSOR_BITWISE_EQ(logits, base->forward(ref.tensor("input_ids"), options), "untrained adapter vs base");
+}
+
+TEST(ShadowAdapter, FreshAdapterFreezesTheBaseAndTrainsTheShadow) {
+  models::CausalLM base = models::load_causal_lm((shadow_dir() / "llama" / "base").string());
+  auto peft = get_shadow_model(base, ShadowConfig{});
+  for (const auto& p : peft->base_model->parameters()) EXPECT_FALSE(p.requires_grad());
+  for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(peft->shadow_model.get()),
+                               static_cast<torch::nn::Module*>(peft->shadow_injection_model.get()),
+                               static_cast<torch::nn::Module*>(peft->shadow_update_model.get())}) {
+    ASSERT_FALSE(m->parameters().empty());
+    for (const auto& p : m->parameters()) EXPECT_TRUE(p.requires_grad());
+  }
+  EXPECT_EQ(peft->shadow_model->embed_tokens.get(), nullptr) << "implicit shadows share the base embeddings";
+}
+
+TEST(ShadowAdapter, TooShallowBaseIsRejected) {
+  const fs::path dir = test::scratch_dir("shallow");
+  fs::copy(shadow_dir() / "llama" / "base", dir, fs::copy_options::recursive);
+  io::Json config = io::read_json_file(dir / "config.json");
+  config["num_hidden_layers"] = 1;
+  io::write_json_file(dir / "config.json", config, {.indent = 2, .sort_keys = true});
+  // Drop the weights of layers ≥ 1 so the base itself loads.
+  io::TensorMap kept;
+  for (auto& [name, t] : io::SafetensorsFile::open(dir / "model.safetensors").load_all())
+    if (name.find("layers.") == std::string::npos || name.find("layers.0.") != std::string::npos) kept.emplace(name, t.clone());
+  io::save_safetensors(dir / "model.safetensors", kept);
+  models::CausalLM base = models::load_causal_lm(dir.string());
+  try {
+    get_shadow_model(base, ShadowConfig{});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("at least 2 decoder layers"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace shadowpeft
