@@ -50,6 +50,12 @@ void init_like_transformers(models::DecoderImpl& decoder, double std) {
   }
 }
 
+// The module a holder points to, or nullptr for an empty holder (whose get() throws).
+template <typename Holder>
+torch::nn::Module* module_or_null(const Holder& holder) {
+  return holder.is_empty() ? nullptr : holder.ptr().get();
+}
+
 }  // namespace
 
 std::string trainable_parameters_string(int64_t trainable, int64_t total) {
@@ -128,8 +134,8 @@ void ShadowPeftModelImpl::freeze_base() {
 }
 
 void ShadowPeftModelImpl::set_adapter_trainable(bool trainable) {
-  for (torch::nn::Module* m : std::initializer_list<torch::nn::Module*>{
-           shadow_model.get(), shadow_injection_model.get(), shadow_update_model.get(), shadow_hidden_projection.get()})
+  for (torch::nn::Module* m : {module_or_null(shadow_model), module_or_null(shadow_injection_model),
+                               module_or_null(shadow_update_model), module_or_null(shadow_hidden_projection)})
     if (m)
       for (auto& p : m->parameters()) p.set_requires_grad(trainable);
 }
@@ -175,9 +181,9 @@ io::TensorMap ShadowPeftModelImpl::adapter_tensors(const std::function<at::Tenso
     if (m)
       for (const auto& item : m->named_parameters()) state.emplace(module + "." + item.key(), view(item.value()));
   };
-  add("shadow_hidden_projection", shadow_hidden_projection.get());
-  add("shadow_injection_model", shadow_injection_model.get());
-  add("shadow_update_model", shadow_update_model.get());
+  add("shadow_hidden_projection", module_or_null(shadow_hidden_projection));
+  add("shadow_injection_model", module_or_null(shadow_injection_model));
+  add("shadow_update_model", module_or_null(shadow_update_model));
   return state;
 }
 

@@ -35,7 +35,6 @@ the start of every case. Exit status 0 on success (skipped cases allowed), 1 if 
 Usage: make_shadow_fixtures.py OUT_DIR [CASE ...]   (no case names: all cases)
 """
 import contextlib
-import copy
 import io
 import json
 import os
@@ -53,7 +52,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import transformers  # noqa: E402
-from safetensors.torch import load_file, save_file  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
 
 import shadow_peft  # noqa: E402
 from shadow_peft import (  # noqa: E402
@@ -379,7 +378,8 @@ def recompute_checks(task, inp, ref, so, task_kind):
             sl = task.shadow_classifier_head(s0[torch.arange(s0.shape[0]), idx])
             out["shadow_logits_recomputed_max_abs_diff"] = (sl - ref["shadow_logits"]).abs().max().item()
             alt = task.shadow_classifier_head(s0[torch.arange(s0.shape[0]), last_real])
-            out["shadow_logits_if_pooled_at_last_real_token_max_abs_diff"] = (alt - ref["shadow_logits"]).abs().max().item()
+            out["shadow_logits_if_pooled_at_last_real_token_max_abs_diff"] = (
+                alt - ref["shadow_logits"]).abs().max().item()
             loss = F.cross_entropy(ref["logits"], labels) + SHADOW_LOSS_WEIGHT * F.cross_entropy(ref["shadow_logits"],
                                                                                                    labels)
             out["loss_formula_max_abs_diff"] = (loss - ref["loss"]).abs().item()
@@ -483,7 +483,8 @@ def shadow_case(case_dir, *, family, task_kind, base_spec, shadow_kw, explicit=N
     task_sdpa, _ = load_task(True, "sdpa")
     _, out_sdpa, g_sdpa = grads_of(task_sdpa)
     checks["sdpa_vs_eager_valid_logits_max_abs_diff"] = max(
-        valid_diff(out_sdpa.logits, ref["logits"], mask), valid_diff(out_sdpa.shadow_logits, ref["shadow_logits"], mask),
+        valid_diff(out_sdpa.logits, ref["logits"], mask),
+        valid_diff(out_sdpa.shadow_logits, ref["shadow_logits"], mask),
         (out_sdpa.loss - ref["loss"]).abs().item())
     checks["sdpa_vs_eager_grad_max_abs_diff"] = max(
         (g_sdpa[k] - raw_grads[k]).abs().max().item() for k in raw_grads if raw_grads[k] is not None)
@@ -570,10 +571,80 @@ def shadow_case(case_dir, *, family, task_kind, base_spec, shadow_kw, explicit=N
         "adapter_keys": adapter_keys,
         "adapter_files": files,
         "from_pretrained_stdout": load_stdout,
+        "semantics": semantics(),
         "checks": checks,
         "notes": notes,
     }
     return info
+
+
+def semantics():
+    """What the C++ side must copy, with file:line references into the installed package."""
+    L = line_of
+    return {
+        "layer_loop": (
+            f"_ShadowLayerWrapper.forward ({L('peft_model.py', 'if self.layer_idx > 0:')}..."
+            f"{L('peft_model.py', 'adapter._shadow_hidden_states = adapter.shadow_update_model')}): base layer i "
+            "(0-based, L layers, N = L - 1 slots): if i > 0: h = h + alpha * ((h - s) @ downs[i-1]) @ ups[i-1] "
+            f"({L('modules.py', 'delta = hidden_states - shadow_hidden_states')}); h = layer_i(h, ...) with the "
+            "base's own mask/rope; if i > 0: x = LayerNorm(h) (ONE shared hidden_norm, eps 1e-5); s = s + "
+            "sigmoid(G2(silu(G1 x))) * (T2(silu(T1 x)) - s) with slot i-1 "
+            f"({L('modules.py', 'h_in = self.hidden_norm')}). Layer 0 has neither; s starts as s0; the update "
+            "after the last layer (slot N-1) is computed but unused. Final base norm + lm_head as usual."),
+        "shadow_input": (
+            f"{L('peft_model.py', 'share_base = ')}..."
+            f"{L('peft_model.py', 'shadow_hidden = self.shadow_hidden_projection')}"
+            ": implicit shadows (and explicit ones without input embeddings) get inputs_embeds = "
+            "base.get_input_embeddings()(input_ids) (Gemma: that module already multiplies by sqrt(hidden)); an "
+            "explicit shadow with its own embeddings gets input_ids. Always the caller's attention_mask and "
+            "position_ids, use_cache False. s0 = projection(last_hidden_state) (Identity when hidden sizes "
+            "match); the shadow's final norm is included."),
+        "implicit_shadow_config": (
+            f"{L('model_utils.py', 'cfg = deepcopy.backbone.config.')}..."
+            f"{L('model_utils.py', 'shadow = backbone.__class__')}"
+            ": deepcopy of the base BACKBONE config; num_hidden_layers = num_shadow_layers; optional "
+            "intermediate_size (else ffn_dim / n_inner), num_attention_heads, num_key_value_heads, head_dim "
+            "overrides; use_cache False; every other field (rope, eps, sliding_window, layer_types, head_dim) "
+            "inherited. Random init (fully replaced by the adapter file)."),
+        "embedding_removal": (
+            f"{L('peft_model.py', 'supports_inputs_embeds = .inputs_embeds. in sig')}..."
+            f"{L('peft_model.py', 'self._remove_embed_tokens.self.shadow_model.')}"
+            ": only an attribute literally named embed_tokens is removed (GPT-2's wte stays)."),
+        "causal_loss": (
+            f"{L('task_models.py', 'loss = loss . self.shadow_loss_weight . _shifted_ce_loss')}: loss = HF base "
+            "loss (transformers ForCausalLMLoss: logits.float(), labels shifted left with -100 padding, "
+            "cross_entropy ignore_index -100, mean over all non-ignored tokens of the batch) + 0.05 * "
+            f"_shifted_ce_loss(shadow_logits, labels) ({L('task_models.py', 'def _shifted_ce_loss')}: same "
+            "shift, mean over non-ignored). shadow_logits = shadow_lm_head(s0), s0 = INITIAL shadow state. "
+            "shadow_only: logits = shadow_logits, loss = shifted CE only; the base is not run."),
+        "seq_cls": (
+            f"{L('task_models.py', 'token_counts = attention_mask.long...sum.dim=1. - 1')}: shadow pooled at "
+            "index attention_mask.sum(1) - 1 (clamped >= 0) -- a count, not the last real position; base pools at "
+            "the rightmost input_ids != pad_token_id. loss = HF base loss (CE, mean) + 0.05 * CE(shadow_logits, "
+            f"labels) ({L('task_models.py', 'loss = loss . self.shadow_loss_weight . F.cross_entropy')})."),
+        "save": (
+            f"{L('peft_model.py', 'def adapter_state_dict')}, {L('peft_model.py', 'def save_pretrained')}: "
+            "shadow_adapter.safetensors = state_dict() of shadow_model, shadow_hidden_projection, "
+            "shadow_injection_model, shadow_update_model, keys '<prefix>.<key>', tensors detached/cpu/contiguous "
+            "in their in-memory dtype, no header metadata; the file lists tensors sorted by key (safetensors "
+            f"writer order). Task heads: {L('task_models.py', 'def _save_modules_to_save')} -> "
+            "shadow_modules.safetensors only for trainable heads (filtered by modules_to_save when non-empty), "
+            f"keys '<head>.<key>'. shadow_config.json: {L('config.py', 'json.dumps.self.to_dict')} "
+            "json.dumps(asdict, indent=2, sort_keys=True) + newline."),
+        "load": (
+            f"{L('peft_model.py', 'def load_adapter_state_dict')}: shadow_model / injection / update loaded "
+            "strict=True; shadow_hidden_projection only if the file has such keys (prints 'Loading shadow hidden "
+            "projection weights'); then train(is_trainable) and requires_grad set "
+            f"({L('peft_model.py', 'peft_model.train.is_trainable.')}). Task heads from shadow_modules.safetensors "
+            f"strict per head ({L('task_models.py', 'module.load_state_dict.sub, strict=True.')}); absent -> "
+            "shadow head stays a copy of the base head. ShadowConfig.from_dict drops unknown keys."),
+        "print_trainable_parameters": (
+            f"{L('peft_model.py', 'def print_trainable_parameters')} + {L('model_utils.py', 'def count_parameters')}"
+            ": over ShadowPeftModel.parameters() (base incl. its heads + adapter; shared/tied parameters once; the "
+            "wrapper's shadow_lm_head / shadow_classifier_head are NOT included). 'Trainable params: {t:,} || "
+            "Total params: {n:,} || Trainable%: {100*t/n:.2f}%'. ShadowForCausalLM delegates; "
+            "ShadowForSequenceClassification has no such method."),
+    }
 
 
 # ------------------------------------------------------------------------------------------------ cases
@@ -828,10 +899,11 @@ def case_projected_model(d):
         "reference as pinv_projection; fp32, default pinv tolerance rtol = eps * max(m, n)); the "
         "shadow_hidden_projection argument is ignored in this mode. The LOGGED 'Reconstruction error' "
         "(reconstruction_error, 6 decimals) is ||out.lm_head.weight @ P - W_old||_F / ||W_old||_F computed "
-        f"BEFORE lm_head is copied into the new model ({line_of('projected_causal_lm.py', 'reconstructed = out.lm_head')} "
+        "BEFORE lm_head is copied into the new model ("
+        f"{line_of('projected_causal_lm.py', 'reconstructed = out.lm_head')} "
         f"vs {line_of('projected_causal_lm.py', 'out.lm_head.load_state_dict')}), i.e. against the freshly "
         "constructed (random nn.Linear default init) lm_head: it is not reproducible and not the real quality "
-        "of P (that is the case for the upstream notebook's 1.0156 too). checks.reconstruction_error_float64 "
+        "of P (the upstream notebook's logged 1.0156 > 1 fits this). checks.reconstruction_error_float64 "
         "is the true ||W_lm P - W_old|| / ||W_old|| (< 1, as least squares guarantees). Forward: logits = "
         "lm_head(P(small backbone(input_ids).last_hidden_state)); loss = shifted CE mean over labels != -100. "
         "projected/ is a normal HF dir: config.json (model_type causal_lm_with_hidden_projection) + "

@@ -150,7 +150,7 @@ TEST(ShadowAdapter, FreshAdapterFreezesTheBaseAndTrainsTheShadow) {
     ASSERT_FALSE(m->parameters().empty());
     for (const auto& p : m->parameters()) EXPECT_TRUE(p.requires_grad());
   }
-  EXPECT_EQ(peft->shadow_model->embed_tokens.get(), nullptr) << "implicit shadows share the base embeddings";
+  EXPECT_TRUE(peft->shadow_model->embed_tokens.is_empty()) << "implicit shadows share the base embeddings";
 }
 
 TEST(ShadowAdapter, TooShallowBaseIsRejected) {

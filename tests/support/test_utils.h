@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <iostream>
 #include <string>
 
 namespace shadowpeft::test {
@@ -25,7 +26,12 @@ std::string read_file_bytes(const std::filesystem::path& path);
 
 }  // namespace shadowpeft::test
 
-#define EXPECT_TENSOR_CLOSE(got, ref, atol, rtol, name) \
-  EXPECT_TRUE(::shadowpeft::test::tensors_close((got), (ref), (atol), (rtol), (name)))
+// Prints the max difference on success too: the numbers parity claims are made of.
+#define EXPECT_TENSOR_CLOSE(got, ref, atol, rtol, name)                                             \
+  do {                                                                                              \
+    const auto close_result_ = ::shadowpeft::test::tensors_close((got), (ref), (atol), (rtol), (name)); \
+    EXPECT_TRUE(close_result_);                                                                     \
+    if (close_result_) std::cout << "  " << close_result_.message() << "\n";                        \
+  } while (0)
 #define EXPECT_TENSOR_BITWISE_EQ(got, ref, name) \
   EXPECT_TRUE(::shadowpeft::test::tensors_bitwise_equal((got), (ref), (name)))
