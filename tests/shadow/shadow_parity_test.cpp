@@ -175,3 +175,21 @@ TEST(ShadowAdapter, TooShallowBaseIsRejected) {
 
 }  // namespace
 }  // namespace shadowpeft
+
+namespace shadowpeft {
+namespace {
+
+// The upstream notebook's Qwen3-0.6B numbers, from its config alone (no weights are built).
+TEST(ShadowParameterCount, Qwen3_0_6BFromConfigMatchesShadowPeft) {
+  const fs::path dir = shadow_dir() / "qwen3_0_6b_count";
+  const io::Json info = io::read_json_file(dir / "case.json");
+  const models::ModelConfig base = models::read_model_config(dir / "base" / "config.json");
+  const ShadowConfig config = ShadowConfig::from_json(info["shadow_config"], dir / "case.json");
+  const auto [trainable, total] = count_parameters_from_config(base, config);
+  EXPECT_EQ(trainable_parameters_string(trainable, total), info["print_trainable_parameters"].get<std::string>());
+  EXPECT_EQ(trainable, 9'073'920);
+  EXPECT_EQ(total, 605'123'840);
+}
+
+}  // namespace
+}  // namespace shadowpeft
