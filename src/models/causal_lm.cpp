@@ -45,7 +45,8 @@ at::Tensor DecoderImpl::forward(at::Tensor h, const at::Tensor& position_ids, co
 
 CausalLMImpl::CausalLMImpl(ModelConfig config) : config_(std::move(config)) {
   model = register_module("model", Decoder(config_));
-  if (!config_.tie_word_embeddings) lm_head = register_module("lm_head", Linear(config_.hidden_size, config_.vocab_size, false));
+  if (!config_.tie_word_embeddings)
+    lm_head = register_module(config_.head_name, Linear(config_.hidden_size, config_.head_out_features(), false));
 }
 
 at::Tensor CausalLMImpl::default_position_ids(const at::Tensor& input_ids) const {
@@ -65,6 +66,20 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
 }
 
 at::Tensor CausalLMImpl::logits_from_hidden(const at::Tensor& hidden) const { return at::linear(hidden, output_embedding()); }
+
+at::Tensor CausalLMImpl::pool_last_token(const at::Tensor& input_ids, const at::Tensor& per_token) const {
+  const int64_t b = input_ids.size(0), t = input_ids.size(1);
+  at::Tensor last;
+  if (config_.pad_token_id) {
+    // transformers: the rightmost token that is not the pad id.
+    const at::Tensor positions = at::arange(t, input_ids.options().dtype(at::kLong));
+    last = (positions * input_ids.ne(*config_.pad_token_id).to(at::kLong)).argmax(-1);
+  } else {
+    if (b > 1) throw ConfigError("Cannot handle batch sizes > 1 if no padding token is defined (config pad_token_id)");
+    last = at::full({b}, t - 1, input_ids.options().dtype(at::kLong));
+  }
+  return per_token.index({at::arange(b, last.options()), last});
+}
 
 at::Tensor CausalLMImpl::forward(const at::Tensor& input_ids, const ForwardOptions& options) {
   return logits_from_hidden(hidden_states(input_ids, options));

@@ -5,6 +5,7 @@
 
 #include <regex>
 
+#include "config_fields.h"
 #include "shadowpeft/core/error.h"
 
 namespace shadowpeft::models {
@@ -19,7 +20,9 @@ std::string ModelDescriptor::layer_block_name(int64_t index) const { return fmt:
 std::optional<std::string> ModelDescriptor::weight_group(const std::string& tensor, int64_t num_layers) const {
   static const std::regex block(R"(model\.layers\.(\d+)\.(input_layernorm|self_attn|post_attention_layernorm|mlp)\..+)");
   if (tensor.starts_with(input_embedding_name() + ".")) return "embeddings";
-  if (tensor.starts_with(output_embedding_name() + ".") || tensor.starts_with(final_norm_name() + ".")) return "lm_head";
+  if (tensor.starts_with(output_embedding_name() + ".") || tensor.starts_with(final_norm_name() + ".") ||
+      tensor.starts_with("score."))
+    return "lm_head";
   std::smatch m;
   if (std::regex_match(tensor, m, block)) {
     const int64_t i = std::stoll(m[1]);
@@ -77,6 +80,15 @@ ModelConfig read_model_config(const fs::path& config_file) {
   const ModelDescriptor& descriptor = descriptor_for(json, config_file);
   ModelConfig config = descriptor.parse_config(descriptor.language_model_config(json), config_file);
   config.raw = json;
+  if (config.architecture.ends_with("ForSequenceClassification")) {
+    // transformers derives num_labels from id2label when present.
+    const detail::ConfigReader cfg(json, config_file);
+    config.head_name = "score";
+    config.num_labels = json.contains("id2label") && json["id2label"].is_object() ? static_cast<int64_t>(json["id2label"].size())
+                                                                                 : cfg.integer("num_labels", 2);
+    config.tie_word_embeddings = false;
+  }
+  if (json.contains("pad_token_id") && json["pad_token_id"].is_number_integer()) config.pad_token_id = json["pad_token_id"].get<int64_t>();
   if (config.num_layers() == 0) throw ConfigError(config_file.string() + ": num_hidden_layers must be at least 1");
   for (std::size_t i = 0; i < config.layers.size(); ++i) {
     const LayerSpec& s = config.layers[i];

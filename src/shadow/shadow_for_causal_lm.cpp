@@ -8,17 +8,10 @@
 #include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/shadow/task_models.h"
+#include "task_heads.h"
 
 namespace shadowpeft {
 namespace fs = std::filesystem;
-
-namespace {
-constexpr const char* kModulesFile = "shadow_modules.safetensors";
-
-bool requested(const ShadowConfig& c, const std::string& module) {
-  return std::find(c.modules_to_save.begin(), c.modules_to_save.end(), module) != c.modules_to_save.end();
-}
-}  // namespace
 
 InferenceMode parse_inference_mode(const std::string& name) {
   if (name == "base_shadow") return InferenceMode::BaseShadow;
@@ -45,13 +38,12 @@ ShadowForCausalLMImpl::ShadowForCausalLMImpl(ShadowPeftModel peft, double shadow
     shadow_lm_head->weight.copy_(head);
   }
   shadow_lm_head->to(head.device());
-  apply_modules_to_save();
+  // Causal LM heads are vocabulary-sized: frozen unless modules_to_save names them.
+  detail::apply_modules_to_save(peft_model->shadow_config(), heads(), false);
 }
 
-void ShadowForCausalLMImpl::apply_modules_to_save() {
-  const ShadowConfig& c = peft_model->shadow_config();
-  lm_head_weight().set_requires_grad(requested(c, "lm_head"));
-  shadow_lm_head->weight.set_requires_grad(requested(c, "shadow_lm_head"));
+std::vector<detail::Head> ShadowForCausalLMImpl::heads() const {
+  return {{"lm_head", {{"weight", lm_head_weight()}}}, {"shadow_lm_head", {{"weight", shadow_lm_head->weight}}}};
 }
 
 ShadowCausalLMOutput ShadowForCausalLMImpl::forward(const at::Tensor& input_ids, const models::ForwardOptions& options,
@@ -75,40 +67,16 @@ ShadowCausalLMOutput ShadowForCausalLMImpl::forward(const at::Tensor& input_ids,
 
 void ShadowForCausalLMImpl::save_pretrained(const fs::path& dir) {
   peft_model->save_pretrained(dir);
-  const ShadowConfig& c = peft_model->shadow_config();
-  io::TensorMap heads;
-  const at::Tensor lm_head = lm_head_weight();
-  auto wanted = [&](const char* name) { return c.modules_to_save.empty() || requested(c, name); };
-  if (wanted("lm_head") && lm_head.requires_grad()) heads["lm_head.weight"] = lm_head.detach().to(at::kCPU).contiguous();
-  if (wanted("shadow_lm_head") && shadow_lm_head->weight.requires_grad())
-    heads["shadow_lm_head.weight"] = shadow_lm_head->weight.detach().to(at::kCPU).contiguous();
-  if (!heads.empty()) io::save_safetensors(dir / kModulesFile, heads);
+  detail::save_heads(dir, peft_model->shadow_config(), heads());
 }
 
 std::shared_ptr<ShadowForCausalLMImpl> ShadowForCausalLMImpl::from_pretrained(models::CausalLM base, const fs::path& dir,
                                                                               bool is_trainable, double shadow_loss_weight,
-                                                                              InferenceMode mode) {
-  auto peft = ShadowPeftModel(ShadowPeftModelImpl::from_pretrained(std::move(base), dir, is_trainable));
+                                                                              InferenceMode mode, models::CausalLM explicit_shadow) {
+  auto peft = ShadowPeftModel(ShadowPeftModelImpl::from_pretrained(std::move(base), dir, is_trainable, std::move(explicit_shadow)));
   auto model = std::make_shared<ShadowForCausalLMImpl>(peft, shadow_loss_weight, mode);
-  const fs::path file = dir / kModulesFile;
-  if (fs::exists(file)) {
-    const auto heads = io::SafetensorsFile::open(file);
-    for (const auto& info : heads.tensors()) {
-      at::Tensor target;
-      if (info.name == "lm_head.weight") target = model->lm_head_weight();
-      else if (info.name == "shadow_lm_head.weight") target = model->shadow_lm_head->weight;
-      else throw LoadError(fmt::format("{}: unexpected tensor '{}' (expected lm_head.weight, shadow_lm_head.weight)", file.string(), info.name));
-      if (target.sizes() != at::IntArrayRef(info.shape))
-        throw LoadError(fmt::format("{}: tensor '{}' has shape [{}], expected [{}]", file.string(), info.name,
-                                    fmt::join(info.shape, ", "), fmt::join(target.sizes(), ", ")));
-      torch::NoGradGuard no_grad;
-      target.copy_(heads.tensor(info.name));
-    }
-  }
-  if (!is_trainable) {
-    model->lm_head_weight().set_requires_grad(false);
-    model->shadow_lm_head->weight.set_requires_grad(false);
-  }
+  detail::load_heads(dir, model->heads());
+  if (!is_trainable) detail::set_heads_trainable(model->heads(), false);
   return model;
 }
 

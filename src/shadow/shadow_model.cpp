@@ -101,7 +101,8 @@ ModelConfig implicit_shadow_config(const ModelConfig& base, const ShadowConfig& 
 
 // ---- ShadowPeftModel ------------------------------------------------------------------------
 
-ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig config) : config_(std::move(config)) {
+ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig config, models::CausalLM explicit_shadow)
+    : config_(std::move(config)) {
   config_.validate();
   base_model = register_module("base_model", std::move(base));
   freeze_base();
@@ -109,14 +110,29 @@ ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig con
   if (base_config.num_layers() < 2)
     throw ConfigError(fmt::format("Shadow requires at least 2 decoder layers to apply injection; the base model has {}",
                                   base_config.num_layers()));
-  shadow_model_config_ = implicit_shadow_config(base_config, config_);
-  shadow_descriptor_ = &models::descriptor_for(shadow_model_config_.raw, "shadow config");
-  // shadow-peft removes the shadow's `embed_tokens` and feeds it the base's embeddings; a family
-  // whose table has another name (GPT-2's wte) keeps its own table, unused, as upstream does.
-  shares_embeddings_ = true;
-  const bool keeps_table = !shadow_descriptor_->input_embedding_name().ends_with(".embed_tokens");
-  shadow_model = register_module("shadow_model", models::Decoder(shadow_model_config_, keeps_table));
-  init_like_transformers(*shadow_model, shadow_model_config_.raw.value("initializer_range", 0.02));
+  if (explicit_shadow) {
+    explicit_shadow_ = std::move(explicit_shadow);
+    shadow_model_config_ = explicit_shadow_->config();
+    shadow_descriptor_ = &models::descriptor_for(shadow_model_config_.raw, "explicit shadow config");
+    if (explicit_shadow_->model->embed_tokens.is_empty())
+      throw ConfigError("the explicit shadow model has no token embeddings");
+    shares_embeddings_ = false;
+    shadow_model = register_module("shadow_model", explicit_shadow_->model);
+    for (auto& p : shadow_model->parameters()) p.set_requires_grad(true);
+    if (shadow_model_config_.hidden_size != base_config.hidden_size) {
+      shadow_hidden_projection = register_module(
+          "shadow_hidden_projection", models::Linear(shadow_model_config_.hidden_size, base_config.hidden_size, false));
+      init_linear_like_torch(*shadow_hidden_projection);
+    }
+  } else {
+    shadow_model_config_ = implicit_shadow_config(base_config, config_);
+    shadow_descriptor_ = &models::descriptor_for(shadow_model_config_.raw, "shadow config");
+    // shadow-peft removes the shadow's `embed_tokens` and feeds it the base's embeddings; a family
+    // whose table has another name (GPT-2's wte) keeps its own table, unused, as upstream does.
+    const bool keeps_table = !shadow_descriptor_->input_embedding_name().ends_with(".embed_tokens");
+    shadow_model = register_module("shadow_model", models::Decoder(shadow_model_config_, keeps_table));
+    init_like_transformers(*shadow_model, shadow_model_config_.raw.value("initializer_range", 0.02));
+  }
 
   const int64_t slots = base_config.num_layers() - 1, h = base_config.hidden_size;
   shadow_injection_model = register_module(
@@ -124,9 +140,9 @@ ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig con
   shadow_update_model =
       register_module("shadow_update_model", ShadowUpdateModel(slots, h, config_.gate_hidden_size, config_.dropout));
   const c10::Device device = base_model->output_embedding().device();
-  shadow_model->to(device);
-  shadow_injection_model->to(device);
-  shadow_update_model->to(device);
+  for (torch::nn::Module* m : {module_or_null(shadow_model), module_or_null(shadow_injection_model),
+                               module_or_null(shadow_update_model), module_or_null(shadow_hidden_projection)})
+    if (m) m->to(device);
 }
 
 void ShadowPeftModelImpl::freeze_base() {
@@ -228,10 +244,10 @@ void ShadowPeftModelImpl::save_pretrained(const fs::path& dir) {
 }
 
 std::shared_ptr<ShadowPeftModelImpl> ShadowPeftModelImpl::from_pretrained(models::CausalLM base, const fs::path& dir,
-                                                                          bool is_trainable) {
+                                                                          bool is_trainable, models::CausalLM explicit_shadow) {
   if (!fs::is_directory(dir)) throw LoadError(fmt::format("{}: adapter directory not found", dir.string()));
   const ShadowConfig config = ShadowConfig::from_pretrained(dir);
-  auto model = std::make_shared<ShadowPeftModelImpl>(std::move(base), config);
+  auto model = std::make_shared<ShadowPeftModelImpl>(std::move(base), config, std::move(explicit_shadow));
   const fs::path file = dir / kAdapterFile;
   if (!fs::exists(file))
     throw LoadError(fmt::format("Missing adapter checkpoint. Expected {} in {}", kAdapterFile, dir.string()));
@@ -239,6 +255,25 @@ std::shared_ptr<ShadowPeftModelImpl> ShadowPeftModelImpl::from_pretrained(models
   model->train(is_trainable);
   model->set_adapter_trainable(is_trainable);
   return model;
+}
+
+models::CausalLM ShadowPeftModelImpl::export_shadow() {
+  if (shadow_hidden_projection)
+    throw UnsupportedError("export_shadow: shadows with a hidden projection export as a projected model, not supported yet");
+  models::ModelConfig config = shadow_model_config_;
+  models::CausalLM exported(config);
+  torch::NoGradGuard no_grad;
+  const at::Tensor base_head = base_model->output_embedding();
+  exported->to(base_head.scalar_type());
+  io::TensorMap weights;
+  for (const auto& item : shadow_model->named_parameters())
+    if (!item.key().starts_with("embed_tokens.")) weights.emplace("model." + item.key(), item.value().detach());
+  weights.emplace("model.embed_tokens.weight", base_model->model->embed_tokens->weight.detach());
+  if (!config.tie_word_embeddings) weights.emplace("lm_head.weight", base_head.detach());
+  models::load_parameters(*exported, std::move(weights), "export_shadow");  // copies: nothing shared
+  exported->to(base_head.device());
+  exported->eval();
+  return exported;
 }
 
 std::pair<int64_t, int64_t> ShadowPeftModelImpl::count_parameters() {
@@ -259,8 +294,8 @@ std::string ShadowPeftModelImpl::trainable_parameters_string() {
 
 void ShadowPeftModelImpl::print_trainable_parameters() { fmt::print("{}\n", trainable_parameters_string()); }
 
-ShadowPeftModel get_shadow_model(models::CausalLM base, const ShadowConfig& config) {
-  return ShadowPeftModel(std::move(base), config);
+ShadowPeftModel get_shadow_model(models::CausalLM base, const ShadowConfig& config, models::CausalLM explicit_shadow) {
+  return ShadowPeftModel(std::move(base), config, std::move(explicit_shadow));
 }
 
 }  // namespace shadowpeft

@@ -55,6 +55,33 @@ def check_saved_models(root):
     return failures
 
 
+def check_exported_shadows(root):
+    """Shadows exported by C++ load in transformers and give shadow-peft's shadow_only logits."""
+    import json
+
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    failures = []
+    exported = os.path.join(root, "from_cpp", "exported_shadows")
+    names = sorted(os.listdir(exported)) if os.path.isdir(exported) else []
+    if not names:
+        failures.append("the C++ side exported no shadow")
+    for name in names:
+        case = json.load(open(os.path.join(root, "shadow", name, "case.json")))
+        ref = load_file(os.path.join(root, "shadow", name, "reference.safetensors"))
+        model = AutoModelForCausalLM.from_pretrained(os.path.join(exported, name), attn_implementation="eager").eval()
+        with torch.no_grad():
+            logits = model(input_ids=ref["input_ids"], attention_mask=ref["attention_mask"],
+                           position_ids=ref["position_ids"]).logits.float()
+        valid = ref["attention_mask"].bool()
+        diff = (logits[valid] - ref["shadow_only.logits"][valid]).abs().max().item()
+        if diff > case["atol"] + case["rtol"] * ref["shadow_only.logits"][valid].abs().max().item():
+            failures.append(f"{name}: transformers on the C++-exported shadow differs by {diff:.3e}")
+    print(f"transformers loaded {len(names)} shadows exported by C++")
+    return failures
+
+
 def main():
     root = sys.argv[1]
     failures = []
@@ -80,6 +107,7 @@ def main():
             failures.append(f"transformers loaded a different {name} from the C++ sharded save")
 
     failures += check_saved_models(root)
+    failures += check_exported_shadows(root)
 
     for f in failures:
         print("FAIL:", f)

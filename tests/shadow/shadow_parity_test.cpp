@@ -25,8 +25,13 @@ std::vector<std::string> causal_lm_cases() {
   for (const auto& c : index.at("cases")) {
     const std::string name = c.get<std::string>();
     const io::Json info = io::read_json_file(shadow_dir() / name / "case.json");
-    if (info.value("task", "") == "causal_lm" && !info.value("explicit", false) && fs::exists(shadow_dir() / name / "adapter"))
-      cases.push_back(name);
+    if (info.value("task", "") != "causal_lm" || !fs::exists(shadow_dir() / name / "adapter")) continue;
+    // An explicit shadow given as a projected-model directory needs CausalLMWithHiddenProjection (not yet).
+    const fs::path explicit_config = shadow_dir() / name / "explicit_shadow" / "config.json";
+    if (fs::exists(explicit_config) &&
+        io::read_json_file(explicit_config).value("model_type", "") == "causal_lm_with_hidden_projection")
+      continue;
+    cases.push_back(name);
   }
   return cases;
 }
@@ -42,8 +47,11 @@ Loaded load_case(const std::string& name, bool trainable) {
   const fs::path dir = shadow_dir() / name;
   Loaded l{io::read_json_file(dir / "case.json"), io::SafetensorsFile::open(dir / "reference.safetensors")};
   models::CausalLM base = models::load_causal_lm((dir / "base").string());
+  models::CausalLM explicit_shadow{nullptr};
+  if (l.info.value("explicit", false)) explicit_shadow = models::load_causal_lm((dir / "explicit_shadow").string());
   l.model = ShadowForCausalLM(ShadowForCausalLMImpl::from_pretrained(base, dir / "adapter", trainable,
-                                                                     l.info.value("shadow_loss_weight", 0.05)));
+                                                                     l.info.value("shadow_loss_weight", 0.05),
+                                                                     InferenceMode::BaseShadow, explicit_shadow));
   l.options.attention_mask = l.ref.tensor("attention_mask");
   l.options.position_ids = l.ref.tensor("position_ids");
   return l;
@@ -113,13 +121,12 @@ TEST(ShadowParity, PrintTrainableParametersMatchesShadowPeft) {
     SCOPED_TRACE(name);
     Loaded l = load_case(name, true);
     EXPECT_EQ(l.model->trainable_parameters_string(), l.info["print_trainable_parameters"].get<std::string>());
-    // The same numbers from the configs alone.
+    if (l.info.value("explicit", false)) continue;
+    // Implicit shadows: the same numbers from the configs alone.
     const auto [trainable, total] = count_parameters_from_config(l.model->peft_model->base_model->config(),
                                                                   l.model->peft_model->shadow_config());
     const auto counted = l.model->peft_model->count_parameters();
-    if (l.model->peft_model->shadow_config().modules_to_save.empty()) {
-      EXPECT_EQ(trainable, counted.first);
-    }
+    if (l.model->peft_model->shadow_config().modules_to_save.empty()) EXPECT_EQ(trainable, counted.first);
     EXPECT_EQ(total, counted.second);
   }
 }
@@ -189,6 +196,117 @@ TEST(ShadowParameterCount, Qwen3_0_6BFromConfigMatchesShadowPeft) {
   EXPECT_EQ(trainable_parameters_string(trainable, total), info["print_trainable_parameters"].get<std::string>());
   EXPECT_EQ(trainable, 9'073'920);
   EXPECT_EQ(total, 605'123'840);
+}
+
+}  // namespace
+}  // namespace shadowpeft
+
+namespace shadowpeft {
+namespace {
+
+// Cases whose shadow_lm_head is still the base lm_head, so the exported model (which carries the
+// base head, as upstream) reproduces shadow_only logits; llama_heads trains both heads apart.
+std::vector<std::string> exportable_cases() {
+  std::vector<std::string> out;
+  for (const auto& name : causal_lm_cases())
+    if (const io::Json info = io::read_json_file(shadow_dir() / name / "case.json");
+        info["shadow_config"]["modules_to_save"].empty() && !info.value("explicit", false))
+      out.push_back(name);
+  return out;
+}
+
+TEST(ShadowExport, ExportedShadowReproducesShadowOnlyLogits) {
+  ASSERT_GE(exportable_cases().size(), 5u);
+  for (const std::string& name : exportable_cases()) {
+    SCOPED_TRACE(name);
+    Loaded l = load_case(name, false);
+    models::CausalLM exported = l.model->peft_model->export_shadow();
+    // Reloading from disk proves the directory is complete.
+    const fs::path out = test::scratch_dir("export_" + name);
+    models::save_pretrained(*exported, out);
+    models::CausalLM reloaded = models::load_causal_lm(out.string());
+    torch::InferenceMode guard;
+    const at::Tensor logits = reloaded->forward(l.ref.tensor("input_ids"), l.options);
+    const at::Tensor mask = l.options.attention_mask;
+    EXPECT_TENSOR_CLOSE(valid_rows(logits, mask), valid_rows(l.ref.tensor("shadow_only.logits"), mask),
+                        l.info["atol"].get<double>(), l.info["rtol"].get<double>(), name + " exported");
+    EXPECT_EQ(reloaded->config().num_layers(), l.model->peft_model->shadow_config().num_shadow_layers);
+  }
+}
+
+// Exports every case for verify_cpp_outputs.py, which loads them with transformers.
+TEST(ForPython, ExportShadows) {
+  for (const std::string& name : exportable_cases()) {
+    Loaded l = load_case(name, false);
+    const fs::path out = test::fixtures_dir() / "from_cpp" / "exported_shadows" / name;
+    fs::remove_all(out);
+    models::save_pretrained(*l.model->peft_model->export_shadow(), out);
+  }
+}
+
+}  // namespace
+}  // namespace shadowpeft
+
+namespace shadowpeft {
+namespace {
+
+// Sequence classification on a LlamaForSequenceClassification base with one left- and one
+// right-padded row (the two pooling rules differ on the left-padded one).
+TEST(ShadowSequenceClassification, MatchesShadowPeft) {
+  const fs::path dir = shadow_dir() / "seq_cls";
+  const io::Json info = io::read_json_file(dir / "case.json");
+  const auto ref = io::SafetensorsFile::open(dir / "reference.safetensors");
+  const double atol = info["atol"].get<double>(), rtol = info["rtol"].get<double>();
+  auto model = ShadowForSequenceClassification(ShadowForSequenceClassificationImpl::from_pretrained(
+      models::load_causal_lm((dir / "base").string()), dir / "adapter", true));
+  model->eval();
+  models::ForwardOptions options;
+  options.attention_mask = ref.tensor("attention_mask");
+  options.position_ids = ref.tensor("position_ids");
+  const at::Tensor ids = ref.tensor("input_ids"), labels = ref.tensor("labels");
+
+  auto out = model->forward(ids, options, labels);
+  EXPECT_TENSOR_CLOSE(out.logits, ref.tensor("logits"), atol, rtol, "seq_cls logits");
+  EXPECT_TENSOR_CLOSE(out.shadow_logits, ref.tensor("shadow_logits"), atol, rtol, "seq_cls shadow_logits");
+  EXPECT_TENSOR_CLOSE(out.loss, ref.tensor("loss"), atol, rtol, "seq_cls loss");
+  out.loss.backward();
+  const io::TensorMap grads = model->peft_model->adapter_gradients();
+  const double gatol = info.value("grad_atol", 1e-6), grtol = info.value("grad_rtol", 1e-5);
+  int checked = 0;
+  for (const auto& t : ref.tensors()) {
+    if (t.name.starts_with("grad.")) {
+      ASSERT_TRUE(grads.count(t.name.substr(5))) << t.name;
+      EXPECT_TENSOR_CLOSE(grads.at(t.name.substr(5)), ref.tensor(t.name), gatol, grtol, t.name);
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, static_cast<int>(grads.size()));
+  EXPECT_TENSOR_CLOSE(model->peft_model->base_model->lm_head->weight.grad(), ref.tensor("grad_modules.classifier_head.weight"),
+                      gatol, grtol, "classifier_head grad");
+  EXPECT_TENSOR_CLOSE(model->shadow_classifier_head->weight.grad(), ref.tensor("grad_modules.shadow_classifier_head.weight"),
+                      gatol, grtol, "shadow_classifier_head grad");
+  EXPECT_EQ(model->trainable_parameters_string(), info["print_trainable_parameters"].get<std::string>());
+
+  torch::InferenceMode guard;
+  model->set_inference_mode(InferenceMode::ShadowOnly);
+  out = model->forward(ids, options, labels);
+  EXPECT_TENSOR_CLOSE(out.logits, ref.tensor("shadow_only.logits"), atol, rtol, "seq_cls shadow_only logits");
+  EXPECT_TENSOR_CLOSE(out.loss, ref.tensor("shadow_only.loss"), atol, rtol, "seq_cls shadow_only loss");
+}
+
+TEST(ShadowSequenceClassification, SavingThePythonAdapterAgainIsByteIdentical) {
+  const fs::path dir = shadow_dir() / "seq_cls";
+  auto model = ShadowForSequenceClassificationImpl::from_pretrained(models::load_causal_lm((dir / "base").string()),
+                                                                    dir / "adapter", true);
+  const fs::path out = test::scratch_dir("resave_seq_cls");
+  model->save_pretrained(out);
+  for (const char* file : {"shadow_config.json", "shadow_adapter.safetensors", "shadow_modules.safetensors"})
+    EXPECT_EQ(test::read_file_bytes(out / file), test::read_file_bytes(dir / "adapter" / file)) << file;
+}
+
+TEST(ShadowSequenceClassification, CausalLmBaseIsRejected) {
+  models::CausalLM base = models::load_causal_lm((shadow_dir() / "llama" / "base").string());
+  EXPECT_THROW(ShadowForSequenceClassification(get_shadow_model(base, ShadowConfig{})), ConfigError);
 }
 
 }  // namespace

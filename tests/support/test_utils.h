@@ -18,6 +18,13 @@ std::filesystem::path scratch_dir(const std::string& name);
 
 std::string read_file_bytes(const std::filesystem::path& path);
 
+// Runs the shadowpeft CLI (SHADOWPEFT_CLI_PATH) with `args`; stdout and stderr together.
+struct CommandResult {
+  int status;
+  std::string out;
+};
+CommandResult run_cli(const std::string& args);
+
 // |got - ref| <= atol + rtol * |ref| elementwise, compared in float64; same shape required.
 ::testing::AssertionResult tensors_close(const at::Tensor& got, const at::Tensor& ref, double atol, double rtol,
                                          const std::string& name);

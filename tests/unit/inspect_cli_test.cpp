@@ -2,9 +2,6 @@
 // the reference recorded (tensor names, shapes, dtypes, parameter count), sharded or not.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
-#include <memory>
 
 #include "shadowpeft/io/json_file.h"
 #include "test_utils.h"
@@ -12,20 +9,7 @@
 namespace shadowpeft {
 namespace {
 
-struct CommandResult {
-  int status;
-  std::string out;
-};
-
-CommandResult run(const std::string& args) {
-  const std::string cmd = std::string(SHADOWPEFT_CLI_PATH) + " " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(cmd.c_str(), "r"), ::pclose);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe.get())) out.append(buf.data(), n);
-  const int status = ::pclose(pipe.release());
-  return {WEXITSTATUS(status), out};
-}
+using test::run_cli;
 
 void expect_matches_reference(const io::Json& report) {
   const io::Json expected = io::read_json_file(test::fixtures_dir() / "tiny_llama.expected.json");
@@ -40,13 +24,13 @@ void expect_matches_reference(const io::Json& report) {
 }
 
 TEST(InspectCli, JsonReportMatchesTransformers) {
-  const auto r = run("inspect --json " + (test::fixtures_dir() / "tiny_llama").string());
+  const auto r = run_cli("inspect --json " + (test::fixtures_dir() / "tiny_llama").string());
   ASSERT_EQ(r.status, 0) << r.out;
   expect_matches_reference(io::Json::parse(r.out));
 }
 
 TEST(InspectCli, ShardedModelReportsAllShards) {
-  const auto r = run("inspect --json " + (test::fixtures_dir() / "tiny_llama_sharded").string());
+  const auto r = run_cli("inspect --json " + (test::fixtures_dir() / "tiny_llama_sharded").string());
   ASSERT_EQ(r.status, 0) << r.out;
   const io::Json report = io::Json::parse(r.out);
   expect_matches_reference(report);
@@ -55,7 +39,7 @@ TEST(InspectCli, ShardedModelReportsAllShards) {
 }
 
 TEST(InspectCli, TableShowsArchitectureAndTensors) {
-  const auto r = run("inspect " + (test::fixtures_dir() / "tiny_llama").string());
+  const auto r = run_cli("inspect " + (test::fixtures_dir() / "tiny_llama").string());
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("LlamaForCausalLM"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("model.layers.1.mlp.down_proj.weight"), std::string::npos) << r.out;
@@ -63,7 +47,7 @@ TEST(InspectCli, TableShowsArchitectureAndTensors) {
 }
 
 TEST(InspectCli, BadInputPrintsOneErrorLineAndFails) {
-  const auto r = run("inspect " + (test::fixtures_dir() / "malformed" / "overlap.safetensors").string());
+  const auto r = run_cli("inspect " + (test::fixtures_dir() / "malformed" / "overlap.safetensors").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.out.rfind("error: ", 0), 0u) << r.out;
   EXPECT_NE(r.out.find("overlaps"), std::string::npos) << r.out;
@@ -71,7 +55,7 @@ TEST(InspectCli, BadInputPrintsOneErrorLineAndFails) {
 }
 
 TEST(InspectCli, MissingModelFails) {
-  const auto r = run("inspect /nonexistent/model");
+  const auto r = run_cli("inspect /nonexistent/model");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("/nonexistent/model"), std::string::npos) << r.out;
 }
@@ -79,7 +63,7 @@ TEST(InspectCli, MissingModelFails) {
 // The per-layer view of transformers' own heterogeneous Llama: specs and weight groups as the
 // reference checkpoint holds them (layer 2 skips attention, 3 skips the MLP, 4 skips both).
 TEST(InspectCli, HeterogeneousModelShowsPerLayerTableAndWeightGroups) {
-  const auto r = run("inspect --json " + (test::fixtures_dir() / "models" / "llama_hetero").string());
+  const auto r = run_cli("inspect --json " + (test::fixtures_dir() / "models" / "llama_hetero").string());
   ASSERT_EQ(r.status, 0) << r.out;
   const io::Json report = io::Json::parse(r.out);
   EXPECT_EQ(report["family"], "llama");
@@ -105,7 +89,7 @@ TEST(InspectCli, HeterogeneousModelShowsPerLayerTableAndWeightGroups) {
 }
 
 TEST(InspectCli, HelpListsTheCommand) {
-  const auto r = run("--help");
+  const auto r = run_cli("--help");
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("inspect"), std::string::npos) << r.out;
 }

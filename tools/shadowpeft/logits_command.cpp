@@ -13,6 +13,7 @@
 #include "shadowpeft/io/json_file.h"
 #include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/models/loader.h"
+#include "shadowpeft/shadow/task_models.h"
 
 namespace shadowpeft::cli {
 namespace {
@@ -23,6 +24,8 @@ struct LogitsOptions {
   std::string ids_file;
   std::string out;
   std::string dtype;
+  std::string adapter;
+  std::string mode = "base_shadow";
 };
 
 at::Tensor parse_id_list(const std::string& text) {
@@ -68,9 +71,20 @@ void run_logits(const LogitsOptions& opts) {
   models::CausalLM model = models::load_causal_lm(opts.model, load);
   if (ids.max().item<int64_t>() >= model->config().vocab_size || ids.min().item<int64_t>() < 0)
     throw ConfigError(fmt::format("token ids must lie in [0, {}) for this model", model->config().vocab_size));
-  torch::InferenceMode guard;
-  const at::Tensor logits = model->forward(ids, forward);
-  io::save_safetensors(opts.out, {{"logits", logits.to(at::kFloat).contiguous()}, {"input_ids", ids}});
+  io::TensorMap out{{"input_ids", ids}};
+  at::Tensor logits;
+  if (opts.adapter.empty()) {
+    torch::InferenceMode guard;
+    logits = model->forward(ids, forward);
+  } else {
+    auto shadow = ShadowForCausalLMImpl::from_pretrained(model, opts.adapter, false, 0.05, parse_inference_mode(opts.mode));
+    torch::InferenceMode guard;
+    const auto result = shadow->forward(ids, forward);
+    logits = result.logits;
+    out["shadow_logits"] = result.shadow_logits.to(at::kFloat).contiguous();
+  }
+  out["logits"] = logits.to(at::kFloat).contiguous();
+  io::save_safetensors(opts.out, out);
   fmt::print("wrote logits {} to {}\n", fmt::format("[{}]", fmt::join(logits.sizes(), ", ")), opts.out);
 }
 
@@ -78,7 +92,7 @@ void run_logits(const LogitsOptions& opts) {
 
 void add_logits_command(CLI::App& app) {
   auto opts = std::make_shared<LogitsOptions>();
-  CLI::App* cmd = app.add_subcommand("logits", "Run a model on token ids and write its logits (float32) to safetensors");
+  CLI::App* cmd = app.add_subcommand("logits", "Run a model (optionally with a ShadowPEFT adapter) on token ids and write its logits (float32) to safetensors");
   cmd->add_option("--model", opts->model, "Model directory or org/name[@revision] in the local HF cache")->required();
   auto* ids = cmd->add_option("--input-ids", opts->input_ids, "Comma-separated token ids, e.g. 1,2,3 (batch of one)");
   auto* file = cmd->add_option("--ids-file", opts->ids_file,
@@ -87,6 +101,9 @@ void add_logits_command(CLI::App& app) {
   file->excludes(ids);
   cmd->add_option("--out", opts->out, "Output safetensors file (tensors: logits, input_ids)")->required();
   cmd->add_option("--dtype", opts->dtype, "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)");
+  cmd->add_option("--adapter", opts->adapter, "ShadowPEFT adapter directory: also writes shadow_logits");
+  cmd->add_option("--mode", opts->mode, "With --adapter: base_shadow (default) or shadow_only")
+      ->check(CLI::IsMember({"base_shadow", "shadow_only"}));
   cmd->callback([opts, ids, file] {
     if (ids->count() == 0 && file->count() == 0) throw ConfigError("logits: give --input-ids or --ids-file");
     run_logits(*opts);

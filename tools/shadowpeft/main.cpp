@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "shadowpeft 0.1.0");
   shadowpeft::cli::add_inspect_command(app);
   shadowpeft::cli::add_logits_command(app);
+  shadowpeft::cli::add_export_shadow_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

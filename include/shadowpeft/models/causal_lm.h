@@ -58,13 +58,16 @@ class CausalLMImpl : public torch::nn::Module {
   at::Tensor hidden_states(const at::Tensor& input_ids, const ForwardOptions& options = {});
   at::Tensor logits_from_hidden(const at::Tensor& hidden) const;
   at::Tensor default_position_ids(const at::Tensor& input_ids) const;
+  // Sequence classification: per-token scores [B, T, L] → [B, L] at each row's last
+  // non-padding token (by pad_token_id, as transformers pools).
+  at::Tensor pool_last_token(const at::Tensor& input_ids, const at::Tensor& per_token) const;
 
   const ModelConfig& config() const { return config_; }
   // The output projection: lm_head.weight, or the token embeddings when tied.
   at::Tensor output_embedding() const;
 
   Decoder model{nullptr};
-  Linear lm_head{nullptr};  // null when tie_word_embeddings
+  Linear lm_head{nullptr};  // registered as config.head_name ("lm_head" or "score"); null when tied
 
  private:
   ModelConfig config_;

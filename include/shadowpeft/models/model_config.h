@@ -80,9 +80,16 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   bool scale_embeddings = false;  // multiply token embeddings by sqrt(hidden_size) (Gemma)
   std::vector<LayerSpec> layers;
+  // The output head: "lm_head" over the vocabulary, or "score" over num_labels for
+  // *ForSequenceClassification checkpoints (pooled at the last non-padding token).
+  std::string head_name = "lm_head";
+  int64_t num_labels = 0;  // 0: a language-model head
+  std::optional<int64_t> pad_token_id;
   io::Json raw;  // config.json as read (unknown keys preserved for write-back)
 
   int64_t num_layers() const { return static_cast<int64_t>(layers.size()); }
+  bool is_sequence_classifier() const { return num_labels > 0; }
+  int64_t head_out_features() const { return is_sequence_classifier() ? num_labels : vocab_size; }
 };
 
 std::string to_string(AttentionKind kind);

@@ -22,7 +22,10 @@ class ShadowPeftModelImpl : public torch::nn::Module {
  public:
   // Implicit shadow: a backbone of the base's family with `config.num_shadow_layers` layers (and
   // the optional size overrides), freshly initialised, sharing the base's token embeddings.
-  ShadowPeftModelImpl(models::CausalLM base, ShadowConfig config);
+  // Explicit shadow (`explicit_shadow` non-null): the backbone of a given causal LM with its own
+  // token embeddings (its head is dropped); when its hidden size differs from the base's, a
+  // shadow_hidden_projection Linear(H_shadow → H_base) is added.
+  ShadowPeftModelImpl(models::CausalLM base, ShadowConfig config, models::CausalLM explicit_shadow = nullptr);
 
   // The shadow state before the first base layer: shadow backbone on the shared embeddings,
   // projected to the base hidden size. [B, T, H_base]
@@ -48,7 +51,13 @@ class ShadowPeftModelImpl : public torch::nn::Module {
   // Loads shadow_config.json + shadow_adapter.safetensors onto `base`. Trainable (adapter
   // requires_grad, dropout active) only when `is_trainable`.
   static std::shared_ptr<ShadowPeftModelImpl> from_pretrained(models::CausalLM base, const std::filesystem::path& dir,
-                                                              bool is_trainable = false);
+                                                              bool is_trainable = false,
+                                                              models::CausalLM explicit_shadow = nullptr);
+
+  // A standalone causal LM of the base's family made of the shadow backbone, the base's token
+  // embeddings and the base's lm_head (copies; nothing shared with this model), as shadow-peft's
+  // export_shadow(). Its config is the shadow's (fewer layers, size overrides).
+  models::CausalLM export_shadow();
 
   // (trainable, total) over distinct parameters, like shadow-peft's count_parameters.
   std::pair<int64_t, int64_t> count_parameters();
@@ -74,11 +83,13 @@ class ShadowPeftModelImpl : public torch::nn::Module {
   models::ModelConfig shadow_model_config_;
   const models::ModelDescriptor* shadow_descriptor_ = nullptr;
   bool shares_embeddings_ = true;
+  models::CausalLM explicit_shadow_{nullptr};  // owns the explicit backbone's config
 };
 TORCH_MODULE(ShadowPeftModel);
 
 // shadow-peft's get_shadow_model(model, config).
-ShadowPeftModel get_shadow_model(models::CausalLM base, const ShadowConfig& config);
+ShadowPeftModel get_shadow_model(models::CausalLM base, const ShadowConfig& config,
+                                 models::CausalLM explicit_shadow = nullptr);
 
 // The ModelConfig of an implicit shadow: the base config with `num_shadow_layers` layers and the
 // config's size overrides, read back through the family's descriptor (so the overrides mean what

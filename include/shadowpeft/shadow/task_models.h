@@ -10,6 +10,10 @@
 
 namespace shadowpeft {
 
+namespace detail {
+struct Head;
+}
+
 enum class InferenceMode {
   BaseShadow,  // base model with injection/update; also returns shadow logits
   ShadowOnly,  // the shadow backbone alone (fast, small)
@@ -41,7 +45,8 @@ class ShadowForCausalLMImpl : public torch::nn::Module {
   void save_pretrained(const std::filesystem::path& dir);
   static std::shared_ptr<ShadowForCausalLMImpl> from_pretrained(models::CausalLM base, const std::filesystem::path& dir,
                                                                 bool is_trainable = false, double shadow_loss_weight = 0.05,
-                                                                InferenceMode mode = InferenceMode::BaseShadow);
+                                                                InferenceMode mode = InferenceMode::BaseShadow,
+                                                                models::CausalLM explicit_shadow = nullptr);
   std::string trainable_parameters_string() { return peft_model->trainable_parameters_string(); }
 
   ShadowPeftModel peft_model{nullptr};
@@ -49,10 +54,47 @@ class ShadowForCausalLMImpl : public torch::nn::Module {
 
  private:
   at::Tensor lm_head_weight() const { return peft_model->base_model->output_embedding(); }
-  void apply_modules_to_save();
+  std::vector<detail::Head> heads() const;
   double shadow_loss_weight_;
   InferenceMode mode_;
 };
 TORCH_MODULE(ShadowForCausalLM);
+
+struct ShadowSequenceClassifierOutput {
+  at::Tensor loss;           // 0-d, when labels were given
+  at::Tensor logits;         // [B, num_labels]
+  at::Tensor shadow_logits;  // [B, num_labels]
+};
+
+// Sequence classification over a *ForSequenceClassification base (head `score`). The base pools
+// at the last non-padding token (transformers); the shadow pools s0 at attention_mask.sum(1) - 1
+// (shadow-peft's rule — the real-token count, which for left padding is not the last token).
+class ShadowForSequenceClassificationImpl : public torch::nn::Module {
+ public:
+  ShadowForSequenceClassificationImpl(ShadowPeftModel peft_model, double shadow_loss_weight = 0.05,
+                                      InferenceMode mode = InferenceMode::BaseShadow);
+
+  // labels: [B] class indices. loss = CE(base) + shadow_loss_weight * CE(shadow).
+  ShadowSequenceClassifierOutput forward(const at::Tensor& input_ids, const models::ForwardOptions& options = {},
+                                         const at::Tensor& labels = {});
+  void set_inference_mode(InferenceMode mode) { mode_ = mode; }
+
+  void save_pretrained(const std::filesystem::path& dir);
+  // As upstream, the heads stay trainable when loaded for inference too (modules_to_save rules).
+  static std::shared_ptr<ShadowForSequenceClassificationImpl> from_pretrained(
+      models::CausalLM base, const std::filesystem::path& dir, bool is_trainable = false, double shadow_loss_weight = 0.05,
+      InferenceMode mode = InferenceMode::BaseShadow);
+  std::string trainable_parameters_string() { return peft_model->trainable_parameters_string(); }
+
+  ShadowPeftModel peft_model{nullptr};
+  models::Linear shadow_classifier_head{nullptr};
+
+ private:
+  std::vector<detail::Head> heads() const;
+  at::Tensor pool_shadow(const at::Tensor& s0, const models::ForwardOptions& options) const;
+  double shadow_loss_weight_;
+  InferenceMode mode_;
+};
+TORCH_MODULE(ShadowForSequenceClassification);
 
 }  // namespace shadowpeft

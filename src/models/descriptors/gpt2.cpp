@@ -53,7 +53,7 @@ class Gpt2Descriptor final : public ModelDescriptor {
   std::optional<std::string> weight_group(const std::string& tensor, int64_t num_layers) const override {
     static const std::regex block(R"(transformer\.h\.(\d+)\.(ln_1|attn|ln_2|mlp)\..+)");
     if (tensor.starts_with("transformer.wte.") || tensor.starts_with("transformer.wpe.")) return "embeddings";
-    if (tensor.starts_with("lm_head.") || tensor.starts_with("transformer.ln_f.")) return "lm_head";
+    if (tensor.starts_with("lm_head.") || tensor.starts_with("transformer.ln_f.") || tensor.starts_with("score.")) return "lm_head";
     std::smatch m;
     if (!std::regex_match(tensor, m, block) || std::stoll(m[1]) >= num_layers) return std::nullopt;
     const bool attention = m[2] == "ln_1" || m[2] == "attn";

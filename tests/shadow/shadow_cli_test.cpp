@@ -1,0 +1,50 @@
+// The CLI with ShadowPEFT adapters: `logits --adapter` and `export-shadow` on Python-made adapters.
+#include <gtest/gtest.h>
+
+#include "shadowpeft/io/safetensors.h"
+#include "test_utils.h"
+
+namespace shadowpeft {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(ShadowCli, LogitsWithAdapterMatchShadowPeftInBothModes) {
+  const fs::path dir = test::fixtures_dir() / "shadow" / "qwen3";
+  const auto ref = io::SafetensorsFile::open(dir / "reference.safetensors");
+  const at::Tensor valid = ref.tensor("attention_mask").to(at::kBool);
+  const fs::path out = test::scratch_dir("cli") / "logits.safetensors";
+  for (const std::string mode : {"base_shadow", "shadow_only"}) {
+    const auto r = test::run_cli(fmt::format("logits --model {} --adapter {} --mode {} --ids-file {} --out {}",
+                                             (dir / "base").string(), (dir / "adapter").string(), mode,
+                                             (dir / "reference.safetensors").string(), out.string()));
+    ASSERT_EQ(r.status, 0) << r.out;
+    const auto got = io::SafetensorsFile::open(out);
+    const std::string expected = mode == "base_shadow" ? "logits" : "shadow_only.logits";
+    EXPECT_TENSOR_CLOSE(got.tensor("logits").index({valid}), ref.tensor(expected).index({valid}), 1e-5, 1e-5, mode);
+    EXPECT_TENSOR_CLOSE(got.tensor("shadow_logits").index({valid}), ref.tensor("shadow_logits").index({valid}), 1e-5, 1e-5,
+                        mode + " shadow_logits");
+  }
+}
+
+TEST(ShadowCli, ExportShadowWritesALoadableModel) {
+  const fs::path dir = test::fixtures_dir() / "shadow" / "llama";
+  const fs::path out = test::scratch_dir("cli_export") / "shadow";
+  auto r = test::run_cli(fmt::format("export-shadow --model {} --adapter {} --out {}", (dir / "base").string(),
+                                     (dir / "adapter").string(), out.string()));
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = test::run_cli("inspect --json " + out.string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"family\": \"llama\""), std::string::npos) << r.out;
+}
+
+TEST(ShadowCli, MissingAdapterIsOneClearError) {
+  const fs::path dir = test::fixtures_dir() / "shadow" / "llama";
+  const auto r = test::run_cli(fmt::format("logits --model {} --adapter /nonexistent/adapter --input-ids 1,2,3 --out /tmp/x.st",
+                                           (dir / "base").string()));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("error: /nonexistent/adapter: adapter directory not found"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace shadowpeft
