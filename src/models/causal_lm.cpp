@@ -45,8 +45,11 @@ at::Tensor DecoderImpl::forward(at::Tensor h, const at::Tensor& position_ids, co
 
 CausalLMImpl::CausalLMImpl(ModelConfig config) : config_(std::move(config)) {
   model = register_module("model", Decoder(config_));
+  if (config_.projected_hidden_size)
+    shadow_hidden_projection =
+        register_module("shadow_hidden_projection", Linear(config_.hidden_size, *config_.projected_hidden_size, false));
   if (!config_.tie_word_embeddings)
-    lm_head = register_module(config_.head_name, Linear(config_.hidden_size, config_.head_out_features(), false));
+    lm_head = register_module(config_.head_name, Linear(config_.head_in_features(), config_.head_out_features(), false));
 }
 
 at::Tensor CausalLMImpl::default_position_ids(const at::Tensor& input_ids) const {
@@ -65,7 +68,9 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
   return model->forward(model->embed(input_ids, positions), positions, options);
 }
 
-at::Tensor CausalLMImpl::logits_from_hidden(const at::Tensor& hidden) const { return at::linear(hidden, output_embedding()); }
+at::Tensor CausalLMImpl::logits_from_hidden(const at::Tensor& hidden) const {
+  return at::linear(shadow_hidden_projection ? shadow_hidden_projection->forward(hidden) : hidden, output_embedding());
+}
 
 at::Tensor CausalLMImpl::pool_last_token(const at::Tensor& input_ids, const at::Tensor& per_token) const {
   const int64_t b = input_ids.size(0), t = input_ids.size(1);

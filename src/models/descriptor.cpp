@@ -18,11 +18,10 @@ const io::Json& ModelDescriptor::language_model_config(const io::Json& config) c
 std::string ModelDescriptor::layer_block_name(int64_t index) const { return fmt::format("model.layers.{}", index); }
 
 std::optional<std::string> ModelDescriptor::weight_group(const std::string& tensor, int64_t num_layers) const {
+  // The Llama layout, which every family without an override uses.
   static const std::regex block(R"(model\.layers\.(\d+)\.(input_layernorm|self_attn|post_attention_layernorm|mlp)\..+)");
-  if (tensor.starts_with(input_embedding_name() + ".")) return "embeddings";
-  if (tensor.starts_with(output_embedding_name() + ".") || tensor.starts_with(final_norm_name() + ".") ||
-      tensor.starts_with("score."))
-    return "lm_head";
+  if (tensor.starts_with("model.embed_tokens.")) return "embeddings";
+  if (tensor.starts_with("lm_head.") || tensor.starts_with("model.norm.") || tensor.starts_with("score.")) return "lm_head";
   std::smatch m;
   if (std::regex_match(tensor, m, block)) {
     const int64_t i = std::stoll(m[1]);
@@ -44,11 +43,12 @@ const ModelDescriptor& qwen3_descriptor();
 const ModelDescriptor& gemma_descriptor();
 const ModelDescriptor& gpt2_descriptor();
 const ModelDescriptor& nemotron_nas_descriptor();
+const ModelDescriptor& projected_descriptor();
 
 const std::vector<const ModelDescriptor*>& all_descriptors() {
   static const std::vector<const ModelDescriptor*> all = {
       &llama_descriptor(), &mistral_descriptor(), &qwen2_descriptor(), &qwen3_descriptor(),
-      &gemma_descriptor(), &gpt2_descriptor(),    &nemotron_nas_descriptor()};
+      &gemma_descriptor(), &gpt2_descriptor(),    &nemotron_nas_descriptor(), &projected_descriptor()};
   return all;
 }
 

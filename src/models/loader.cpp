@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <regex>
 
 #include "shadowpeft/core/error.h"
@@ -116,6 +117,24 @@ void save_pretrained(CausalLMImpl& model, const fs::path& dir, uint64_t max_shar
   fs::create_directories(dir);
   io::save_sharded_safetensors(dir, checkpoint_tensors(model, descriptor), {.max_shard_bytes = max_shard_bytes});
   io::write_json_file(dir / "config.json", model.config().raw, {.indent = 2, .sort_keys = true});
+}
+
+void save_subblocks(CausalLMImpl& model, const fs::path& dir) {
+  const ModelDescriptor& descriptor = descriptor_for(model.config().raw, dir / "config.json");
+  const fs::path subdir = dir / "subblocks_safetensors";
+  fs::create_directories(subdir);
+  std::map<std::string, io::TensorMap> groups;
+  io::Json weight_map = io::Json::object();
+  for (auto& [name, t] : checkpoint_tensors(model, descriptor)) {
+    const auto group = descriptor.weight_group(name, model.config().num_layers());
+    if (!group) throw Error(fmt::format("save_subblocks: tensor '{}' belongs to no weight group", name));
+    groups[*group].emplace(name, t);
+    weight_map[name] = "subblocks_safetensors/" + *group + ".safetensors";
+  }
+  for (const auto& [group, tensors] : groups) io::save_safetensors(subdir / (group + ".safetensors"), tensors, {{"format", "pt"}});
+  io::write_json_file(dir / "config.json", model.config().raw, {.indent = 2, .sort_keys = true});
+  io::write_json_file(dir / "model.safetensors.index.json", {{"metadata", {{"format", "pt"}}}, {"weight_map", weight_map}},
+                      {.indent = 2, .sort_keys = true});
 }
 
 }  // namespace shadowpeft::models

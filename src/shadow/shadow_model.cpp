@@ -118,8 +118,15 @@ ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig con
       throw ConfigError("the explicit shadow model has no token embeddings");
     shares_embeddings_ = false;
     shadow_model = register_module("shadow_model", explicit_shadow_->model);
-    for (auto& p : shadow_model->parameters()) p.set_requires_grad(true);
-    if (shadow_model_config_.hidden_size != base_config.hidden_size) {
+    if (const auto& carried = explicit_shadow_->shadow_hidden_projection; !carried.is_empty()) {
+      // A projected model (AutoModelForCausalLMWithHiddenProjection) brings its trained projection;
+      // its embeddings stay frozen, as that class loads them by default.
+      shadow_hidden_projection = register_module(
+          "shadow_hidden_projection", models::Linear(shadow_model_config_.hidden_size, base_config.hidden_size, false));
+      torch::NoGradGuard no_grad;
+      shadow_hidden_projection->weight.copy_(carried->weight);
+      freeze_shadow_embeddings_ = true;
+    } else if (shadow_model_config_.hidden_size != base_config.hidden_size) {
       shadow_hidden_projection = register_module(
           "shadow_hidden_projection", models::Linear(shadow_model_config_.hidden_size, base_config.hidden_size, false));
       init_linear_like_torch(*shadow_hidden_projection);
@@ -143,6 +150,7 @@ ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig con
   for (torch::nn::Module* m : {module_or_null(shadow_model), module_or_null(shadow_injection_model),
                                module_or_null(shadow_update_model), module_or_null(shadow_hidden_projection)})
     if (m) m->to(device);
+  set_adapter_trainable(true);
 }
 
 void ShadowPeftModelImpl::freeze_base() {
@@ -154,6 +162,7 @@ void ShadowPeftModelImpl::set_adapter_trainable(bool trainable) {
                                module_or_null(shadow_update_model), module_or_null(shadow_hidden_projection)})
     if (m)
       for (auto& p : m->parameters()) p.set_requires_grad(trainable);
+  if (freeze_shadow_embeddings_) shadow_model->embed_tokens->weight.set_requires_grad(false);
 }
 
 at::Tensor ShadowPeftModelImpl::initial_shadow_hidden(const at::Tensor& input_ids, const models::ForwardOptions& options) {
@@ -208,7 +217,14 @@ io::TensorMap ShadowPeftModelImpl::adapter_state_dict() {
 }
 
 io::TensorMap ShadowPeftModelImpl::adapter_gradients() {
-  return adapter_tensors([](const at::Tensor& p) { return p.grad().defined() ? p.grad().detach() : at::zeros_like(p); });
+  // Trainable tensors only; one that took no part in the loss (the update after the last layer)
+  // has a zero gradient, as PyTorch reports it after zero-filling.
+  io::TensorMap grads = adapter_tensors([](const at::Tensor& p) {
+    if (!p.requires_grad()) return at::Tensor();
+    return p.grad().defined() ? p.grad().detach() : at::zeros_like(p);
+  });
+  std::erase_if(grads, [](const auto& entry) { return !entry.second.defined(); });
+  return grads;
 }
 
 void ShadowPeftModelImpl::load_adapter_state_dict(const io::TensorMap& state, const std::string& source) {

@@ -43,6 +43,34 @@ TEST(SavePretrained, EveryFamilyReloadsIdentically) {
   }
 }
 
+// Sub-block checkpoints of heterogeneous models: one file per weight group, none for skipped
+// sub-blocks, and the directory reloads into identical logits.
+TEST(SaveSubblocks, HeterogeneousModelsSplitByWeightGroupAndReload) {
+  for (const std::string name : {"llama_hetero", "decilm", "gpt2"}) {
+    SCOPED_TRACE(name);
+    const fs::path src = test::fixtures_dir() / "models" / name;
+    models::CausalLM model = models::load_causal_lm(src.string());
+    const fs::path out = test::scratch_dir("subblocks_" + name);
+    models::save_subblocks(*model, out);
+    const io::Json index = io::read_json_file(out / "model.safetensors.index.json");
+    for (const auto& [tensor, file] : index["weight_map"].items())
+      EXPECT_TRUE(fs::exists(out / file.get<std::string>())) << tensor;
+    EXPECT_TRUE(fs::exists(out / "subblocks_safetensors" / "embeddings.safetensors"));
+    EXPECT_TRUE(fs::exists(out / "subblocks_safetensors" / "lm_head.safetensors"));
+    models::CausalLM reloaded = models::load_causal_lm(out.string());
+    const auto ref = io::SafetensorsFile::open(src / "reference.safetensors");
+    EXPECT_TENSOR_BITWISE_EQ(logits_for(reloaded, ref, "batch_left"), logits_for(model, ref, "batch_left"), name);
+  }
+  // llama_hetero: layer 2 skips attention, 3 the MLP, 4 both (fixture notes).
+  const fs::path hetero = test::fixtures_dir() / "scratch" / "SaveSubblocks.HeterogeneousModelsSplitByWeightGroupAndReload" /
+                          "subblocks_llama_hetero" / "subblocks_safetensors";
+  EXPECT_FALSE(fs::exists(hetero / "block_2_attention.safetensors"));
+  EXPECT_TRUE(fs::exists(hetero / "block_2_ffn.safetensors"));
+  EXPECT_FALSE(fs::exists(hetero / "block_3_ffn.safetensors"));
+  EXPECT_FALSE(fs::exists(hetero / "block_4_attention.safetensors"));
+  EXPECT_FALSE(fs::exists(hetero / "block_4_ffn.safetensors"));
+}
+
 // Saves every family for verify_cpp_outputs.py, which loads them with transformers.
 TEST(ForPython, SaveEveryFamily) {
   for (const std::string& name : built_cases()) {

@@ -26,11 +26,6 @@ std::vector<std::string> causal_lm_cases() {
     const std::string name = c.get<std::string>();
     const io::Json info = io::read_json_file(shadow_dir() / name / "case.json");
     if (info.value("task", "") != "causal_lm" || !fs::exists(shadow_dir() / name / "adapter")) continue;
-    // An explicit shadow given as a projected-model directory needs CausalLMWithHiddenProjection (not yet).
-    const fs::path explicit_config = shadow_dir() / name / "explicit_shadow" / "config.json";
-    if (fs::exists(explicit_config) &&
-        io::read_json_file(explicit_config).value("model_type", "") == "causal_lm_with_hidden_projection")
-      continue;
     cases.push_back(name);
   }
   return cases;

@@ -68,6 +68,7 @@ class CausalLMImpl : public torch::nn::Module {
 
   Decoder model{nullptr};
   Linear lm_head{nullptr};  // registered as config.head_name ("lm_head" or "score"); null when tied
+  Linear shadow_hidden_projection{nullptr};  // projected models only
 
  private:
   ModelConfig config_;

@@ -34,6 +34,12 @@ io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelDescriptor& des
 // above `max_shard_bytes`.
 void save_pretrained(CausalLMImpl& model, const std::filesystem::path& dir, uint64_t max_shard_bytes = 5'000'000'000);
 
+// Writes a sub-block checkpoint as puzzletron does: config.json, one
+// subblocks_safetensors/<group>.safetensors per weight group (embeddings, block_{i}_attention,
+// block_{i}_ffn, lm_head) and a model.safetensors.index.json mapping every tensor to its file.
+// Skipped sub-blocks have no file. It loads back like any sharded checkpoint.
+void save_subblocks(CausalLMImpl& model, const std::filesystem::path& dir);
+
 at::ScalarType dtype_from_config(const io::Json& config);
 
 }  // namespace shadowpeft::models

@@ -85,11 +85,15 @@ struct ModelConfig {
   std::string head_name = "lm_head";
   int64_t num_labels = 0;  // 0: a language-model head
   std::optional<int64_t> pad_token_id;
+  // A projected causal LM (shadow-peft's AutoModelForCausalLMWithHiddenProjection): the final
+  // hidden state goes through shadow_hidden_projection (hidden_size → this) before the head.
+  std::optional<int64_t> projected_hidden_size;
   io::Json raw;  // config.json as read (unknown keys preserved for write-back)
 
   int64_t num_layers() const { return static_cast<int64_t>(layers.size()); }
   bool is_sequence_classifier() const { return num_labels > 0; }
   int64_t head_out_features() const { return is_sequence_classifier() ? num_labels : vocab_size; }
+  int64_t head_in_features() const { return projected_hidden_size.value_or(hidden_size); }
 };
 
 std::string to_string(AttentionKind kind);

@@ -41,7 +41,7 @@ class ShadowPeftModelImpl : public torch::nn::Module {
   // Adapter tensors under shadow-peft's names (shadow_model.*, shadow_hidden_projection.*,
   // shadow_injection_model.*, shadow_update_model.*).
   io::TensorMap adapter_state_dict();
-  // The same names mapped to the gradients of the adapter parameters (undefined where none).
+  // The same names mapped to the gradients of the trainable adapter parameters.
   io::TensorMap adapter_gradients();
   // Strict: every adapter tensor present with the expected shape, nothing else. The projection
   // is optional (older checkpoints). `source` names the file in errors.
@@ -84,6 +84,7 @@ class ShadowPeftModelImpl : public torch::nn::Module {
   const models::ModelDescriptor* shadow_descriptor_ = nullptr;
   bool shares_embeddings_ = true;
   models::CausalLM explicit_shadow_{nullptr};  // owns the explicit backbone's config
+  bool freeze_shadow_embeddings_ = false;
 };
 TORCH_MODULE(ShadowPeftModel);
 
