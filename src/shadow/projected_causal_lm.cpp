@@ -25,6 +25,7 @@ namespace {
 // transformers.models.llama.modeling_llama:LlamaModel.
 std::pair<std::string, std::string> backbone_class_paths(const models::ModelConfig& c) {
   std::string prefix = c.architecture;
+  if (prefix.empty()) throw ConfigError("wrap_with_hidden_projection: the small model's config names no architecture");
   if (const auto pos = prefix.find("For"); pos != std::string::npos) prefix.resize(pos);
   const std::string mt = c.model_type;
   return {fmt::format("transformers.models.{0}.modeling_{0}:{1}Model", mt, prefix),
@@ -35,13 +36,22 @@ std::pair<std::string, std::string> backbone_class_paths(const models::ModelConf
 
 models::CausalLM wrap_with_hidden_projection(models::CausalLMImpl& small, const at::Tensor& lm_head_weight,
                                              const at::Tensor& projection) {
-  const models::ModelConfig& inner = small.config();
+  // Re-wrapping a projected model keeps its inner backbone config.
+  const models::ModelConfig inner =
+      small.config().projected_hidden_size
+          ? models::descriptor_for(small.config().raw.at("shadow_model_config"), "projected model")
+                .parse_config(small.config().raw.at("shadow_model_config"), "projected model")
+          : small.config();
   const int64_t base_hidden = lm_head_weight.size(1);
   const at::Tensor p = projection.defined() ? projection : optimal_projection(lm_head_weight, small.output_embedding());
   if (p.sizes() != at::IntArrayRef({base_hidden, inner.hidden_size}))
     throw ShapeError(fmt::format("projection must be [{}, {}], got [{}]", base_hidden, inner.hidden_size, fmt::join(p.sizes(), ", ")));
 
-  const auto [model_class, config_class] = backbone_class_paths(inner);
+  // Re-wrapping a projected model keeps the classes it records.
+  const auto [model_class, config_class] =
+      small.config().projected_hidden_size
+          ? std::pair{small.config().raw.value("shadow_model_class", ""), small.config().raw.value("shadow_model_config_class", "")}
+          : backbone_class_paths(inner);
   io::Json raw = {{"architectures", {"AutoModelForCausalLMWithHiddenProjection"}},
                   {"model_type", "causal_lm_with_hidden_projection"},
                   {"base_hidden_size", base_hidden},

@@ -11,6 +11,7 @@
 #include "shadowpeft/io/checkpoint.h"
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/models/parameter_count.h"
+#include "shadowpeft/shadow/projected_causal_lm.h"
 
 namespace shadowpeft {
 namespace fs = std::filesystem;
@@ -274,8 +275,11 @@ std::shared_ptr<ShadowPeftModelImpl> ShadowPeftModelImpl::from_pretrained(models
 }
 
 models::CausalLM ShadowPeftModelImpl::export_shadow() {
-  if (shadow_hidden_projection)
-    throw UnsupportedError("export_shadow: shadows with a hidden projection export as a projected model, not supported yet");
+  if (shadow_hidden_projection) {
+    // A projected model: the explicit shadow's backbone and embeddings, the trained projection,
+    // the base's head (as shadow-peft's export_shadow does through wrap()).
+    return wrap_with_hidden_projection(*explicit_shadow_, base_model->output_embedding(), shadow_hidden_projection->weight);
+  }
   models::ModelConfig config = shadow_model_config_;
   models::CausalLM exported(config);
   torch::NoGradGuard no_grad;

@@ -59,6 +59,8 @@ def check_exported_shadows(root):
     """Shadows exported by C++ load in transformers and give shadow-peft's shadow_only logits."""
     import json
 
+    import shadow_peft  # noqa: F401  registers causal_lm_with_hidden_projection with AutoModelForCausalLM
+
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 

@@ -38,6 +38,19 @@ TEST(ShadowCli, ExportShadowWritesALoadableModel) {
   EXPECT_NE(r.out.find("\"family\": \"llama\""), std::string::npos) << r.out;
 }
 
+TEST(ShadowCli, WrapProjectionWritesWhatShadowPeftWraps) {
+  const fs::path dir = test::fixtures_dir() / "shadow" / "projected_model";
+  const fs::path out = test::scratch_dir("cli_wrap") / "wrapped";
+  auto r = test::run_cli(fmt::format("wrap-projection --small {} --large {} --out {}", (dir / "small").string(),
+                                     (dir / "large").string(), out.string()));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto ref = io::SafetensorsFile::open(dir / "reference.safetensors");
+  const auto got = io::SafetensorsFile::open(out / "model.safetensors");
+  EXPECT_TENSOR_CLOSE(got.tensor("shadow_hidden_projection.weight"), ref.tensor("pinv_projection"), 1e-5, 1e-4, "pinv");
+  r = test::run_cli("inspect --json " + out.string());
+  EXPECT_NE(r.out.find("\"family\": \"causal_lm_with_hidden_projection\""), std::string::npos) << r.out;
+}
+
 TEST(ShadowCli, MissingAdapterIsOneClearError) {
   const fs::path dir = test::fixtures_dir() / "shadow" / "llama";
   const auto r = test::run_cli(fmt::format("logits --model {} --adapter /nonexistent/adapter --input-ids 1,2,3 --out /tmp/x.st",

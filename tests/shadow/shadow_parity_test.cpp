@@ -205,7 +205,7 @@ std::vector<std::string> exportable_cases() {
   std::vector<std::string> out;
   for (const auto& name : causal_lm_cases())
     if (const io::Json info = io::read_json_file(shadow_dir() / name / "case.json");
-        info["shadow_config"]["modules_to_save"].empty() && !info.value("explicit", false))
+        info["shadow_config"]["modules_to_save"].empty())
       out.push_back(name);
   return out;
 }
@@ -225,7 +225,7 @@ TEST(ShadowExport, ExportedShadowReproducesShadowOnlyLogits) {
     const at::Tensor mask = l.options.attention_mask;
     EXPECT_TENSOR_CLOSE(valid_rows(logits, mask), valid_rows(l.ref.tensor("shadow_only.logits"), mask),
                         l.info["atol"].get<double>(), l.info["rtol"].get<double>(), name + " exported");
-    EXPECT_EQ(reloaded->config().num_layers(), l.model->peft_model->shadow_config().num_shadow_layers);
+    EXPECT_EQ(reloaded->config().num_layers(), l.model->peft_model->shadow_model_config().num_layers());
   }
 }
 

@@ -9,5 +9,6 @@ namespace shadowpeft::cli {
 void add_inspect_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 void add_export_shadow_command(CLI::App& app);
+void add_wrap_projection_command(CLI::App& app);
 
 }  // namespace shadowpeft::cli

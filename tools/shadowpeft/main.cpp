@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   shadowpeft::cli::add_inspect_command(app);
   shadowpeft::cli::add_logits_command(app);
   shadowpeft::cli::add_export_shadow_command(app);
+  shadowpeft::cli::add_wrap_projection_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

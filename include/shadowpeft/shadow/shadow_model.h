@@ -56,7 +56,8 @@ class ShadowPeftModelImpl : public torch::nn::Module {
 
   // A standalone causal LM of the base's family made of the shadow backbone, the base's token
   // embeddings and the base's lm_head (copies; nothing shared with this model), as shadow-peft's
-  // export_shadow(). Its config is the shadow's (fewer layers, size overrides).
+  // export_shadow(). Its config is the shadow's (fewer layers, size overrides). A shadow with a
+  // hidden projection exports as a projected model (backbone, projection, base lm_head).
   models::CausalLM export_shadow();
 
   // (trainable, total) over distinct parameters, like shadow-peft's count_parameters.
