@@ -32,11 +32,12 @@ import copy
 import json
 import os
 import sys
-import time
-import traceback
 
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_runner import CheckFailed, SkipCase, run_cases, write_json  # noqa: E402
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -55,14 +56,6 @@ PAD_ID = 0
 FP32_TOL = {"atol": 1e-5, "rtol": 1e-5}
 BF16_TOL = {"atol": 1e-1, "rtol": 5e-2}
 STD_INPUTS = ["single", "batch_left", "batch_right"]
-
-
-class SkipCase(Exception):
-    """The installed transformers cannot build this case; the reason goes to index.json."""
-
-
-class CheckFailed(Exception):
-    """A self-check failed: the fixture would be wrong, so the script fails."""
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -151,11 +144,6 @@ def write_reference(case_dir, inputs, logits_by_name):
             tensors[f"{name}.{key}"] = inp[key].contiguous()
         tensors[f"{name}.logits"] = logits_by_name[name].float().contiguous()
     save_file(tensors, os.path.join(case_dir, "reference.safetensors"), metadata={"format": "pt"})
-
-
-def write_json(path, obj):
-    with open(path, "w") as f:
-        f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def cls(name):
@@ -852,55 +840,13 @@ CASES = {
 }
 
 
+def finish_case(name, family, info):
+    tol = {k: info.pop(k) for k in ("atol", "rtol") if k in info} or dict(FP32_TOL)
+    return {**info, **tol}
+
+
 def main(argv):
-    if len(argv) < 2 or argv[1] in ("-h", "--help"):
-        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
-        return 2
-    out_dir = argv[1]
-    wanted = argv[2:] or list(CASES)
-    unknown = [c for c in wanted if c not in CASES]
-    if unknown:
-        print(f"unknown case(s): {unknown}; known: {list(CASES)}", file=sys.stderr)
-        return 2
-
-    # One thread: these models are tiny (a [2, 9, 32] matmul takes ~10 us on one thread), and on a busy
-    # 2-core machine OpenMP's second thread turns each op into a ~15 ms spin-wait.
-    torch.set_num_threads(1)
-    models_dir = os.path.join(out_dir, "models")
-    os.makedirs(models_dir, exist_ok=True)
-    produced, skipped, failed = [], {}, []
-    t_all = time.time()
-    for name in wanted:
-        family, fn = CASES[name]
-        case_dir = os.path.join(models_dir, name)
-        t0 = time.time()
-        try:
-            if os.path.isdir(case_dir):
-                for f in os.listdir(case_dir):
-                    os.remove(os.path.join(case_dir, f))
-            os.makedirs(case_dir, exist_ok=True)
-            info = fn(case_dir)
-        except SkipCase as e:
-            skipped[name] = str(e)
-            if os.path.isdir(case_dir) and not os.listdir(case_dir):
-                os.rmdir(case_dir)
-            print(f"[skip] {name}: {e}", flush=True)
-            continue
-        except Exception:  # noqa: BLE001 - report every broken case, then fail
-            failed.append(name)
-            print(f"[FAIL] {name}", flush=True)
-            traceback.print_exc()
-            continue
-        tol = {k: info.pop(k) for k in ("atol", "rtol") if k in info} or dict(FP32_TOL)
-        case = {"case": name, "family": family, **info, **tol}
-        write_json(os.path.join(case_dir, "case.json"), case)
-        produced.append(name)
-        print(f"[ok] {name} ({time.time() - t0:.2f}s)", flush=True)
-
-    write_json(os.path.join(models_dir, "index.json"), {"cases": produced, "skipped": skipped})
-    print(f"{len(produced)} cases, {len(skipped)} skipped, {len(failed)} failed in {time.time() - t_all:.1f}s",
-          flush=True)
-    return 1 if failed else 0
+    return run_cases(argv, __doc__.strip().splitlines()[-1], CASES, "models", finish_case)
 
 
 if __name__ == "__main__":

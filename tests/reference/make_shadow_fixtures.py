@@ -39,14 +39,14 @@ import io
 import json
 import os
 import re
-import shutil
 import struct
 import sys
-import time
-import traceback
 
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_runner import CheckFailed, SkipCase, run_cases  # noqa: E402
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -84,20 +84,7 @@ ADAPTER_PREFIXES = ("shadow_model", "shadow_hidden_projection", "shadow_injectio
 PKG = os.path.dirname(shadow_peft.__file__)
 
 
-class SkipCase(Exception):
-    """The installed packages cannot build this case; the reason goes to index.json."""
-
-
-class CheckFailed(Exception):
-    """A self-check failed: the fixture would be wrong, so the script fails."""
-
-
 # ----------------------------------------------------------------------------------------------- helpers
-
-def write_json(path, obj):
-    with open(path, "w") as f:
-        f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
 
 def cls(name):
     c = getattr(transformers, name, None)
@@ -1000,52 +987,14 @@ CASES = {
 }
 
 
+def finish_case(name, family, info):
+    versions = {"shadow_peft": getattr(shadow_peft, "__version__", "?"), "transformers": transformers.__version__,
+                "torch": torch.__version__}
+    return {"versions": versions, **info}
+
+
 def main(argv):
-    if len(argv) < 2 or argv[1] in ("-h", "--help"):
-        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
-        return 2
-    out_dir = argv[1]
-    wanted = argv[2:] or list(CASES)
-    unknown = [c for c in wanted if c not in CASES]
-    if unknown:
-        print(f"unknown case(s): {unknown}; known: {list(CASES)}", file=sys.stderr)
-        return 2
-
-    torch.set_num_threads(1)
-    shadow_dir = os.path.join(out_dir, "shadow")
-    os.makedirs(shadow_dir, exist_ok=True)
-    produced, skipped, failed = [], {}, []
-    t_all = time.time()
-    for name in wanted:
-        family, fn = CASES[name]
-        case_dir = os.path.join(shadow_dir, name)
-        t0 = time.time()
-        try:
-            if os.path.isdir(case_dir):
-                shutil.rmtree(case_dir)
-            os.makedirs(case_dir)
-            info = fn(case_dir)
-        except SkipCase as e:
-            skipped[name] = str(e)
-            shutil.rmtree(case_dir, ignore_errors=True)
-            print(f"[skip] {name}: {e}", flush=True)
-            continue
-        except Exception:  # noqa: BLE001 - report every broken case, then fail
-            failed.append(name)
-            print(f"[FAIL] {name}", flush=True)
-            traceback.print_exc()
-            continue
-        case = {"case": name, "family": family, "versions": {
-            "shadow_peft": getattr(shadow_peft, "__version__", "?"), "transformers": transformers.__version__,
-            "torch": torch.__version__}, **info}
-        write_json(os.path.join(case_dir, "case.json"), case)
-        produced.append(name)
-        print(f"[ok] {name} ({time.time() - t0:.2f}s)", flush=True)
-
-    write_json(os.path.join(shadow_dir, "index.json"), {"cases": produced, "skipped": skipped})
-    print(f"{len(produced)} cases, {len(skipped)} skipped, {len(failed)} failed in {time.time() - t_all:.1f}s",
-          flush=True)
-    return 1 if failed else 0
+    return run_cases(argv, __doc__.strip().splitlines()[-1], CASES, "shadow", finish_case)
 
 
 if __name__ == "__main__":

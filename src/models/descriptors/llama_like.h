@@ -1,0 +1,35 @@
+#pragma once
+// The descriptor of a family in the Llama mould (Llama layout of tensor names, config keys of
+// LlamaConfig): everything but the name and the family defaults is shared. Every per-layer source
+// applies — `layer_types` where the family has them, puzzletron `block_configs`, and
+// transformers' `per_layer_config`.
+#include "../config_fields.h"
+#include "shadowpeft/models/descriptor.h"
+
+namespace shadowpeft::models::detail {
+
+class LlamaLikeDescriptor final : public ModelDescriptor {
+ public:
+  LlamaLikeDescriptor(std::string name, std::string architecture, LlamaLikeDefaults defaults, bool has_layer_types = false)
+      : name_(std::move(name)), architecture_(std::move(architecture)), defaults_(std::move(defaults)),
+        has_layer_types_(has_layer_types) {}
+
+  std::string name() const override { return name_; }
+  std::vector<std::string> model_types() const override { return {name_}; }
+  std::vector<std::string> architectures() const override { return {architecture_}; }
+  ModelConfig parse_config(const io::Json& json, const std::filesystem::path& file) const override {
+    ModelConfig config = parse_llama_like(json, file, defaults_);
+    const ConfigReader cfg(json, file);
+    if (has_layer_types_) apply_layer_types(config, cfg);
+    apply_block_configs(config, cfg);  // puzzletron AnyModel checkpoints keep the parent model_type
+    apply_per_layer_config(config, cfg);
+    return config;
+  }
+
+ private:
+  std::string name_, architecture_;
+  LlamaLikeDefaults defaults_;
+  bool has_layer_types_;
+};
+
+}  // namespace shadowpeft::models::detail
