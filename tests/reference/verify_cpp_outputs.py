@@ -84,6 +84,35 @@ def check_exported_shadows(root):
     return failures
 
 
+def check_fresh_adapter(root):
+    """An adapter created in C++ loads with shadow-peft and gives the logits C++ computed."""
+    from safetensors.torch import load_file
+    from shadow_peft import ShadowForCausalLM
+    from transformers import AutoModelForCausalLM
+
+    d = os.path.join(root, "from_cpp", "fresh_adapter")
+    if not os.path.isdir(d):
+        return ["the C++ side wrote no fresh adapter"]
+    ref = load_file(os.path.join(root, "shadow", "qwen3", "reference.safetensors"))
+    expected = load_file(os.path.join(d, "expected.safetensors"))
+    base = AutoModelForCausalLM.from_pretrained(os.path.join(root, "shadow", "qwen3", "base"),
+                                                attn_implementation="eager")
+    model = ShadowForCausalLM.from_pretrained(base, os.path.join(d, "adapter")).eval()
+    with torch.no_grad():
+        out = model(input_ids=ref["input_ids"], attention_mask=ref["attention_mask"],
+                    position_ids=ref["position_ids"], labels=ref["labels"])
+    valid = ref["attention_mask"].bool()
+    failures = []
+    for name, got in (("logits", out.logits), ("shadow_logits", out.shadow_logits)):
+        diff = (got[valid] - expected[name][valid]).abs().max().item()
+        if diff > 1e-5:
+            failures.append(f"fresh C++ adapter: shadow-peft {name} differ by {diff:.3e}")
+    if abs(out.loss.item() - expected["loss"].item()) > 1e-5:
+        failures.append(f"fresh C++ adapter: loss {out.loss.item()} vs {expected['loss'].item()}")
+    print("shadow-peft loaded the adapter created in C++")
+    return failures
+
+
 def main():
     root = sys.argv[1]
     failures = []
@@ -110,6 +139,7 @@ def main():
 
     failures += check_saved_models(root)
     failures += check_exported_shadows(root)
+    failures += check_fresh_adapter(root)
 
     for f in failures:
         print("FAIL:", f)

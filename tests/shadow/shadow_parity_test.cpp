@@ -306,3 +306,42 @@ TEST(ShadowSequenceClassification, CausalLmBaseIsRejected) {
 
 }  // namespace
 }  // namespace shadowpeft
+
+namespace shadowpeft {
+namespace {
+
+// An adapter created and changed in C++ (not one first written by Python): verify_cpp_outputs.py
+// loads it with shadow-peft and compares its logits with the ones C++ computed here.
+TEST(ForPython, WriteFreshAdapterWithLogits) {
+  const fs::path src = shadow_dir() / "qwen3";
+  const auto ref = io::SafetensorsFile::open(src / "reference.safetensors");
+  models::CausalLM base = models::load_causal_lm((src / "base").string());
+  ShadowConfig config;
+  config.num_shadow_layers = 2;
+  config.injection_hidden_size = 4;
+  config.gate_hidden_size = 6;
+  config.alpha = 0.5;
+  config.dropout = 0.0;
+  config.shadow_intermediate_size = 20;
+  auto model = ShadowForCausalLM(get_shadow_model(base, config));
+  {
+    torch::NoGradGuard no_grad;
+    at::manual_seed(7);
+    for (auto& p : model->peft_model->adapter_state_dict()) p.second.normal_(0.0, 0.2);  // views of the parameters
+  }
+  model->eval();
+  models::ForwardOptions options;
+  options.attention_mask = ref.tensor("attention_mask");
+  options.position_ids = ref.tensor("position_ids");
+  torch::InferenceMode guard;
+  const auto out = model->forward(ref.tensor("input_ids"), options, ref.tensor("labels"));
+  const fs::path dir = test::fixtures_dir() / "from_cpp" / "fresh_adapter";
+  fs::remove_all(dir);
+  model->save_pretrained(dir / "adapter");
+  io::save_safetensors(dir / "expected.safetensors",
+                       {{"logits", out.logits.contiguous()}, {"shadow_logits", out.shadow_logits.contiguous()},
+                        {"loss", out.loss.contiguous()}});
+}
+
+}  // namespace
+}  // namespace shadowpeft
