@@ -61,63 +61,37 @@ class Gpt2Descriptor final : public ModelDescriptor {
   }
 
   void checkpoint_to_modules(io::TensorMap& t, const ModelConfig& config) const override {
-    move(t, "transformer.wte.weight", "model.embed_tokens.weight");
-    move(t, "transformer.wpe.weight", "model.embed_positions.weight");
-    move(t, "transformer.ln_f.weight", "model.norm.weight");
-    move(t, "transformer.ln_f.bias", "model.norm.bias");
+    for (const auto& [ours, theirs] : kGlobalNames) move(t, theirs, ours, false);
     const int64_t h = config.hidden_size;
     for (int64_t i = 0; i < config.num_layers(); ++i) {
       const std::string src = fmt::format("transformer.h.{}.", i), dst = fmt::format("model.layers.{}.", i);
-      for (const char* p : {"weight", "bias"}) {
-        move(t, src + "ln_1." + p, dst + "input_layernorm." + p);
-        move(t, src + "ln_2." + p, dst + "post_attention_layernorm." + p);
-      }
       // Older checkpoints carry the causal-mask buffers; they are not parameters.
       if (auto it = t.find(src + "attn.bias"); it != t.end() && it->second.dim() == 4) t.erase(it);
       t.erase(src + "attn.masked_bias");
-      if (auto w = take(t, src + "attn.c_attn.weight"); w.defined()) {
-        const auto parts = w.t().split(h, 0);  // [3H, H] → q, k, v
-        const char* names[] = {"q_proj", "k_proj", "v_proj"};
-        for (int k = 0; k < static_cast<int>(parts.size()) && k < 3; ++k)
-          t[dst + "self_attn." + names[k] + ".weight"] = parts[k].contiguous();
+      for (const auto& [ours, theirs, conv1d] : kLayerNames) move(t, src + theirs, dst + ours, conv1d);
+      for (const char* p : {"weight", "bias"}) {
+        at::Tensor fused = take(t, src + "attn.c_attn." + p);
+        if (!fused.defined()) continue;
+        if (fused.dim() == 2) fused = fused.t();  // Conv1D [H, 3H] → [3H, H]
+        const auto parts = fused.split(h, 0);
+        for (std::size_t k = 0; k < parts.size() && k < 3; ++k)
+          t[dst + "self_attn." + kQkv[k] + "." + p] = parts[k].contiguous();
       }
-      if (auto b = take(t, src + "attn.c_attn.bias"); b.defined()) {
-        const auto parts = b.split(h, 0);
-        const char* names[] = {"q_proj", "k_proj", "v_proj"};
-        for (int k = 0; k < static_cast<int>(parts.size()) && k < 3; ++k)
-          t[dst + "self_attn." + names[k] + ".bias"] = parts[k].contiguous();
-      }
-      move_transposed(t, src + "attn.c_proj.weight", dst + "self_attn.o_proj.weight");
-      move(t, src + "attn.c_proj.bias", dst + "self_attn.o_proj.bias");
-      move_transposed(t, src + "mlp.c_fc.weight", dst + "mlp.up_proj.weight");
-      move(t, src + "mlp.c_fc.bias", dst + "mlp.up_proj.bias");
-      move_transposed(t, src + "mlp.c_proj.weight", dst + "mlp.down_proj.weight");
-      move(t, src + "mlp.c_proj.bias", dst + "mlp.down_proj.bias");
     }
   }
 
   void modules_to_checkpoint(io::TensorMap& t, const ModelConfig& config) const override {
-    move(t, "model.embed_tokens.weight", "transformer.wte.weight");
-    move(t, "model.embed_positions.weight", "transformer.wpe.weight");
-    move(t, "model.norm.weight", "transformer.ln_f.weight");
-    move(t, "model.norm.bias", "transformer.ln_f.bias");
+    for (const auto& [ours, theirs] : kGlobalNames) move(t, ours, theirs, false);
     for (int64_t i = 0; i < config.num_layers(); ++i) {
       const std::string dst = fmt::format("transformer.h.{}.", i), src = fmt::format("model.layers.{}.", i);
-      for (const char* p : {"weight", "bias"}) {
-        move(t, src + "input_layernorm." + p, dst + "ln_1." + p);
-        move(t, src + "post_attention_layernorm." + p, dst + "ln_2." + p);
-      }
+      for (const auto& [ours, theirs, conv1d] : kLayerNames) move(t, src + ours, dst + theirs, conv1d);
       for (const char* p : {"weight", "bias"}) {
         std::vector<at::Tensor> qkv;
-        for (const char* n : {"q_proj", "k_proj", "v_proj"}) qkv.push_back(take(t, src + "self_attn." + n + "." + p));
-        if (qkv[0].defined()) t[dst + "attn.c_attn." + p] = std::string(p) == "weight" ? at::cat(qkv, 0).t().contiguous() : at::cat(qkv, 0);
+        for (const char* n : kQkv) qkv.push_back(take(t, src + "self_attn." + n + "." + p));
+        if (!qkv[0].defined()) continue;
+        const at::Tensor fused = at::cat(qkv, 0);
+        t[dst + "attn.c_attn." + p] = fused.dim() == 2 ? fused.t().contiguous() : fused;
       }
-      move_transposed(t, src + "self_attn.o_proj.weight", dst + "attn.c_proj.weight");
-      move(t, src + "self_attn.o_proj.bias", dst + "attn.c_proj.bias");
-      move_transposed(t, src + "mlp.up_proj.weight", dst + "mlp.c_fc.weight");
-      move(t, src + "mlp.up_proj.bias", dst + "mlp.c_fc.bias");
-      move_transposed(t, src + "mlp.down_proj.weight", dst + "mlp.c_proj.weight");
-      move(t, src + "mlp.down_proj.bias", dst + "mlp.c_proj.bias");
     }
   }
 
@@ -129,12 +103,35 @@ class Gpt2Descriptor final : public ModelDescriptor {
     t.erase(it);
     return v;
   }
-  static void move(io::TensorMap& t, const std::string& from, const std::string& to) {
-    if (at::Tensor v = take(t, from); v.defined()) t[to] = std::move(v);
+  // Renames a tensor; Conv1D weights ([in, out]) are transposed to Linear's [out, in] and back.
+  static void move(io::TensorMap& t, const std::string& from, const std::string& to, bool conv1d) {
+    if (at::Tensor v = take(t, from); v.defined()) t[to] = conv1d && v.dim() == 2 ? v.t().contiguous() : v;
   }
-  static void move_transposed(io::TensorMap& t, const std::string& from, const std::string& to) {
-    if (at::Tensor v = take(t, from); v.defined()) t[to] = v.dim() == 2 ? v.t().contiguous() : v;
-  }
+
+  struct Rename {
+    const char* ours;
+    const char* theirs;
+  };
+  struct LayerRename {
+    const char* ours;
+    const char* theirs;
+    bool conv1d;
+  };
+  static constexpr Rename kGlobalNames[] = {{"model.embed_tokens.weight", "transformer.wte.weight"},
+                                            {"model.embed_positions.weight", "transformer.wpe.weight"},
+                                            {"model.norm.weight", "transformer.ln_f.weight"},
+                                            {"model.norm.bias", "transformer.ln_f.bias"}};
+  static constexpr LayerRename kLayerNames[] = {{"input_layernorm.weight", "ln_1.weight", false},
+                                                {"input_layernorm.bias", "ln_1.bias", false},
+                                                {"post_attention_layernorm.weight", "ln_2.weight", false},
+                                                {"post_attention_layernorm.bias", "ln_2.bias", false},
+                                                {"self_attn.o_proj.weight", "attn.c_proj.weight", true},
+                                                {"self_attn.o_proj.bias", "attn.c_proj.bias", false},
+                                                {"mlp.up_proj.weight", "mlp.c_fc.weight", true},
+                                                {"mlp.up_proj.bias", "mlp.c_fc.bias", false},
+                                                {"mlp.down_proj.weight", "mlp.c_proj.weight", true},
+                                                {"mlp.down_proj.bias", "mlp.c_proj.bias", false}};
+  static constexpr const char* kQkv[] = {"q_proj", "k_proj", "v_proj"};
 };
 
 }  // namespace
