@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 
@@ -14,7 +15,8 @@ DecoderImpl::DecoderImpl(const ModelConfig& config, bool token_embeddings) : con
   if (config.positions == PositionKind::Learned)
     embed_positions = register_module("embed_positions", Embedding(config.max_position_embeddings, config.hidden_size));
   layers = register_module("layers", torch::nn::ModuleList());
-  for (const LayerSpec& spec : config.layers) layers->push_back(DecoderLayer(spec, config));
+  for (std::size_t i = 0; i < config.layers.size(); ++i)
+    layers->push_back(DecoderLayer(config.layers[i], config, static_cast<int64_t>(i)));
   norm = register_module("norm", Norm(config.norm, config.hidden_size, config.norm_eps));
 }
 
@@ -33,13 +35,14 @@ at::Tensor DecoderImpl::prepare_inputs_embeds(at::Tensor h, const at::Tensor& po
 }
 
 at::Tensor DecoderImpl::forward(at::Tensor h, const at::Tensor& position_ids, const ForwardOptions& options) {
-  AttentionContext ctx(*config_, position_ids, options.attention_mask);
+  AttentionContext ctx(*config_, position_ids, options.attention_mask, options.cache);
   for (std::size_t i = 0; i < layers->size(); ++i) {
     const auto layer_index = static_cast<int64_t>(i);
     if (options.hooks && options.hooks->before_layer) h = options.hooks->before_layer(layer_index, h);
     h = layers->ptr<DecoderLayerImpl>(i)->forward(h, ctx);
     if (options.hooks && options.hooks->after_layer) options.hooks->after_layer(layer_index, h);
   }
+  if (options.cache) options.cache->advance(h.size(1));
   return norm->forward(h);
 }
 
@@ -52,8 +55,10 @@ CausalLMImpl::CausalLMImpl(ModelConfig config) : config_(std::move(config)) {
     lm_head = register_module(config_.head_name, Linear(config_.head_in_features(), config_.head_out_features(), false));
 }
 
-at::Tensor CausalLMImpl::default_position_ids(const at::Tensor& input_ids) const {
-  return at::arange(input_ids.size(1), input_ids.options().dtype(at::kLong)).unsqueeze(0).expand({input_ids.size(0), -1});
+at::Tensor CausalLMImpl::default_position_ids(const at::Tensor& input_ids, int64_t past) const {
+  return at::arange(past, past + input_ids.size(1), input_ids.options().dtype(at::kLong))
+      .unsqueeze(0)
+      .expand({input_ids.size(0), -1});
 }
 
 at::Tensor CausalLMImpl::output_embedding() const { return lm_head ? lm_head->weight : model->embed_tokens->weight; }
@@ -61,9 +66,12 @@ at::Tensor CausalLMImpl::output_embedding() const { return lm_head ? lm_head->we
 at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const ForwardOptions& options) {
   if (input_ids.dim() != 2)
     throw ShapeError(fmt::format("input_ids must be [batch, sequence], got {} dimensions", input_ids.dim()));
-  if (options.attention_mask.defined() && options.attention_mask.sizes() != input_ids.sizes())
-    throw ShapeError("attention_mask must have the shape of input_ids");
-  const at::Tensor positions = options.position_ids.defined() ? options.position_ids : default_position_ids(input_ids);
+  const int64_t past = options.cache ? options.cache->length() : 0;
+  if (options.attention_mask.defined() &&
+      (options.attention_mask.size(0) != input_ids.size(0) || options.attention_mask.size(1) != past + input_ids.size(1)))
+    throw ShapeError(fmt::format("attention_mask must be [{}, {}] (cached + new tokens), got [{}]", input_ids.size(0),
+                                 past + input_ids.size(1), fmt::join(options.attention_mask.sizes(), ", ")));
+  const at::Tensor positions = options.position_ids.defined() ? options.position_ids : default_position_ids(input_ids, past);
   if (positions.sizes() != input_ids.sizes()) throw ShapeError("position_ids must have the shape of input_ids");
   return model->forward(model->embed(input_ids, positions), positions, options);
 }

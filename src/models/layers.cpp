@@ -3,7 +3,10 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <tuple>
+
 #include "rope.h"
+#include "shadowpeft/models/kv_cache.h"
 #include "shadowpeft/core/error.h"
 
 namespace shadowpeft::models {
@@ -56,8 +59,13 @@ at::Tensor activate(const at::Tensor& x, Activation activation) {
 
 // ---- attention context ----------------------------------------------------------------------
 
-AttentionContext::AttentionContext(const ModelConfig& config, at::Tensor position_ids, at::Tensor key_padding_mask)
-    : config_(config), position_ids_(std::move(position_ids)), key_padding_mask_(std::move(key_padding_mask)) {}
+AttentionContext::AttentionContext(const ModelConfig& config, at::Tensor position_ids, at::Tensor key_padding_mask,
+                                   KVCache* cache)
+    : config_(config),
+      position_ids_(std::move(position_ids)),
+      key_padding_mask_(std::move(key_padding_mask)),
+      cache_(cache),
+      past_(cache ? cache->length() : 0) {}
 
 std::pair<at::Tensor, at::Tensor> AttentionContext::rotary(int64_t head_dim, at::ScalarType dtype) {
   const auto key = std::make_pair(head_dim, static_cast<int>(dtype));
@@ -78,7 +86,7 @@ const at::Tensor& AttentionContext::mask(std::optional<int64_t> sliding_window) 
   if (auto it = masks_.find(key); it != masks_.end()) return it->second;
   // Queries and keys are identified by their index in the sequence: causal means key <= query.
   const int64_t t = position_ids_.size(1);
-  const int64_t s = key_padding_mask_.defined() ? key_padding_mask_.size(1) : t;
+  const int64_t s = key_padding_mask_.defined() ? key_padding_mask_.size(1) : past_ + t;
   const auto opts = at::TensorOptions().dtype(at::kLong).device(position_ids_.device());
   const at::Tensor q = at::arange(s - t, s, opts).unsqueeze(1);  // [T, 1]
   const at::Tensor k = at::arange(0, s, opts).unsqueeze(0);      // [1, S]
@@ -94,8 +102,8 @@ const at::Tensor& AttentionContext::mask(std::optional<int64_t> sliding_window) 
 
 // ---- attention ------------------------------------------------------------------------------
 
-AttentionImpl::AttentionImpl(const LayerSpec& spec_, const ModelConfig& config)
-    : spec(spec_), rope(config.positions == PositionKind::Rope), norm_eps(config.norm_eps) {
+AttentionImpl::AttentionImpl(const LayerSpec& spec_, const ModelConfig& config, int64_t layer_index_)
+    : spec(spec_), layer_index(layer_index_), rope(config.positions == PositionKind::Rope), norm_eps(config.norm_eps) {
   const int64_t h = config.hidden_size;
   if (spec.attention == AttentionKind::Linear) {
     linear_attn = register_module("linear_attn", Linear(h, h, false));
@@ -136,6 +144,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
   }
+  if (KVCache* cache = ctx.cache()) std::tie(k, v) = cache->append(layer_index, k, v);
   if (spec.num_kv_heads != spec.num_heads) {
     const int64_t groups = spec.num_heads / spec.num_kv_heads;
     k = k.repeat_interleave(groups, 1);
@@ -180,10 +189,10 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
 
 // ---- decoder layer --------------------------------------------------------------------------
 
-DecoderLayerImpl::DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& config) {
+DecoderLayerImpl::DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& config, int64_t layer_index) {
   if (spec.attention != AttentionKind::None) {
     input_layernorm = register_module("input_layernorm", Norm(config.norm, config.hidden_size, config.norm_eps));
-    self_attn = register_module("self_attn", Attention(spec, config));
+    self_attn = register_module("self_attn", Attention(spec, config, layer_index));
   }
   if (spec.mlp != MlpKind::None) {
     post_attention_layernorm =

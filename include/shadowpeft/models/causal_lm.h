@@ -7,6 +7,7 @@
 
 #include <functional>
 
+#include "shadowpeft/models/kv_cache.h"
 #include "shadowpeft/models/layers.h"
 #include "shadowpeft/models/model_config.h"
 
@@ -22,6 +23,9 @@ struct ForwardOptions {
   at::Tensor attention_mask;  // [B, T], 1 for real tokens, 0 for padding; undefined = all real
   at::Tensor position_ids;    // [B, T]; undefined = 0..T-1 (what transformers' forward uses)
   const LayerHooks* hooks = nullptr;
+  // Incremental decoding: keys/values of earlier tokens; input_ids are the new tokens only,
+  // attention_mask (if given) covers cached + new tokens, default positions continue the cache.
+  KVCache* cache = nullptr;
 };
 
 // The `model.` part: embeddings, layers, final norm.
@@ -57,7 +61,7 @@ class CausalLMImpl : public torch::nn::Module {
   // Final hidden states after the last norm: [B, T, H].
   at::Tensor hidden_states(const at::Tensor& input_ids, const ForwardOptions& options = {});
   at::Tensor logits_from_hidden(const at::Tensor& hidden) const;
-  at::Tensor default_position_ids(const at::Tensor& input_ids) const;
+  at::Tensor default_position_ids(const at::Tensor& input_ids, int64_t past = 0) const;
   // Sequence classification: per-token scores [B, T, L] → [B, L] at each row's last
   // non-padding token (by pad_token_id, as transformers pools).
   at::Tensor pool_last_token(const at::Tensor& input_ids, const at::Tensor& per_token) const;

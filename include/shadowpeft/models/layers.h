@@ -13,6 +13,8 @@
 
 namespace shadowpeft::models {
 
+class KVCache;
+
 // y = x Wᵀ (+ b), like torch.nn.Linear but without its random initialisation.
 class LinearImpl : public torch::nn::Module {
  public:
@@ -49,8 +51,11 @@ TORCH_MODULE(Norm);
 class AttentionContext {
  public:
   // position_ids: [B, T] int64 absolute positions of the queries. key_padding_mask: [B, S] with
-  // 1 where a key is real (S = T without cache), or undefined when nothing is padded.
-  AttentionContext(const ModelConfig& config, at::Tensor position_ids, at::Tensor key_padding_mask);
+  // 1 where a key is real (S = cached + T), or undefined when nothing is padded. With a cache,
+  // the queries are the S - T .. S-1th keys.
+  AttentionContext(const ModelConfig& config, at::Tensor position_ids, at::Tensor key_padding_mask,
+                   KVCache* cache = nullptr);
+  KVCache* cache() const { return cache_; }
 
   // cos, sin: [B, 1, T, head_dim], in `dtype`.
   std::pair<at::Tensor, at::Tensor> rotary(int64_t head_dim, at::ScalarType dtype);
@@ -61,15 +66,18 @@ class AttentionContext {
   const ModelConfig& config_;
   at::Tensor position_ids_;
   at::Tensor key_padding_mask_;
+  KVCache* cache_;
+  int64_t past_;  // tokens already in the cache
   std::map<std::pair<int64_t, int>, std::pair<at::Tensor, at::Tensor>> rotary_;
   std::map<int64_t, at::Tensor> masks_;  // window (-1: none) → mask
 };
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  explicit AttentionImpl(const LayerSpec& spec, const ModelConfig& config);
+  AttentionImpl(const LayerSpec& spec, const ModelConfig& config, int64_t layer_index);
   at::Tensor forward(const at::Tensor& x, AttentionContext& ctx);  // x: [B, T, H]
   LayerSpec spec;
+  int64_t layer_index;
   bool rope;
   double norm_eps;
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr}, linear_attn{nullptr};
@@ -91,7 +99,7 @@ TORCH_MODULE(Mlp);
 // modules at all and leaves h unchanged.
 class DecoderLayerImpl : public torch::nn::Module {
  public:
-  DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& config);
+  DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& config, int64_t layer_index);
   at::Tensor forward(at::Tensor h, AttentionContext& ctx);
   Norm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};

@@ -1,0 +1,88 @@
+// Incremental decoding with the KV cache gives the logits of a full forward pass at every step —
+// on homogeneous, sliding-window (windows shorter than the text) and heterogeneous models,
+// unpadded and left-padded.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/io/json_file.h"
+#include "shadowpeft/io/safetensors.h"
+#include "shadowpeft/models/loader.h"
+#include "test_utils.h"
+
+namespace shadowpeft {
+namespace {
+
+namespace fs = std::filesystem;
+using at::indexing::Slice;
+
+// Prefill `prefill` tokens, then decode the rest one at a time; compare every step's logits with
+// the full pass at the same positions (valid positions only).
+void expect_cached_equals_full(const std::string& name, const std::string& input, int64_t prefill) {
+  SCOPED_TRACE(name + "/" + input);
+  const fs::path dir = test::fixtures_dir() / "models" / name;
+  models::CausalLM model = models::load_causal_lm(dir.string());
+  const auto ref = io::SafetensorsFile::open(dir / "reference.safetensors");
+  const at::Tensor ids = ref.tensor(input + ".input_ids"), mask = ref.tensor(input + ".attention_mask");
+  const at::Tensor positions = ref.tensor(input + ".position_ids");
+  torch::InferenceMode guard;
+  models::ForwardOptions full_options;
+  full_options.attention_mask = mask;
+  full_options.position_ids = positions;
+  const at::Tensor full = model->forward(ids, full_options);
+
+  const int64_t t = ids.size(1);
+  models::KVCache cache(model->config(), ids.size(0), t, full.options());
+  for (int64_t begin = 0; begin < t;) {
+    const int64_t end = begin == 0 ? prefill : begin + 1;
+    models::ForwardOptions step;
+    step.cache = &cache;
+    step.attention_mask = mask.index({Slice(), Slice(0, end)});
+    step.position_ids = positions.index({Slice(), Slice(begin, end)});
+    const at::Tensor logits = model->forward(ids.index({Slice(), Slice(begin, end)}), step);
+    const at::Tensor valid = mask.index({Slice(), Slice(begin, end)}).to(at::kBool);
+    EXPECT_TENSOR_CLOSE(logits.index({valid}), full.index({Slice(), Slice(begin, end)}).index({valid}), 1e-5, 1e-5,
+                        fmt::format("{}/{} tokens {}..{}", name, input, begin, end));
+    begin = end;
+  }
+  EXPECT_EQ(cache.length(), t);
+}
+
+TEST(KVCache, CachedDecodingEqualsFullForward) {
+  expect_cached_equals_full("llama", "single", 3);
+  expect_cached_equals_full("llama", "batch_left", 5);
+  expect_cached_equals_full("mistral", "long", 5);         // window 4 < text
+  expect_cached_equals_full("qwen3_sliding", "long", 2);   // sliding and full layers mixed
+  expect_cached_equals_full("gpt2", "batch_left", 4);      // learned positions
+  expect_cached_equals_full("llama_hetero", "long", 3);    // skipped sub-blocks, per-layer windows and KV heads
+  expect_cached_equals_full("decilm", "batch_left", 4);    // no-op and linear attention
+  expect_cached_equals_full("llama_rope_yarn", "single", 2);
+}
+
+TEST(KVCache, SkippedAndLinearAttentionLayersHoldNothing) {
+  const auto config = models::read_model_config(test::fixtures_dir() / "models" / "decilm" / "config.json");
+  models::KVCache cache(config, 1, 8, at::TensorOptions().dtype(at::kFloat));
+  EXPECT_TRUE(cache.holds(0));
+  EXPECT_FALSE(cache.holds(1));  // attention no_op
+  EXPECT_FALSE(cache.holds(3));  // replace_with_linear
+}
+
+TEST(KVCache, OverflowIsAnError) {
+  const fs::path dir = test::fixtures_dir() / "models" / "llama";
+  models::CausalLM model = models::load_causal_lm(dir.string());
+  models::KVCache cache(model->config(), 1, 4, at::TensorOptions().dtype(at::kFloat));
+  models::ForwardOptions options;
+  options.cache = &cache;
+  torch::InferenceMode guard;
+  model->forward(at::ones({1, 3}, at::kLong), options);
+  try {
+    model->forward(at::ones({1, 2}, at::kLong), options);
+    FAIL();
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("exceed its capacity of 4"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace shadowpeft
