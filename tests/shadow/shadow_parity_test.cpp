@@ -31,6 +31,14 @@ std::vector<std::string> causal_lm_cases() {
   return cases;
 }
 
+// The attention mask and positions every reference output was computed with.
+models::ForwardOptions reference_options(const io::SafetensorsFile& ref) {
+  models::ForwardOptions options;
+  options.attention_mask = ref.tensor("attention_mask");
+  options.position_ids = ref.tensor("position_ids");
+  return options;
+}
+
 struct Loaded {
   io::Json info;
   io::SafetensorsFile ref;
@@ -47,8 +55,7 @@ Loaded load_case(const std::string& name, bool trainable) {
   l.model = ShadowForCausalLM(ShadowForCausalLMImpl::from_pretrained(base, dir / "adapter", trainable,
                                                                      l.info.value("shadow_loss_weight", 0.05),
                                                                      InferenceMode::BaseShadow, explicit_shadow));
-  l.options.attention_mask = l.ref.tensor("attention_mask");
-  l.options.position_ids = l.ref.tensor("position_ids");
+  l.options = reference_options(l.ref);
   return l;
 }
 
@@ -132,9 +139,7 @@ TEST(ShadowAdapter, UntrainedAdapterLeavesTheBaseUnchanged) {
   models::CausalLM base = models::load_causal_lm((dir / "base").string());
   ShadowConfig config = ShadowConfig::from_pretrained(dir / "adapter");
   auto model = ShadowForCausalLM(get_shadow_model(base, config));
-  models::ForwardOptions options;
-  options.attention_mask = ref.tensor("attention_mask");
-  options.position_ids = ref.tensor("position_ids");
+  const models::ForwardOptions options = reference_options(ref);
   torch::InferenceMode guard;
   const at::Tensor logits = model->forward(ref.tensor("input_ids"), options).logits;
   const at::Tensor mask = options.attention_mask;
@@ -175,11 +180,6 @@ TEST(ShadowAdapter, TooShallowBaseIsRejected) {
   }
 }
 
-}  // namespace
-}  // namespace shadowpeft
-
-namespace shadowpeft {
-namespace {
 
 // The upstream notebook's Qwen3-0.6B numbers, from its config alone (no weights are built).
 TEST(ShadowParameterCount, Qwen3_0_6BFromConfigMatchesShadowPeft) {
@@ -193,11 +193,6 @@ TEST(ShadowParameterCount, Qwen3_0_6BFromConfigMatchesShadowPeft) {
   EXPECT_EQ(total, 605'123'840);
 }
 
-}  // namespace
-}  // namespace shadowpeft
-
-namespace shadowpeft {
-namespace {
 
 // Cases whose shadow_lm_head is still the base lm_head, so the exported model (which carries the
 // base head, as upstream) reproduces shadow_only logits; llama_heads trains both heads apart.
@@ -239,11 +234,6 @@ TEST(ForPython, ExportShadows) {
   }
 }
 
-}  // namespace
-}  // namespace shadowpeft
-
-namespace shadowpeft {
-namespace {
 
 // Sequence classification on a LlamaForSequenceClassification base with one left- and one
 // right-padded row (the two pooling rules differ on the left-padded one).
@@ -255,9 +245,7 @@ TEST(ShadowSequenceClassification, MatchesShadowPeft) {
   auto model = ShadowForSequenceClassification(ShadowForSequenceClassificationImpl::from_pretrained(
       models::load_causal_lm((dir / "base").string()), dir / "adapter", true));
   model->eval();
-  models::ForwardOptions options;
-  options.attention_mask = ref.tensor("attention_mask");
-  options.position_ids = ref.tensor("position_ids");
+  const models::ForwardOptions options = reference_options(ref);
   const at::Tensor ids = ref.tensor("input_ids"), labels = ref.tensor("labels");
 
   auto out = model->forward(ids, options, labels);
@@ -304,11 +292,6 @@ TEST(ShadowSequenceClassification, CausalLmBaseIsRejected) {
   EXPECT_THROW(ShadowForSequenceClassification(get_shadow_model(base, ShadowConfig{})), ConfigError);
 }
 
-}  // namespace
-}  // namespace shadowpeft
-
-namespace shadowpeft {
-namespace {
 
 // An adapter created and changed in C++ (not one first written by Python): verify_cpp_outputs.py
 // loads it with shadow-peft and compares its logits with the ones C++ computed here.
@@ -330,9 +313,7 @@ TEST(ForPython, WriteFreshAdapterWithLogits) {
     for (auto& p : model->peft_model->adapter_state_dict()) p.second.normal_(0.0, 0.2);  // views of the parameters
   }
   model->eval();
-  models::ForwardOptions options;
-  options.attention_mask = ref.tensor("attention_mask");
-  options.position_ids = ref.tensor("position_ids");
+  const models::ForwardOptions options = reference_options(ref);
   torch::InferenceMode guard;
   const auto out = model->forward(ref.tensor("input_ids"), options, ref.tensor("labels"));
   const fs::path dir = test::fixtures_dir() / "from_cpp" / "fresh_adapter";
