@@ -33,3 +33,9 @@ target_compile_definitions(shadowpeft_torch INTERFACE FMT_HEADER_ONLY=1)
 # linker and the loader bind those symbols to libstdc++.
 target_link_options(shadowpeft_torch INTERFACE "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")
 add_library(shadowpeft::torch ALIAS shadowpeft_torch)
+
+# Torch-free code (core, JSON, tokenizer, chat templates) still formats with the same {fmt} headers.
+add_library(shadowpeft_fmt INTERFACE)
+target_include_directories(shadowpeft_fmt SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+target_compile_definitions(shadowpeft_fmt INTERFACE FMT_HEADER_ONLY=1)
+add_library(shadowpeft::fmt ALIAS shadowpeft_fmt)
