@@ -1,0 +1,25 @@
+#include "models.h"
+
+#include "shadowpeft/core/error.h"
+
+namespace shadowpeft::tokenizer {
+
+void read_vocab_object(const Node& node, Vocab& vocab) {
+  if (!node.value().is_object()) throw ConfigError(node.where() + ": expected an object {token: id}, found " + json_kind(node.value()));
+  vocab.reserve(node.value().size());
+  for (const auto& [token, id] : node.value().items()) {
+    if (!id.is_number_unsigned()) throw ConfigError(node.where(token) + ": expected a non-negative integer id, found " + json_kind(id));
+    vocab.add(token, id.get<uint32_t>());
+  }
+}
+
+std::unique_ptr<Model> make_model(const Node& node) {
+  // Old files omit the type of a BPE model.
+  const std::string type = node.has("type") ? node.type() : (node.has("merges") ? "BPE" : "");
+  if (type == "BPE") return make_bpe(node);
+  if (type == "WordPiece") return make_wordpiece(node);
+  if (type == "Unigram") return make_unigram(node);
+  node.unsupported();
+}
+
+}  // namespace shadowpeft::tokenizer

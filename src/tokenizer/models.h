@@ -1,0 +1,34 @@
+#pragma once
+// Models turn one pre-tokenized word into ids: BPE, WordPiece, Unigram.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "json_access.h"
+#include "vocab.h"
+
+namespace shadowpeft::tokenizer {
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  // Appends the ids of `word` to `ids`.
+  virtual void tokenize(std::string_view word, std::vector<uint32_t>& ids) const = 0;
+  const Vocab& vocab() const { return vocab_; }
+
+ protected:
+  Vocab vocab_;
+};
+
+std::unique_ptr<Model> make_model(const Node& node);
+std::unique_ptr<Model> make_bpe(const Node& node);
+std::unique_ptr<Model> make_wordpiece(const Node& node);
+std::unique_ptr<Model> make_unigram(const Node& node);
+
+// Fills `vocab` from a {token: id} object.
+void read_vocab_object(const Node& node, Vocab& vocab);
+
+}  // namespace shadowpeft::tokenizer

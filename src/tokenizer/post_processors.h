@@ -1,0 +1,22 @@
+#pragma once
+// Post-processors add the special tokens around an encoded sequence (TemplateProcessing, BERT and
+// RoBERTa styles); ByteLevel only trims offsets, which we do not track.
+#include <memory>
+
+#include "json_access.h"
+#include "shadowpeft/tokenizer/tokenizer.h"
+
+namespace shadowpeft::tokenizer {
+
+class PostProcessor {
+ public:
+  virtual ~PostProcessor() = default;
+  // Tokens this adds to a single sequence (truncation leaves room for them).
+  virtual std::size_t added_tokens() const = 0;
+  virtual void process(Encoding& encoding) const = 0;
+};
+
+// nullptr for a JSON null.
+std::unique_ptr<PostProcessor> make_post_processor(const Node& node);
+
+}  // namespace shadowpeft::tokenizer
