@@ -82,16 +82,22 @@ class Prepend final : public Normalizer {
   std::string prefix_;
 };
 
+// Drops combining marks: every mark (Mn, Mc, Me) for StripAccents, only nonspacing ones (Mn) for
+// BERT's strip_accents — the two differ in tokenizers too.
 class StripAccents final : public Normalizer {
  public:
+  explicit StripAccents(bool nonspacing_only) : nonspacing_only_(nonspacing_only) {}
   void normalize(std::string& text) const override {
     std::string out;
     for (std::size_t pos = 0; pos < text.size();) {
       const char32_t c = unicode::next(text, pos);
-      if (!unicode::is_mark_nonspacing(c)) unicode::append(out, c);
+      if (!(nonspacing_only_ ? unicode::is_mark_nonspacing(c) : unicode::is_mark(c))) unicode::append(out, c);
     }
     text = std::move(out);
   }
+
+ private:
+  bool nonspacing_only_;
 };
 
 class ByteLevelNormalizer final : public Normalizer {
@@ -125,7 +131,7 @@ class Bert final : public Normalizer {
     }
     if (strip_accents_) {
       out = unicode::normalize(out, unicode::Form::NFD);
-      StripAccents().normalize(out);
+      StripAccents(true).normalize(out);
     }
     if (lowercase_) out = unicode::lowercase(out);
     text = std::move(out);
@@ -157,7 +163,7 @@ std::unique_ptr<Normalizer> make_normalizer(const Node& node) {
   if (type == "NFKD") return std::make_unique<UnicodeForm>(unicode::Form::NFKD);
   if (type == "Lowercase") return std::make_unique<Lowercase>();
   if (type == "Strip") return std::make_unique<Strip>(node.flag("strip_left", true), node.flag("strip_right", true));
-  if (type == "StripAccents") return std::make_unique<StripAccents>();
+  if (type == "StripAccents") return std::make_unique<StripAccents>(false);
   if (type == "Replace") return std::make_unique<Replace>(read_pattern(node.at("pattern")), node.str("content"));
   if (type == "Prepend") return std::make_unique<Prepend>(node.str("prepend"));
   if (type == "ByteLevel") return std::make_unique<ByteLevelNormalizer>();

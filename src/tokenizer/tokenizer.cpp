@@ -103,27 +103,36 @@ Encoding Tokenizer::Impl::encode(std::string_view text, bool add_special_tokens,
   if (const std::size_t bad = unicode::first_invalid(text); bad != std::string_view::npos)
     throw ConfigError("Tokenizer::encode: text is not valid UTF-8 (invalid byte at offset " + std::to_string(bad) + ")");
   std::vector<uint32_t> ids;
+  std::vector<std::string> tokens;  // an added token keeps the text it matched (with stripped spaces)
   std::vector<Piece> pieces;
   for (Segment& segment : added.split(std::string(text), normalizer.get())) {
     if (segment.id) {
       ids.push_back(*segment.id);
+      tokens.push_back(std::move(segment.piece.text));
       continue;
     }
     pieces.clear();
     pieces.push_back(std::move(segment.piece));
     if (pre_tokenizer) pre_tokenizer->pre_tokenize(pieces);
+    const std::size_t first = ids.size();
     for (const Piece& p : pieces) model->tokenize(p.text, ids);
+    for (std::size_t i = first; i < ids.size(); ++i) {
+      const std::string* t = model->vocab().token(ids[i]);
+      tokens.push_back(t ? *t : token_of(ids[i]));
+    }
   }
   const bool post = add_special_tokens && post_processor;
   if (max_length) {
     const std::size_t room = post ? (*max_length > post_processor->added_tokens() ? *max_length - post_processor->added_tokens() : 0)
                                   : *max_length;
-    if (ids.size() > room) ids.resize(room);
+    if (ids.size() > room) {
+      ids.resize(room);
+      tokens.resize(room);
+    }
   }
   Encoding e;
   e.ids.assign(ids.begin(), ids.end());
-  e.tokens.reserve(ids.size());
-  for (const uint32_t id : ids) e.tokens.push_back(token_of(id));
+  e.tokens = std::move(tokens);
   e.attention_mask.assign(ids.size(), 1);
   e.special_tokens_mask.assign(ids.size(), 0);
   if (post) post_processor->process(e);

@@ -26,6 +26,7 @@ bool is_punctuation(char32_t c);   // ASCII punctuation or general category P*
 bool is_word_char(char32_t c);     // regex \w (Unicode): letters, marks, Nd, Pc, Join_Control
 bool is_control(char32_t c);       // BERT's notion: Cc/Cf/Cn/Co except \t \n \r
 bool is_mark_nonspacing(char32_t c);
+bool is_mark(char32_t c);  // Mn, Mc, Me
 bool is_cjk(char32_t c);           // BERT's CJK ideograph blocks
 
 enum class Form { NFC, NFD, NFKC, NFKD };
