@@ -1,5 +1,6 @@
 #include "lexer.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "shadowpeft/core/error.h"
@@ -26,7 +27,11 @@ std::string rstrip_space(const std::string& s) {
 
 class Lexer {
  public:
-  Lexer(std::string src, const std::string& name) : src_(std::move(src)), name_(name) {}
+  Lexer(std::string src, const std::string& name) : src_(std::move(src)), name_(name) {
+    line_starts_.push_back(0);
+    for (size_t k = 0; k < src_.size(); ++k)
+      if (src_[k] == '\n') line_starts_.push_back(k + 1);
+  }
 
   std::vector<Token> run() {
     size_t pos = 0;
@@ -60,20 +65,16 @@ class Lexer {
   std::string src_;
   const std::string& name_;
   std::vector<Token> tokens_;
+  std::vector<size_t> line_starts_;  // byte offset where each line begins
 
   [[noreturn]] void error(size_t pos, const std::string& msg) {
     throw ConfigError(name_ + ": syntax error at line " + std::to_string(line_at(pos)) + ", column " +
                       std::to_string(column_at(pos)) + ": " + msg);
   }
   int line_at(size_t pos) const {
-    int line = 1;
-    for (size_t k = 0; k < pos && k < src_.size(); ++k) line += src_[k] == '\n';
-    return line;
+    return static_cast<int>(std::upper_bound(line_starts_.begin(), line_starts_.end(), pos) - line_starts_.begin());
   }
-  int column_at(size_t pos) const {
-    size_t nl = src_.rfind('\n', pos == 0 ? 0 : pos - 1);
-    return static_cast<int>(pos - (nl == std::string::npos || nl >= pos ? 0 : nl + 1)) + 1;
-  }
+  int column_at(size_t pos) const { return static_cast<int>(pos - line_starts_[line_at(pos) - 1]) + 1; }
   void emit(Tok t, std::string value, size_t pos) {
     if (t == Tok::Text && value.empty()) return;
     tokens_.push_back({t, std::move(value), line_at(pos), column_at(pos)});
