@@ -81,7 +81,8 @@ std::pair<at::Tensor, at::Tensor> AttentionContext::rotary(int64_t head_dim, at:
   return result;
 }
 
-const at::Tensor& AttentionContext::mask(std::optional<int64_t> sliding_window) {
+const at::Tensor& AttentionContext::mask(std::optional<int64_t> sliding_window, const at::Tensor& key_positions) {
+  // Every layer with the same window reads the same key layout from the cache, so one mask serves them.
   const int64_t key = sliding_window.value_or(-1);
   if (auto it = masks_.find(key); it != masks_.end()) return it->second;
   // Queries and keys are identified by their index in the sequence: causal means key <= query.
@@ -89,11 +90,15 @@ const at::Tensor& AttentionContext::mask(std::optional<int64_t> sliding_window) 
   const int64_t s = key_padding_mask_.defined() ? key_padding_mask_.size(1) : past_ + t;
   const auto opts = at::TensorOptions().dtype(at::kLong).device(position_ids_.device());
   const at::Tensor q = at::arange(s - t, s, opts).unsqueeze(1);  // [T, 1]
-  const at::Tensor k = at::arange(0, s, opts).unsqueeze(0);      // [1, S]
-  at::Tensor allowed = k <= q;
+  const at::Tensor k = (key_positions.defined() ? key_positions : at::arange(0, s, opts)).unsqueeze(0);  // [1, S]
+  at::Tensor allowed = (k <= q) & (k >= 0);
   if (sliding_window) allowed = allowed & (k > q - *sliding_window);
   allowed = allowed.unsqueeze(0).unsqueeze(0);  // [1, 1, T, S]
-  if (key_padding_mask_.defined()) allowed = allowed & key_padding_mask_.to(at::kBool).unsqueeze(1).unsqueeze(1);
+  if (key_padding_mask_.defined()) {
+    at::Tensor real = key_padding_mask_.to(at::kBool);  // [B, S]
+    if (key_positions.defined()) real = real.index_select(1, key_positions.clamp_min(0));
+    allowed = allowed & real.unsqueeze(1).unsqueeze(1);
+  }
   // A padded query may see no key at all; letting it see itself keeps its (ignored) output finite,
   // so no NaN reaches later layers through it.
   allowed = allowed | (k == q).unsqueeze(0).unsqueeze(0);
@@ -144,13 +149,19 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
   }
-  if (KVCache* cache = ctx.cache()) std::tie(k, v) = cache->append(layer_index, k, v);
+  at::Tensor key_positions;
+  if (KVCache* cache = ctx.cache()) {
+    CachedKeys cached = cache->append(layer_index, k, v);
+    k = std::move(cached.keys);
+    v = std::move(cached.values);
+    key_positions = std::move(cached.key_positions);
+  }
   if (spec.num_kv_heads != spec.num_heads) {
     const int64_t groups = spec.num_heads / spec.num_kv_heads;
     k = k.repeat_interleave(groups, 1);
     v = v.repeat_interleave(groups, 1);
   }
-  const at::Tensor out = at::scaled_dot_product_attention(q, k, v, ctx.mask(spec.sliding_window), 0.0, false,
+  const at::Tensor out = at::scaled_dot_product_attention(q, k, v, ctx.mask(spec.sliding_window, key_positions), 0.0, false,
                                                           1.0 / std::sqrt(static_cast<double>(d)));
   return o_proj->forward(out.transpose(1, 2).reshape({b, t, spec.num_heads * d}));
 }

@@ -17,9 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 using at::indexing::Slice;
 
-// Prefill `prefill` tokens, then decode the rest one at a time; compare every step's logits with
-// the full pass at the same positions (valid positions only).
-void expect_cached_equals_full(const std::string& name, const std::string& input, int64_t prefill) {
+// Prefill `prefill` tokens, then decode the rest `chunk` tokens at a time; compare every step's
+// logits with the full pass at the same positions (valid positions only).
+void expect_cached_equals_full(const std::string& name, const std::string& input, int64_t prefill, int64_t chunk = 1) {
   SCOPED_TRACE(name + "/" + input);
   const fs::path dir = test::fixtures_dir() / "models" / name;
   models::CausalLM model = models::load_causal_lm(dir.string());
@@ -35,7 +35,7 @@ void expect_cached_equals_full(const std::string& name, const std::string& input
   const int64_t t = ids.size(1);
   models::KVCache cache(model->config(), ids.size(0), t, full.options());
   for (int64_t begin = 0; begin < t;) {
-    const int64_t end = begin == 0 ? prefill : begin + 1;
+    const int64_t end = std::min(t, begin == 0 ? prefill : begin + chunk);
     models::ForwardOptions step;
     step.cache = &cache;
     step.attention_mask = mask.index({Slice(), Slice(0, end)});
@@ -58,6 +58,21 @@ TEST(KVCache, CachedDecodingEqualsFullForward) {
   expect_cached_equals_full("llama_hetero", "long", 3);    // skipped sub-blocks, per-layer windows and KV heads
   expect_cached_equals_full("decilm", "batch_left", 4);    // no-op and linear attention
   expect_cached_equals_full("llama_rope_yarn", "single", 2);
+}
+
+TEST(KVCache, SlidingWindowRingBufferEqualsFullForwardInChunks) {
+  expect_cached_equals_full("mistral", "long", 2, 3);        // chunks overwrite part of the ring
+  expect_cached_equals_full("qwen3_sliding", "long", 5, 2);
+  expect_cached_equals_full("llama_hetero", "long", 1, 4);
+}
+
+TEST(KVCache, SlidingWindowLayersKeepOnlyTheirWindow) {
+  const auto config = models::read_model_config(test::fixtures_dir() / "models" / "qwen3_sliding" / "config.json");
+  models::KVCache cache(config, 1, 64, at::TensorOptions().dtype(at::kFloat));
+  for (int64_t i = 0; i < static_cast<int64_t>(config.layers.size()); ++i) {
+    const auto& window = config.layers[static_cast<std::size_t>(i)].sliding_window;
+    EXPECT_EQ(cache.slots(i), window ? *window : 64) << "layer " << i;
+  }
 }
 
 TEST(KVCache, SkippedAndLinearAttentionLayersHoldNothing) {

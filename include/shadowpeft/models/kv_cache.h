@@ -1,16 +1,22 @@
 #pragma once
-// Keys and values of past tokens, per layer, for incremental decoding. Each full-attention layer
-// gets buffers shaped by its own spec (KV heads, head dim), allocated once for `capacity` tokens;
-// skipped and linear-attention layers hold nothing. Sliding windows are applied by the attention
-// mask over the full buffer.
+// Keys and values of past tokens, per layer, for incremental decoding. Each attention layer gets
+// buffers shaped by its own spec (KV heads, head dim), allocated once; skipped and linear-attention
+// layers hold nothing. A sliding-window layer whose window is shorter than the capacity keeps a
+// ring buffer of `window` slots: the keys it can still attend to, nothing older.
 #include <ATen/core/Tensor.h>
 
-#include <utility>
 #include <vector>
 
 #include "shadowpeft/models/model_config.h"
 
 namespace shadowpeft::models {
+
+// What attention reads after an append: keys and values [B, kv_heads, S, D], and the sequence
+// index of each key [S] (int64, -1 for an empty slot), undefined when the keys are simply 0..S-1.
+struct CachedKeys {
+  at::Tensor keys, values;
+  at::Tensor key_positions;
+};
 
 class KVCache {
  public:
@@ -18,15 +24,22 @@ class KVCache {
 
   int64_t length() const { return length_; }  // tokens cached so far
   int64_t capacity() const { return capacity_; }
-  bool holds(int64_t layer) const { return keys_.at(static_cast<std::size_t>(layer)).defined(); }
-  // Stores k, v [B, kv_heads, T, D] of `layer` after the cached tokens and returns views of all
-  // keys and values [B, kv_heads, length + T, D]. ShapeError when the capacity would be exceeded.
-  std::pair<at::Tensor, at::Tensor> append(int64_t layer, const at::Tensor& k, const at::Tensor& v);
+  bool holds(int64_t layer) const { return layers_.at(static_cast<std::size_t>(layer)).keys.defined(); }
+  // Slots the layer keeps: the capacity, or its window for a ring buffer; 0 when it holds nothing.
+  int64_t slots(int64_t layer) const;
+  // Stores k, v [B, kv_heads, T, D] of `layer` after the cached tokens and returns what attention
+  // over cached + new tokens reads. ShapeError when the capacity would be exceeded.
+  CachedKeys append(int64_t layer, const at::Tensor& k, const at::Tensor& v);
   // Called once per forward pass, after every layer appended `tokens`.
   void advance(int64_t tokens);
 
  private:
-  std::vector<at::Tensor> keys_, values_;  // [B, kv_heads, capacity, D] or undefined
+  struct LayerBuffers {
+    at::Tensor keys, values;  // [B, kv_heads, slots, D] or undefined
+    int64_t ring = 0;         // slots of a ring buffer; 0 for a plain buffer
+  };
+  CachedKeys append_ring(LayerBuffers& layer, const at::Tensor& k, const at::Tensor& v) const;
+  std::vector<LayerBuffers> layers_;
   int64_t length_ = 0;
   int64_t capacity_;
 };

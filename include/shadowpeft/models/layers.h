@@ -59,8 +59,9 @@ class AttentionContext {
 
   // cos, sin: [B, 1, T, head_dim], in `dtype`.
   std::pair<at::Tensor, at::Tensor> rotary(int64_t head_dim, at::ScalarType dtype);
-  // [B, 1, T, S] true where query t may attend key s.
-  const at::Tensor& mask(std::optional<int64_t> sliding_window);
+  // [B, 1, T, S] true where query t may attend key s. key_positions: the sequence index of each
+  // key [S] (-1: empty slot) when a ring buffer holds them out of order; undefined for 0..S-1.
+  const at::Tensor& mask(std::optional<int64_t> sliding_window, const at::Tensor& key_positions = {});
 
  private:
   const ModelConfig& config_;
