@@ -239,5 +239,39 @@ SYNTHETIC_CASES = [
     ("error_sandbox_dict_update", "{{ d.update({'a': 1}) }}", {"d": {}}),
     ("error_namespace_underscore", "{% set ns = namespace() %}{% set ns._x = 1 %}", {}),
     ("error_compare_types", "{{ 1 < 'a' }}", {}),
+    ("error_unary_minus_binds_before_filter", "{{ -x|length }}", {"x": [1, 2]}),
     ("error_tojson_undefined", "{{ missing|tojson }}", {}),
+]
+
+SYNTHETIC_CASES += [
+    ("floats_printing", "{{ 1e-4 }} {{ 1e-5 }} {{ 123e300 }} {{ -0.0 }} {{ 1.5e16 }} {{ 100.0 }} {{ 1e15 }} {{ 3 / 1.5 }} {{ 2 ** 62 }} "
+     "{{ 0.5 }} {{ 1/7 }} {{ [1e20, 1e-7, 0.1]|tojson }} {{ x }} {{ 2.0 * 3 }} {{ 7 / 7 }}", {"x": [0.25, 1e100, -1.5]}),
+    ("precedence_mix", "{{ x|length > 0 }} {{ -(x|length) }} {{ not 'a' in 'abc' }} {{ 1 + 2 ~ 3 }} {{ 2 * 3 ~ 4 }} {{ 'a' ~ 1 + 2 }} "
+     "{{ x[0] if x else 'none' }} {{ 'yes' if x is defined and x|length == 2 else 'no' }} {{ (x|first) + 10 }} {{ x|first + 10 }}",
+     {"x": [1, 2]}),
+    ("macro_calls_macro", "{% macro inner(v) %}<{{ v }}>{% endmacro %}{% macro outer(a, b=a ~ '!') %}{{ inner(a) }}{{ inner(b) }}{% endmacro %}"
+     "{{ outer('x') }} {{ outer('y', 'z') }} {{ outer(b='q', a='p') }}", {}),
+    ("block_set_ws", "{%- set tmp -%}\n  body {{ 1 }}  \n{%- endset -%}\n[{{ tmp }}]", {}),
+    ("content_parts", "{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}"
+     "{% for part in m.content|selectattr('type', 'equalto', 'text') %}{{ part.text }}{% if not loop.last %}\n{% endif %}{% endfor %}"
+     "{% endif %}|{% endfor %}", {"messages": [{"role": "user", "content": "plain"}, {"role": "user", "content": [
+         {"type": "image"}, {"type": "text", "text": "first"}, {"type": "text", "text": "second"}]}]}),
+    ("llama31_style_tools", "{%- if builtin_tools is defined %}{{- 'Tools: ' + builtin_tools | reject('equalto', 'code_interpreter') | join(', ') }}{%- endif %}"
+     "{{- '\n' + (m.content | default('', true)) }}{{- '\n\n' if not last }}{{ strftime_now('%%') }}",
+     {"builtin_tools": ["brave_search", "code_interpreter", "wolfram_alpha"], "m": {"content": None}, "last": False}),
+    ("string_edge_cases", "{{ '\u3000x\u3000'|trim }}|{{ 'ÀÉÎ'|lower }}|{{ 'straße'|upper }}|{{ 'ǅ'|length }}|{{ 'a\\b' }}|{{ \"dq'sq\" }}|"
+     "{{ ['dq\\'sq\"'] }}|{{ {'k\"': \"v'\"} }}|{{ 'x' * 0 }}|{{ ''.join([]) }}|{{ 'abc'[1:] }}{{ 'abc'[:-1] }}{{ 'abc'[-1] }}", {}),
+    ("dict_printing_nested", "{{ d }}|{{ d.items()|list }}|{{ d|items|list|length }}|{{ [d] }}|{{ d.values()|list|first }}",
+     {"d": {"name": "x", "args": {"q": "it's", "n": None, "l": [True, 1.5]}}}),
+    ("loop_cycle_and_index_tests", "{% for x in range(6) %}{{ loop.cycle('a', 'b', 'c') }}{{ 'E' if loop.index0 is divisibleby 2 else 'O' }}"
+     "{% endfor %}", {}),
+    ("none_content_checks", "{% for m in messages %}{{ m.content is none }}{{ m.content is defined }}{{ m['tool_calls'] is defined }}"
+     "{{ m.get('content', 'dflt') }};{% endfor %}", {"messages": [{"role": "a", "content": None}, {"role": "b"}]}),
+    ("generation_with_ws", "{%- for m in msgs -%}\n  {%- if m.role == 'assistant' -%}\n    {% generation %}\n{{ m.content }}\n    {% endgeneration %}\n"
+     "  {%- endif -%}\n{%- endfor -%}", {"msgs": MSGS}),
+    ("map_and_join_numbers", "{{ [1, 2.5, none]|join('-') }} {{ [[1, 2], [3]]|map('length')|list }} {{ [1, 2]|map('string')|join }} "
+     "{{ ['a', 'b']|map('replace', 'a', 'z')|list }} {{ users|map(attribute='info.age')|list }} {{ users|sum(attribute='info.age') }} "
+     "{{ users|max(attribute='info.age') }}", {"users": [{"info": {"age": 3}}, {"info": {"age": 40}}]}),
+    ("tojson_special", "{{ 'line\nbreak \"q\" \\ / \u00e9 \u2028 \u0007'|tojson }} {{ {'a': [], 'b': {}}|tojson(indent=0) }} "
+     "{{ [1, [2, [3]]]|tojson(indent='\t') }} {{ {'b': 1, 'a': {'d': 1, 'c': 2}}|tojson(sort_keys=true) }} {{ x|tojson(indent=-1) }}", {"x": {"k": [1]}}),
 ]
