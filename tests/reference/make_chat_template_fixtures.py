@@ -21,7 +21,8 @@ from transformers.utils.chat_template_utils import _compile_jinja_template, rend
 
 # The case data lives next to the C++ tests that consume it.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chat_template"))
-from chat_template_cases import REAL_CONVERSATIONS, STYLE_CASES, STYLE_CONVERSATIONS, SYNTHETIC_CASES
+from chat_template_cases import (REAL_CONVERSATIONS, STYLE_CASES, STYLE_CONVERSATIONS, SYNTHETIC_CASES,
+                                 TOOL_CONVERSATIONS, TOOL_STYLE_CASES, TIME_TOOL, WEATHER_TOOL)
 
 
 def outcome(fn):
@@ -60,6 +61,16 @@ def style_cases():
                         "options": {"add_generation_prompt": agp, "special_tokens": special}}
                 case.update(outcome(lambda: render_jinja_template(
                     [messages], chat_template=template, add_generation_prompt=agp, **special)[0][0]))
+                cases.append(case)
+    tools = [WEATHER_TOOL, TIME_TOOL]
+    for style, (template, special) in TOOL_STYLE_CASES.items():
+        for conv_name, messages in TOOL_CONVERSATIONS.items():
+            for agp in (False, True):
+                case = {"name": f"style/{style}/{conv_name}/add_generation_prompt={agp}", "kind": "apply",
+                        "template": template, "messages": messages,
+                        "options": {"add_generation_prompt": agp, "tools": tools, "special_tokens": special}}
+                case.update(outcome(lambda: render_jinja_template(
+                    [messages], chat_template=template, tools=tools, add_generation_prompt=agp, **special)[0][0]))
                 cases.append(case)
     return cases
 
