@@ -429,3 +429,13 @@ TOOL_CONVERSATIONS = {
     "no_system": [{"role": "user", "content": "What time is it?"}],
     "two_calls": [{"role": "user", "content": "Both please"}, TOOL_CALL_STR, TOOL_R1, TOOL_R2],
 }
+
+SYNTHETIC_CASES += [
+    ("braces_in_strings", "{{ '}}' }}{{ '{{' ~ '%}' }}{% if '%}' %}ok{% endif %}{{ {'a': {'b': '}}'}} }}", {}),
+    ("filtered_loop_first", "{% for m in messages if m.role != 'system' %}{{ loop.index }}{{ loop.first }}{{ loop.last }}{{ m.role }} {% endfor %}",
+     {"messages": MSGS}),
+    ("macro_whitespace", "{%- macro row(k, v) -%}\n  {{ k }}: {{ v }}\n{%- endmacro -%}\n{% for k, v in d|dictsort %}\n{{ row(k, v) }}\n{% endfor %}",
+     {"d": {"b": 2, "a": 1}}),
+    ("float_floordiv_mod", "{{ 10 // 3.0 }} {{ -10 // 3.0 }} {{ 10 % 3.5 }} {{ -1 % 0.3 }} {{ 7.0 // -2 }}", {}),
+    ("truthiness", "{% for v in [0, 1, '', 'x', [], [0], {}, {'a': 0}, none, 0.0, true, false] %}{{ 'T' if v else 'F' }}{% endfor %}", {}),
+]
