@@ -63,7 +63,7 @@ TEST_P(Parity, IdsTokensAndDecodeEqualPython) {
 INSTANTIATE_TEST_SUITE_P(Tokenizers, Parity, ::testing::ValuesIn(kNames),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
-TEST(ParityFixtures, TestListMatchesTheFixtureScript) {
+TEST(TokenizerFixtures, TestListMatchesTheFixtureScript) {
   const auto names = read_fixture("index.json")["tokenizers"].get<std::vector<std::string>>();
   EXPECT_EQ(std::set<std::string>(names.begin(), names.end()), std::set<std::string>(kNames.begin(), kNames.end()));
 }
