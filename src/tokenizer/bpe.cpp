@@ -23,12 +23,13 @@ uint64_t pair_key(uint32_t a, uint32_t b) { return (static_cast<uint64_t>(a) << 
 
 class Bpe final : public Model {
  public:
-  explicit Bpe(const Node& node);
+  Bpe(const Node& node, StreamedModel& streamed);
   void tokenize(std::string_view word, std::vector<uint32_t>& ids) const override;
 
  private:
   std::vector<uint32_t> merge_word(std::string_view word) const;
   void apply_merges(std::vector<uint32_t>& symbols) const;
+  void add_merge(std::size_t rank, std::string_view a, std::string_view b, const Node& merges, std::string& scratch);
 
   std::unordered_map<uint64_t, MergeInfo> merges_;
   std::optional<std::string> unk_token_;
@@ -48,8 +49,8 @@ std::optional<std::string> optional_string(const Node& node, const std::string& 
   return node.str(key);
 }
 
-Bpe::Bpe(const Node& node) {
-  read_vocab_object(node.at("vocab"), vocab_);
+Bpe::Bpe(const Node& node, StreamedModel& streamed) {
+  read_vocab_object(node.at("vocab"), streamed, vocab_);
   unk_token_ = optional_string(node, "unk_token");
   prefix_ = optional_string(node, "continuing_subword_prefix");
   suffix_ = optional_string(node, "end_of_word_suffix");
@@ -68,35 +69,44 @@ Bpe::Bpe(const Node& node) {
 
   const Node merges = node.at("merges");
   if (!merges.value().is_array()) throw ConfigError(merges.where() + ": expected an array, found " + json_kind(merges.value()));
-  const std::size_t prefix_len = prefix_ ? prefix_->size() : 0;
+  std::string scratch;
+  if (streamed.merges) {
+    merges_.reserve(streamed.merges->size());
+    for (std::size_t i = 0; i < streamed.merges->size(); ++i)
+      add_merge(i, (*streamed.merges)[i].first, (*streamed.merges)[i].second, merges, scratch);
+    streamed.merges.reset();
+    return;
+  }
   merges_.reserve(merges.value().size());
-  std::string merged;
   for (std::size_t i = 0; i < merges.value().size(); ++i) {
     const auto& m = merges.value()[i];
-    std::string_view a, b;
     if (m.is_string()) {
       const std::string& s = m.get_ref<const std::string&>();
       const std::size_t space = s.find(' ');
       if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
         throw ConfigError(merges.where() + "[" + std::to_string(i) + "]: expected \"a b\", found \"" + s + "\"");
-      a = std::string_view(s).substr(0, space);
-      b = std::string_view(s).substr(space + 1);
+      add_merge(i, std::string_view(s).substr(0, space), std::string_view(s).substr(space + 1), merges, scratch);
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      a = m[0].get_ref<const std::string&>();
-      b = m[1].get_ref<const std::string&>();
+      add_merge(i, m[0].get_ref<const std::string&>(), m[1].get_ref<const std::string&>(), merges, scratch);
     } else {
       throw ConfigError(merges.where() + "[" + std::to_string(i) + "]: expected \"a b\" or [a, b], found " + m.dump());
     }
-    const auto a_id = vocab_.id(a), b_id = vocab_.id(b);
-    merged.assign(a);
-    merged.append(b.substr(std::min(prefix_len, b.size())));
-    const auto new_id = vocab_.id(merged);
-    if (!a_id || !b_id || !new_id) {
-      const std::string missing(!a_id ? a : !b_id ? b : std::string_view(merged));
-      throw ConfigError(merges.where() + "[" + std::to_string(i) + "]: merge token \"" + missing + "\" is not in the vocabulary");
-    }
-    merges_.insert_or_assign(pair_key(*a_id, *b_id), MergeInfo{static_cast<uint32_t>(i), *new_id});
   }
+}
+
+// The merged token drops b's continuing_subword_prefix; a pair listed twice keeps its last rank, as
+// in tokenizers (a HashMap collected from the list).
+void Bpe::add_merge(std::size_t rank, std::string_view a, std::string_view b, const Node& merges, std::string& merged) {
+  const std::size_t prefix_len = prefix_ ? prefix_->size() : 0;
+  const auto a_id = vocab_.id(a), b_id = vocab_.id(b);
+  merged.assign(a);
+  merged.append(b.substr(std::min(prefix_len, b.size())));
+  const auto new_id = vocab_.id(merged);
+  if (!a_id || !b_id || !new_id) {
+    const std::string missing(!a_id ? a : !b_id ? b : std::string_view(merged));
+    throw ConfigError(merges.where() + "[" + std::to_string(rank) + "]: merge token \"" + missing + "\" is not in the vocabulary");
+  }
+  merges_.insert_or_assign(pair_key(*a_id, *b_id), MergeInfo{static_cast<uint32_t>(rank), *new_id});
 }
 
 std::vector<uint32_t> Bpe::merge_word(std::string_view word) const {
@@ -213,6 +223,6 @@ void Bpe::tokenize(std::string_view word, std::vector<uint32_t>& ids) const {
 
 }  // namespace
 
-std::unique_ptr<Model> make_bpe(const Node& node) { return std::make_unique<Bpe>(node); }
+std::unique_ptr<Model> make_bpe(const Node& node, StreamedModel& streamed) { return std::make_unique<Bpe>(node, streamed); }
 
 }  // namespace shadowpeft::tokenizer

@@ -4,7 +4,13 @@
 
 namespace shadowpeft::tokenizer {
 
-void read_vocab_object(const Node& node, Vocab& vocab) {
+void read_vocab_object(const Node& node, StreamedModel& streamed, Vocab& vocab) {
+  if (streamed.vocab) {
+    vocab.reserve(streamed.vocab->size());
+    for (auto& [token, id] : *streamed.vocab) vocab.add(std::move(token), id);
+    streamed.vocab.reset();
+    return;
+  }
   if (!node.value().is_object()) throw ConfigError(node.where() + ": expected an object {token: id}, found " + json_kind(node.value()));
   vocab.reserve(node.value().size());
   for (const auto& [token, id] : node.value().items()) {
@@ -13,11 +19,11 @@ void read_vocab_object(const Node& node, Vocab& vocab) {
   }
 }
 
-std::unique_ptr<Model> make_model(const Node& node) {
+std::unique_ptr<Model> make_model(const Node& node, StreamedModel& streamed) {
   // Old files omit the type of a BPE model.
   const std::string type = node.has("type") ? node.type() : (node.has("merges") ? "BPE" : "");
-  if (type == "BPE") return make_bpe(node);
-  if (type == "WordPiece") return make_wordpiece(node);
+  if (type == "BPE") return make_bpe(node, streamed);
+  if (type == "WordPiece") return make_wordpiece(node, streamed);
   if (type == "Unigram") return make_unigram(node);
   node.unsupported();
 }

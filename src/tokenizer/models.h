@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "json_access.h"
+#include "tokenizer_file.h"
 #include "vocab.h"
 
 namespace shadowpeft::tokenizer {
@@ -23,12 +24,14 @@ class Model {
   Vocab vocab_;
 };
 
-std::unique_ptr<Model> make_model(const Node& node);
-std::unique_ptr<Model> make_bpe(const Node& node);
-std::unique_ptr<Model> make_wordpiece(const Node& node);
+// `streamed` holds the vocabulary / merges that read_tokenizer_file took out of the tree (they are
+// moved out of it); the tree's own values are used where it holds none.
+std::unique_ptr<Model> make_model(const Node& node, StreamedModel& streamed);
+std::unique_ptr<Model> make_bpe(const Node& node, StreamedModel& streamed);
+std::unique_ptr<Model> make_wordpiece(const Node& node, StreamedModel& streamed);
 std::unique_ptr<Model> make_unigram(const Node& node);
 
-// Fills `vocab` from a {token: id} object.
-void read_vocab_object(const Node& node, Vocab& vocab);
+// Fills `vocab` from $.model.vocab, a {token: id} object (streamed or in the tree).
+void read_vocab_object(const Node& node, StreamedModel& streamed, Vocab& vocab);
 
 }  // namespace shadowpeft::tokenizer

@@ -12,6 +12,7 @@
 #include "pre_tokenizers.h"
 #include "shadowpeft/core/error.h"
 #include "tokenizer_config.h"
+#include "tokenizer_file.h"
 #include "unicode.h"
 
 namespace shadowpeft::tokenizer {
@@ -62,14 +63,15 @@ Node component(const Node& root, const std::string& key) {
 }  // namespace
 
 Tokenizer Tokenizer::from_file(const fs::path& tokenizer_json) {
-  const JsonValue json = load_json(tokenizer_json);
+  TokenizerFile parsed = read_tokenizer_file(tokenizer_json);
+  const JsonValue& json = parsed.json;
   auto impl = std::make_unique<Impl>();
   impl->file = tokenizer_json;
   const Node root(json, impl->file, "$");
   if (!json.is_object()) throw ConfigError(root.where() + ": expected an object, found " + json_kind(json));
   impl->normalizer = make_normalizer(component(root, "normalizer"));
   impl->pre_tokenizer = make_pre_tokenizer(component(root, "pre_tokenizer"));
-  impl->model = make_model(root.at("model"));
+  impl->model = make_model(root.at("model"), parsed.model);
   impl->post_processor = make_post_processor(component(root, "post_processor"));
   impl->decoder = make_decoder(component(root, "decoder"));
   impl->added = AddedVocabulary(read_added_tokens(root), impl->normalizer.get());

@@ -9,8 +9,8 @@ namespace {
 
 class WordPiece final : public Model {
  public:
-  explicit WordPiece(const Node& node) {
-    read_vocab_object(node.at("vocab"), vocab_);
+  WordPiece(const Node& node, StreamedModel& streamed) {
+    read_vocab_object(node.at("vocab"), streamed, vocab_);
     prefix_ = node.str("continuing_subword_prefix", "##");
     max_chars_ = static_cast<std::size_t>(node.integer("max_input_chars_per_word", 100));
     const std::string unk = node.str("unk_token", "[UNK]");
@@ -57,6 +57,8 @@ class WordPiece final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> make_wordpiece(const Node& node) { return std::make_unique<WordPiece>(node); }
+std::unique_ptr<Model> make_wordpiece(const Node& node, StreamedModel& streamed) {
+  return std::make_unique<WordPiece>(node, streamed);
+}
 
 }  // namespace shadowpeft::tokenizer

@@ -101,6 +101,19 @@ TEST_F(TokenizerErrors, MergeOutsideVocabularyNamesMergeAndToken) {
   EXPECT_NE(msg.find("\"ab\""), std::string::npos) << msg;
 }
 
+TEST_F(TokenizerErrors, VocabularyIdOfWrongTypeNamesToken) {
+  const std::string msg = message_of<ConfigError>(
+      write(tokenizer_json("null", "null", R"({"type": "BPE", "vocab": {"a": 0, "b": "one"}, "merges": []})")));
+  EXPECT_NE(msg.find("$.model.vocab.b"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("\"one\""), std::string::npos) << msg;
+}
+
+TEST_F(TokenizerErrors, MalformedMergeNamesIndex) {
+  const std::string msg = message_of<ConfigError>(
+      write(tokenizer_json("null", "null", R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"], ["a"]]})")));
+  EXPECT_NE(msg.find("$.model.merges[1]"), std::string::npos) << msg;
+}
+
 TEST_F(TokenizerErrors, WrongFieldTypeSaysExpectedAndFound) {
   const std::string msg = message_of<ConfigError>(write(tokenizer_json(R"({"type": "Strip", "strip_left": "yes"})", "null")));
   EXPECT_NE(msg.find("$.normalizer.strip_left"), std::string::npos) << msg;
