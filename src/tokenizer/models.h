@@ -19,6 +19,8 @@ class Model {
   // Appends the ids of `word` to `ids`.
   virtual void tokenize(std::string_view word, std::vector<uint32_t>& ids) const = 0;
   const Vocab& vocab() const { return vocab_; }
+  // Entries in the model's vocabulary (a Unigram list may repeat a piece; each entry counts).
+  virtual std::size_t vocab_size() const { return vocab_.size(); }
 
  protected:
   Vocab vocab_;

@@ -12,9 +12,10 @@ namespace {
 // GPT-2's word pattern, which ByteLevel applies when use_regex is true.
 constexpr const char* kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-// Rust regex's Unicode \w, which the Whitespace pre-tokenizer uses (PCRE2's \w differs on N and M).
+// Rust regex's Unicode \w (Alphabetic, so Nl too; marks; Nd; Pc; joiners), which the Whitespace
+// pre-tokenizer uses; PCRE2's \w differs (all of N, not all of M).
 constexpr const char* kWhitespacePattern =
-    R"([\p{L}\p{M}\p{Nd}\p{Pc}\x{200C}\x{200D}]+|[^\p{L}\p{M}\p{Nd}\p{Pc}\x{200C}\x{200D}\s]+)";
+    R"([\p{L}\p{M}\p{Nd}\p{Nl}\p{Pc}\x{200C}\x{200D}]+|[^\p{L}\p{M}\p{Nd}\p{Nl}\p{Pc}\x{200C}\x{200D}\s]+)";
 
 // Applies `fn(piece, out)` to every piece.
 template <typename Fn>

@@ -216,7 +216,7 @@ std::optional<std::string> Tokenizer::id_to_token(int64_t id) const {
 }
 
 std::size_t Tokenizer::vocab_size() const {
-  std::size_t n = impl_->model->vocab().size();
+  std::size_t n = impl_->model->vocab_size();
   for (const AddedToken& t : impl_->added.tokens())
     if (!impl_->model->vocab().token(t.id)) ++n;
   return n;

@@ -42,6 +42,8 @@ class Unigram final : public Model {
     byte_fallback_ = node.flag("byte_fallback", false);
   }
 
+  std::size_t vocab_size() const override { return scores_.size(); }
+
   void tokenize(std::string_view word, std::vector<uint32_t>& ids) const override {
     if (word.empty()) return;
     struct Best {

@@ -15,6 +15,7 @@ Usage: make_tokenizer_fixtures.py OUT_DIR SHARED_TOKENIZERS
 """
 import json
 import os
+import random
 import sys
 import time
 
@@ -106,11 +107,25 @@ CORPUS = [
 ]
 
 
+# Characters the random lines are drawn from: every class the pre-tokenizer regexes distinguish
+# (letters of each case, marks, digits of several scripts, punctuation, symbols, every kind of
+# whitespace, controls), plus pieces of special tokens.
+FUZZ_POOL = (list("aAzZ09 _-'\"!?.,;:/\\()[]{}<>|#$%&*+=~^`@") + [" ", "  ", "\t", "\n", "\r\n", "\r", "\u00a0", "\u2003", "\u3000",
+             "\u200b", "\u200d", "\ufe0f", "\u0301", "\u0308", "\u093f", "\u0e48", "\u0663", "\u0967", "\u2167", "\u00bd",
+             "\u00e9", "\u00c9", "\u0130", "\u0131", "\u00df", "\u01c5", "\u03a3", "\u03c3", "\u4e2d", "\u6587", "\u3042",
+             "\u30a2", "\uac00", "\u0645", "\u05d0", "\u0915", "\u0e01", "\U0001f600", "\U0001f44d", "\U0001f3fd",
+             "\U0001f1eb", "\u2764", "\u20ac", "\u2211", "\uff21", "\ufb01", "\u2126", "\u0000", "\u0007", "\u007f",
+             "\ufffd", "<s>", "</s>", "<|im_start|>", "<|endoftext|>", "[MASK]", "special_word", "\u2581", "##", "'s", "'LL"])
+
+
 def corpus():
     lines = list(CORPUS)
     # Mixed lines made from pieces of the others, so spans cross categories.
     for i in range(0, len(CORPUS) - 3, 3):
         lines.append(CORPUS[i] + " " + CORPUS[i + 1][:20] + "\n" + CORPUS[i + 2][-15:])
+    rng = random.Random(0)
+    for _ in range(400):
+        lines.append("".join(rng.choice(FUZZ_POOL) for _ in range(rng.randint(1, 40))))
     return lines
 
 
