@@ -7,7 +7,7 @@ ignore_merges, every Split behavior with and without invert, Digits / Punctuatio
 Metaspace pre-tokenizers, normalizer sequences, added tokens with lstrip / rstrip / single_word /
 normalized), writes OUT_DIR/<name>/expected.json:
   {"tokenizer": path of tokenizer.json, "dir": tokenizer directory or null,
-   "cases": [{"text", "ids", "tokens", "ids_no_special", "decoded", "decoded_skip"}],
+   "cases": [{"text", "ids", "tokens", "ids_no_special", "decoded", "decoded_skip", "decoded_each" (some)}],
    "batch": [{"options": {...}, "texts": [...], "ids": [[...]], "attention_mask": [[...]]}]}
 and OUT_DIR/index.json listing the names.
 
@@ -129,12 +129,15 @@ def corpus():
     return lines
 
 
-def case(tok, text):
+def case(tok, text, each):
     with_special = tok.encode(text, add_special_tokens=True)
     no_special = tok.encode(text, add_special_tokens=False)
-    return {"text": text, "ids": with_special.ids, "tokens": with_special.tokens, "ids_no_special": no_special.ids,
-            "decoded": tok.decode(with_special.ids, skip_special_tokens=False),
-            "decoded_skip": tok.decode(with_special.ids, skip_special_tokens=True)}
+    out = {"text": text, "ids": with_special.ids, "tokens": with_special.tokens, "ids_no_special": no_special.ids,
+           "decoded": tok.decode(with_special.ids, skip_special_tokens=False),
+           "decoded_skip": tok.decode(with_special.ids, skip_special_tokens=True)}
+    if each:  # one id at a time, as streaming generation decodes (partial UTF-8 becomes U+FFFD)
+        out["decoded_each"] = [tok.decode([i], skip_special_tokens=False) for i in with_special.ids]
+    return out
 
 
 def batch_case(tok, texts, direction, pad_id, pad_token, max_length):
@@ -160,7 +163,7 @@ def write(out_dir, name, tok, tokenizer_path, tokenizer_dir, batch=()):
         tok = Tokenizer.from_file(tokenizer_path)  # what C++ reads is what we test against
     expected = {"tokenizer": os.path.abspath(tokenizer_path), "dir": tokenizer_dir and os.path.abspath(tokenizer_dir),
                 "vocab_size": tok.get_vocab_size(with_added_tokens=True),
-                "cases": [case(tok, t) for t in corpus()], "batch": list(batch)}
+                "cases": [case(tok, t, i < len(CORPUS)) for i, t in enumerate(corpus())], "batch": list(batch)}
     with open(os.path.join(d, "expected.json"), "w") as f:
         json.dump(expected, f, ensure_ascii=False, indent=1)
     return name

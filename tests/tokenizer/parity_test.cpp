@@ -56,6 +56,11 @@ TEST_P(Parity, IdsTokensAndDecodeEqualPython) {
                                      << "\n  actual   " << show(got_plain);
     EXPECT_EQ(tok.decode(want, false), c["decoded"].get<std::string>()) << "decode of " << escaped(text);
     EXPECT_EQ(tok.decode(want, true), c["decoded_skip"].get<std::string>()) << "decode (skip special) of " << escaped(text);
+    if (c.contains("decoded_each")) {
+      const auto each = c["decoded_each"].get<std::vector<std::string>>();
+      for (std::size_t i = 0; i < want.size(); ++i)
+        EXPECT_EQ(tok.decode({want[i]}), each[i]) << "decode of id " << want[i] << " alone, from " << escaped(text);
+    }
   }
   EXPECT_EQ(mismatches, 0u) << "of " << expected["cases"].size() << " lines";
 }
