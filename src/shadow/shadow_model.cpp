@@ -166,21 +166,26 @@ void ShadowPeftModelImpl::set_adapter_trainable(bool trainable) {
   if (freeze_shadow_embeddings_) shadow_model->embed_tokens->weight.set_requires_grad(false);
 }
 
-at::Tensor ShadowPeftModelImpl::initial_shadow_hidden(const at::Tensor& input_ids, const models::ForwardOptions& options) {
-  const at::Tensor positions = options.position_ids.defined() ? options.position_ids : base_model->default_position_ids(input_ids);
+at::Tensor ShadowPeftModelImpl::initial_shadow_hidden(const at::Tensor& input_ids, const models::ForwardOptions& options,
+                                                      models::KVCache* shadow_cache) {
+  const at::Tensor positions = options.position_ids.defined()
+                                   ? options.position_ids
+                                   : base_model->default_position_ids(input_ids, shadow_cache ? shadow_cache->length() : 0);
   const at::Tensor table_rows = shares_embeddings_ ? base_model->model->embed_tokens->forward(input_ids)
                                                    : shadow_model->embed_tokens->forward(input_ids);
   const at::ScalarType dtype = shadow_model->norm->weight.scalar_type();
   models::ForwardOptions shadow_options;
   shadow_options.attention_mask = options.attention_mask;
+  shadow_options.cache = shadow_cache;
   at::Tensor s = shadow_model->forward(shadow_model->prepare_inputs_embeds(table_rows.to(dtype), positions), positions, shadow_options);
   if (shadow_hidden_projection) s = shadow_hidden_projection->forward(s);
   return s;
 }
 
-ShadowPeftModelImpl::Output ShadowPeftModelImpl::forward(const at::Tensor& input_ids, const models::ForwardOptions& options) {
+ShadowPeftModelImpl::Output ShadowPeftModelImpl::forward(const at::Tensor& input_ids, const models::ForwardOptions& options,
+                                                         models::KVCache* shadow_cache) {
   if (options.hooks) throw UnsupportedError("ShadowPeftModel installs its own layer hooks; nested hooks are not supported");
-  const at::Tensor s0 = initial_shadow_hidden(input_ids, options);
+  const at::Tensor s0 = initial_shadow_hidden(input_ids, options, shadow_cache);
   at::Tensor s = s0;
   models::LayerHooks hooks;
   hooks.before_layer = [&](int64_t i, const at::Tensor& h) {

@@ -28,15 +28,19 @@ class ShadowPeftModelImpl : public torch::nn::Module {
   ShadowPeftModelImpl(models::CausalLM base, ShadowConfig config, models::CausalLM explicit_shadow = nullptr);
 
   // The shadow state before the first base layer: shadow backbone on the shared embeddings,
-  // projected to the base hidden size. [B, T, H_base]
-  at::Tensor initial_shadow_hidden(const at::Tensor& input_ids, const models::ForwardOptions& options);
+  // projected to the base hidden size. [B, T, H_base]. `shadow_cache`: the shadow backbone's own
+  // KV cache for incremental decoding (options.cache is the base model's).
+  at::Tensor initial_shadow_hidden(const at::Tensor& input_ids, const models::ForwardOptions& options,
+                                   models::KVCache* shadow_cache = nullptr);
 
   struct Output {
     at::Tensor hidden;         // base final hidden states (after the final norm) [B, T, H]
     at::Tensor shadow_hidden;  // initial shadow hidden (what shadow heads read) [B, T, H]
   };
-  // The base model with injection before and update after every layer i > 0.
-  Output forward(const at::Tensor& input_ids, const models::ForwardOptions& options = {});
+  // The base model with injection before and update after every layer i > 0. Injection and update
+  // act on each position alone, so a base cache (options.cache) plus a shadow cache is exact.
+  Output forward(const at::Tensor& input_ids, const models::ForwardOptions& options = {},
+                 models::KVCache* shadow_cache = nullptr);
 
   // Adapter tensors under shadow-peft's names (shadow_model.*, shadow_hidden_projection.*,
   // shadow_injection_model.*, shadow_update_model.*).
