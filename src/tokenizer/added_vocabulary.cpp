@@ -41,9 +41,7 @@ AddedVocabulary::AddedVocabulary(std::vector<AddedToken> tokens, const Normalize
     by_id_[t.id] = i;
     by_content_.emplace(t.content, i);
     if (t.normalized) {
-      std::string key = t.content;
-      if (normalizer) normalizer->normalize(key);
-      normalized_.insert(key, static_cast<int32_t>(i));
+      normalized_.insert(normalizer ? normalize_text(*normalizer, t.content) : t.content, static_cast<int32_t>(i));
     } else {
       raw_.insert(t.content, static_cast<int32_t>(i));
     }
@@ -105,7 +103,7 @@ void AddedVocabulary::split_with(const Trie& trie, const Piece& piece, std::vect
   const std::string_view text = piece.text;
   std::size_t done = 0;  // end of the last emitted segment
   const auto emit = [&](std::size_t b, std::size_t e, std::optional<uint32_t> id) {
-    if (b < e) out.push_back({{std::string(text.substr(b, e - b)), piece.at_origin && b == 0}, id});
+    if (b < e) out.push_back({piece.slice(b, e), id});
   };
   for (std::size_t pos = 0; pos < text.size();) {
     const auto [end, index] = trie.longest(text, pos);
@@ -125,7 +123,7 @@ void AddedVocabulary::split_with(const Trie& trie, const Piece& piece, std::vect
     if (token.lstrip) start = std::max(trailing_space_start(text.substr(0, start)), done);
     if (token.rstrip) stop += leading_space_bytes(text.substr(stop));
     emit(done, start, std::nullopt);
-    out.push_back({{std::string(text.substr(start, stop - start)), piece.at_origin && start == 0}, token.id});
+    out.push_back({piece.slice(start, stop), token.id});
     done = stop;
     pos = std::max(pos, stop);
   }
@@ -134,14 +132,14 @@ void AddedVocabulary::split_with(const Trie& trie, const Piece& piece, std::vect
 
 std::vector<Segment> AddedVocabulary::split(const std::string& text, const Normalizer* normalizer) const {
   std::vector<Segment> raw;
-  split_with(raw_, Piece{text, true}, raw);
+  split_with(raw_, Piece::original(text, 0), raw);
   std::vector<Segment> out;
   for (Segment& s : raw) {
     if (s.id) {
       out.push_back(std::move(s));
       continue;
     }
-    if (normalizer) normalizer->normalize(s.piece.text);
+    if (normalizer) normalizer->normalize(s.piece);
     if (normalized_.token.size() > 1) split_with(normalized_, s.piece, out);
     else if (!s.piece.text.empty()) out.push_back(std::move(s));
   }

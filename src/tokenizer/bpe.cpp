@@ -24,11 +24,14 @@ uint64_t pair_key(uint32_t a, uint32_t b) { return (static_cast<uint64_t>(a) << 
 class Bpe final : public Model {
  public:
   Bpe(const Node& node, StreamedModel& streamed);
-  void tokenize(std::string_view word, std::vector<uint32_t>& ids) const override;
+  void tokenize(std::string_view word, std::vector<uint32_t>& ids, std::vector<uint32_t>& lengths) const override;
 
  private:
-  std::vector<uint32_t> merge_word(std::string_view word) const;
-  void apply_merges(std::vector<uint32_t>& symbols) const;
+  struct Tokens {
+    std::vector<uint32_t> ids, lengths;
+  };
+  Tokens merge_word(std::string_view word) const;
+  void apply_merges(Tokens& tokens) const;
   void add_merge(std::size_t rank, std::string_view a, std::string_view b, const Node& merges, std::string& scratch);
 
   std::unordered_map<uint64_t, MergeInfo> merges_;
@@ -41,7 +44,7 @@ class Bpe final : public Model {
   static constexpr std::size_t kCacheCapacity = 10000;
   static constexpr std::size_t kCacheMaxWordBytes = 256;
   mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<uint32_t>, StringHash, std::equal_to<>> cache_;
+  mutable std::unordered_map<std::string, Tokens, StringHash, std::equal_to<>> cache_;
 };
 
 std::optional<std::string> optional_string(const Node& node, const std::string& key) {
@@ -109,14 +112,20 @@ void Bpe::add_merge(std::size_t rank, std::string_view a, std::string_view b, co
   merges_.insert_or_assign(pair_key(*a_id, *b_id), MergeInfo{static_cast<uint32_t>(rank), *new_id});
 }
 
-std::vector<uint32_t> Bpe::merge_word(std::string_view word) const {
-  std::vector<uint32_t> symbols;
-  symbols.reserve(word.size());
-  std::optional<uint32_t> pending_unk;
+Bpe::Tokens Bpe::merge_word(std::string_view word) const {
+  Tokens t;
+  t.ids.reserve(word.size());
+  t.lengths.reserve(word.size());
+  const auto add = [&](uint32_t id, uint32_t length) {
+    t.ids.push_back(id);
+    t.lengths.push_back(length);
+  };
+  std::optional<std::pair<uint32_t, uint32_t>> pending_unk;  // (id, bytes covered)
   std::string s;
   for (std::size_t pos = 0; pos < word.size();) {
     const std::size_t begin = pos;
     pos += unicode::sequence_length(static_cast<unsigned char>(word[pos]));
+    const auto char_len = static_cast<uint32_t>(pos - begin);
     std::string_view ch = word.substr(begin, pos - begin);
     const bool affixed = (prefix_ && begin > 0) || (suffix_ && pos == word.size());
     if (affixed) {
@@ -127,34 +136,40 @@ std::vector<uint32_t> Bpe::merge_word(std::string_view word) const {
       ch = s;
     }
     if (const auto id = vocab_.id(ch)) {
-      if (pending_unk) symbols.push_back(*std::exchange(pending_unk, std::nullopt));
-      symbols.push_back(*id);
+      if (pending_unk) add(pending_unk->first, pending_unk->second), pending_unk.reset();
+      add(*id, char_len);
       continue;
     }
     if (byte_fallback_) {
       bool all = true;
       for (const char c : ch) all = all && byte_ids_[static_cast<unsigned char>(c)].has_value();
       if (all) {
-        for (const char c : ch) symbols.push_back(*byte_ids_[static_cast<unsigned char>(c)]);
+        for (const char c : ch) add(*byte_ids_[static_cast<unsigned char>(c)], 1);
         continue;
       }
     }
     if (unk_token_) {
       const uint32_t unk = *vocab_.id(*unk_token_);
-      if (pending_unk && !fuse_unk_) symbols.push_back(*pending_unk);
-      pending_unk = unk;
+      if (pending_unk && fuse_unk_) {
+        pending_unk->second += char_len;
+      } else {
+        if (pending_unk) add(pending_unk->first, pending_unk->second);
+        pending_unk = std::make_pair(unk, char_len);
+      }
     }
   }
-  if (pending_unk) symbols.push_back(*pending_unk);
-  apply_merges(symbols);
-  return symbols;
+  if (pending_unk) add(pending_unk->first, pending_unk->second);
+  apply_merges(t);
+  return t;
 }
 
-void Bpe::apply_merges(std::vector<uint32_t>& ids) const {
+void Bpe::apply_merges(Tokens& tokens) const {
+  std::vector<uint32_t>& ids = tokens.ids;
   const std::size_t n = ids.size();
   if (n < 2) return;
   struct Symbol {
     uint32_t id;
+    uint32_t length;
     int32_t prev, next;
     bool alive;
   };
@@ -166,7 +181,7 @@ void Bpe::apply_merges(std::vector<uint32_t>& ids) const {
   };
   std::vector<Symbol> sym(n);
   for (std::size_t i = 0; i < n; ++i)
-    sym[i] = {ids[i], static_cast<int32_t>(i) - 1, i + 1 < n ? static_cast<int32_t>(i + 1) : -1, true};
+    sym[i] = {ids[i], tokens.lengths[i], static_cast<int32_t>(i) - 1, i + 1 < n ? static_cast<int32_t>(i + 1) : -1, true};
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> queue;
   const auto push = [&](int32_t left) {
     const int32_t right = sym[left].next;
@@ -185,6 +200,7 @@ void Bpe::apply_merges(std::vector<uint32_t>& ids) const {
     if (it == merges_.end() || it->second.new_id != top.new_id) continue;
     Symbol& right = sym[left.next];
     left.id = top.new_id;
+    left.length += right.length;
     right.alive = false;
     left.next = right.next;
     if (right.next >= 0) sym[right.next].prev = static_cast<int32_t>(top.pos);
@@ -192,29 +208,38 @@ void Bpe::apply_merges(std::vector<uint32_t>& ids) const {
     push(static_cast<int32_t>(top.pos));
   }
   ids.clear();
-  for (const Symbol& s : sym)
-    if (s.alive) ids.push_back(s.id);
+  tokens.lengths.clear();
+  for (const Symbol& s : sym) {
+    if (!s.alive) continue;
+    ids.push_back(s.id);
+    tokens.lengths.push_back(s.length);
+  }
 }
 
-void Bpe::tokenize(std::string_view word, std::vector<uint32_t>& ids) const {
+void Bpe::tokenize(std::string_view word, std::vector<uint32_t>& ids, std::vector<uint32_t>& lengths) const {
   if (word.empty()) return;
   if (ignore_merges_) {
     if (const auto id = vocab_.id(word)) {
       ids.push_back(*id);
+      lengths.push_back(static_cast<uint32_t>(word.size()));
       return;
     }
   }
+  const auto emit = [&](const Tokens& t) {
+    ids.insert(ids.end(), t.ids.begin(), t.ids.end());
+    lengths.insert(lengths.end(), t.lengths.begin(), t.lengths.end());
+  };
   const bool cacheable = word.size() <= kCacheMaxWordBytes;
   if (cacheable) {
     std::lock_guard lock(cache_mutex_);
     const auto it = cache_.find(word);
     if (it != cache_.end()) {
-      ids.insert(ids.end(), it->second.begin(), it->second.end());
+      emit(it->second);
       return;
     }
   }
-  std::vector<uint32_t> result = merge_word(word);
-  ids.insert(ids.end(), result.begin(), result.end());
+  Tokens result = merge_word(word);
+  emit(result);
   if (cacheable) {
     std::lock_guard lock(cache_mutex_);
     if (cache_.size() < kCacheCapacity) cache_.emplace(std::string(word), std::move(result));

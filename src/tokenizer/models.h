@@ -16,8 +16,9 @@ namespace shadowpeft::tokenizer {
 class Model {
  public:
   virtual ~Model() = default;
-  // Appends the ids of `word` to `ids`.
-  virtual void tokenize(std::string_view word, std::vector<uint32_t>& ids) const = 0;
+  // Appends the ids of `word` to `ids`, and to `lengths` how many bytes of `word` each covers (the
+  // lengths tokenizers records, from which offsets come).
+  virtual void tokenize(std::string_view word, std::vector<uint32_t>& ids, std::vector<uint32_t>& lengths) const = 0;
   const Vocab& vocab() const { return vocab_; }
   // Entries in the model's vocabulary (a Unigram list may repeat a piece; each entry counts).
   virtual std::size_t vocab_size() const { return vocab_.size(); }

@@ -6,15 +6,42 @@
 #include "byte_level.h"
 #include "pattern.h"
 #include "unicode.h"
+#include "unicode_forms.h"
 
 namespace shadowpeft::tokenizer {
 
+std::string normalize_text(const Normalizer& normalizer, const std::string& text) {
+  Piece p = Piece::original(text, 0);
+  normalizer.normalize(p);
+  return p.text;
+}
+
 namespace {
+
+// Rebuilds a piece character by character: `fn(c, span, out)` appends what c becomes (all aligned to
+// c's span, as tokenizers aligns every character produced from one character).
+template <typename Fn>
+void map_chars(Piece& piece, Fn&& fn) {
+  Piece out;
+  out.text.reserve(piece.text.size());
+  out.align.reserve(piece.text.size());
+  for (std::size_t pos = 0; pos < piece.text.size();) {
+    const Span span = piece.align[pos];
+    fn(unicode::next(piece.text, pos), span, out);
+  }
+  piece = std::move(out);
+}
+
+void append_char(Piece& out, char32_t c, Span span) {
+  std::string utf8;
+  unicode::append(utf8, c);
+  out.append(utf8, span);
+}
 
 class UnicodeForm final : public Normalizer {
  public:
   explicit UnicodeForm(unicode::Form form) : form_(form) {}
-  void normalize(std::string& text) const override { text = unicode::normalize(text, form_); }
+  void normalize(Piece& piece) const override { normalize_piece(piece, form_); }
 
  private:
   unicode::Form form_;
@@ -22,15 +49,27 @@ class UnicodeForm final : public Normalizer {
 
 class Lowercase final : public Normalizer {
  public:
-  void normalize(std::string& text) const override { text = unicode::lowercase(text); }
+  void normalize(Piece& piece) const override {
+    map_chars(piece, [](char32_t c, Span span, Piece& out) {
+      if (c < 0x80) {
+        const char lower = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        out.append(std::string_view(&lower, 1), span);
+        return;
+      }
+      std::string utf8;
+      unicode::append(utf8, c);
+      out.append(unicode::lowercase(utf8), span);
+    });
+  }
 };
 
 class Strip final : public Normalizer {
  public:
   Strip(bool left, bool right) : left_(left), right_(right) {}
-  void normalize(std::string& text) const override {
+  void normalize(Piece& piece) const override {
     // [begin, end): from the first non-whitespace character (strip left) to the end of the last one
     // (strip right).
+    const std::string& text = piece.text;
     std::size_t begin = text.size(), end = 0;
     for (std::size_t pos = 0; pos < text.size();) {
       const std::size_t here = pos;
@@ -39,31 +78,37 @@ class Strip final : public Normalizer {
       end = pos;
     }
     if (begin > end) {  // all whitespace
-      if (left_ || right_) text.clear();
+      if (left_ || right_) piece = Piece{};
       return;
     }
     if (!left_) begin = 0;
     if (!right_) end = text.size();
-    text = begin < end ? text.substr(begin, end - begin) : std::string();
+    piece = piece.slice(begin, end);
   }
 
  private:
   bool left_, right_;
 };
 
+// Each match becomes `content`, aligned to the match's last character (tokenizers inserts the new
+// characters after removing the match).
 class Replace final : public Normalizer {
  public:
   Replace(Regex pattern, std::string content) : pattern_(std::move(pattern)), content_(std::move(content)) {}
-  void normalize(std::string& text) const override {
-    std::string out;
+  void normalize(Piece& piece) const override {
+    Piece out;
     std::size_t prev = 0;
-    for (const auto& [b, e] : pattern_.find_all(text)) {
-      out.append(text, prev, b - prev);
-      out += content_;
+    for (const auto& [b, e] : pattern_.find_all(piece.text)) {
+      out.text.append(piece.text, prev, b - prev);
+      out.align.insert(out.align.end(), piece.align.begin() + static_cast<std::ptrdiff_t>(prev),
+                       piece.align.begin() + static_cast<std::ptrdiff_t>(b));
+      const Span span = e > 0 ? piece.align[e - 1] : Span{0, 0};
+      out.append(content_, span);
       prev = e;
     }
-    out.append(text, prev);
-    text = std::move(out);
+    out.text.append(piece.text, prev);
+    out.align.insert(out.align.end(), piece.align.begin() + static_cast<std::ptrdiff_t>(prev), piece.align.end());
+    piece = std::move(out);
   }
 
  private:
@@ -71,11 +116,14 @@ class Replace final : public Normalizer {
   std::string content_;
 };
 
+// Prepended characters are aligned to the first character.
 class Prepend final : public Normalizer {
  public:
   explicit Prepend(std::string prefix) : prefix_(std::move(prefix)) {}
-  void normalize(std::string& text) const override {
-    if (!text.empty()) text.insert(0, prefix_);
+  void normalize(Piece& piece) const override {
+    if (piece.text.empty()) return;
+    piece.text.insert(0, prefix_);
+    piece.align.insert(piece.align.begin(), prefix_.size(), piece.align.front());
   }
 
  private:
@@ -87,13 +135,10 @@ class Prepend final : public Normalizer {
 class StripAccents final : public Normalizer {
  public:
   explicit StripAccents(bool nonspacing_only) : nonspacing_only_(nonspacing_only) {}
-  void normalize(std::string& text) const override {
-    std::string out;
-    for (std::size_t pos = 0; pos < text.size();) {
-      const char32_t c = unicode::next(text, pos);
-      if (!(nonspacing_only_ ? unicode::is_mark_nonspacing(c) : unicode::is_mark(c))) unicode::append(out, c);
-    }
-    text = std::move(out);
+  void normalize(Piece& piece) const override {
+    map_chars(piece, [&](char32_t c, Span span, Piece& out) {
+      if (!(nonspacing_only_ ? unicode::is_mark_nonspacing(c) : unicode::is_mark(c))) append_char(out, c, span);
+    });
   }
 
  private:
@@ -102,7 +147,12 @@ class StripAccents final : public Normalizer {
 
 class ByteLevelNormalizer final : public Normalizer {
  public:
-  void normalize(std::string& text) const override { text = byte_level::encode(text); }
+  void normalize(Piece& piece) const override {
+    Piece out;
+    const auto& map = byte_level::byte_to_char();
+    for (std::size_t i = 0; i < piece.text.size(); ++i) out.append(map[static_cast<unsigned char>(piece.text[i])], piece.align[i]);
+    piece = std::move(out);
+  }
 };
 
 // BERT's cleanup: drop controls, map whitespace to ' ', pad CJK ideographs, strip accents, lowercase.
@@ -110,31 +160,25 @@ class Bert final : public Normalizer {
  public:
   Bert(bool clean_text, bool chinese, bool strip_accents, bool lowercase)
       : clean_text_(clean_text), chinese_(chinese), strip_accents_(strip_accents), lowercase_(lowercase) {}
-  void normalize(std::string& text) const override {
-    std::string out;
-    for (std::size_t pos = 0; pos < text.size();) {
-      const char32_t c = unicode::next(text, pos);
+  void normalize(Piece& piece) const override {
+    map_chars(piece, [&](char32_t c, Span span, Piece& out) {
       if (clean_text_) {
-        if (c == 0 || c == 0xFFFD || unicode::is_control(c)) continue;
-        if (unicode::is_whitespace(c)) {
-          out += ' ';
-          continue;
-        }
+        if (c == 0 || c == 0xFFFD || unicode::is_control(c)) return;
+        if (unicode::is_whitespace(c)) c = ' ';
       }
       if (chinese_ && unicode::is_cjk(c)) {
-        out += ' ';
-        unicode::append(out, c);
-        out += ' ';
-        continue;
+        out.append(" ", span);
+        append_char(out, c, span);
+        out.append(" ", span);
+        return;
       }
-      unicode::append(out, c);
-    }
+      append_char(out, c, span);
+    });
     if (strip_accents_) {
-      out = unicode::normalize(out, unicode::Form::NFD);
-      StripAccents(true).normalize(out);
+      normalize_piece(piece, unicode::Form::NFD);
+      StripAccents(true).normalize(piece);
     }
-    if (lowercase_) out = unicode::lowercase(out);
-    text = std::move(out);
+    if (lowercase_) Lowercase().normalize(piece);
   }
 
  private:
@@ -144,8 +188,8 @@ class Bert final : public Normalizer {
 class Sequence final : public Normalizer {
  public:
   explicit Sequence(std::vector<std::unique_ptr<Normalizer>> parts) : parts_(std::move(parts)) {}
-  void normalize(std::string& text) const override {
-    for (const auto& p : parts_) p->normalize(text);
+  void normalize(Piece& piece) const override {
+    for (const auto& p : parts_) p->normalize(piece);
   }
 
  private:

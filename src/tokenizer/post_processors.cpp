@@ -1,8 +1,10 @@
 #include "post_processors.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "shadowpeft/core/error.h"
+#include "unicode.h"
 
 namespace shadowpeft::tokenizer {
 
@@ -23,17 +25,20 @@ class Template final : public PostProcessor {
       for (const Special& s : *part) n += s.ids.size();
     return n;
   }
-  void process(Encoding& e) const override {
+  void process(Encoding& e, bool add_special_tokens) const override {
+    if (!add_special_tokens) return;
     Encoding out;
     const auto add = [&](const Special& s) {
       out.ids.insert(out.ids.end(), s.ids.begin(), s.ids.end());
       out.tokens.insert(out.tokens.end(), s.tokens.begin(), s.tokens.end());
       out.special_tokens_mask.insert(out.special_tokens_mask.end(), s.ids.size(), 1);
+      out.offsets.insert(out.offsets.end(), s.ids.size(), {0, 0});
     };
     for (const Special& s : before_) add(s);
     out.ids.insert(out.ids.end(), e.ids.begin(), e.ids.end());
     out.tokens.insert(out.tokens.end(), e.tokens.begin(), e.tokens.end());
     out.special_tokens_mask.insert(out.special_tokens_mask.end(), e.special_tokens_mask.begin(), e.special_tokens_mask.end());
+    out.offsets.insert(out.offsets.end(), e.offsets.begin(), e.offsets.end());
     for (const Special& s : after_) add(s);
     out.attention_mask.assign(out.ids.size(), 1);
     e = std::move(out);
@@ -43,10 +48,34 @@ class Template final : public PostProcessor {
   std::vector<Special> before_, after_;
 };
 
-class Identity final : public PostProcessor {
+// ByteLevel: with trim_offsets, offsets leave out the spaces a token starts or ends with (the
+// first token keeps the space add_prefix_space put there).
+class ByteLevel final : public PostProcessor {
  public:
+  ByteLevel(bool trim_offsets, bool add_prefix_space) : trim_offsets_(trim_offsets), add_prefix_space_(add_prefix_space) {}
   std::size_t added_tokens() const override { return 0; }
-  void process(Encoding&) const override {}
+  void process(Encoding& e, bool) const override {
+    if (!trim_offsets_) return;
+    for (std::size_t i = 0; i < e.tokens.size(); ++i) {
+      const std::string& t = e.tokens[i];
+      std::vector<char32_t> chars;
+      for (std::size_t pos = 0; pos < t.size();) chars.push_back(unicode::next(t, pos));
+      const auto is_space = [](char32_t c) { return c == 0x120 || unicode::is_whitespace(c); };
+      std::size_t leading = 0, trailing = 0;
+      while (leading < chars.size() && is_space(chars[leading])) ++leading;
+      while (trailing < chars.size() && is_space(chars[chars.size() - 1 - trailing])) ++trailing;
+      auto& [begin, end] = e.offsets[i];
+      if (leading > 0) {
+        const bool is_first = i == 0 || begin == 0;
+        if (is_first && add_prefix_space_ && leading == 1) leading = 0;
+        begin = std::min(begin + leading, end);
+      }
+      if (trailing > 0 && end >= trailing) end = std::max(end - trailing, begin);
+    }
+  }
+
+ private:
+  bool trim_offsets_, add_prefix_space_;
 };
 
 class Sequence final : public PostProcessor {
@@ -57,8 +86,8 @@ class Sequence final : public PostProcessor {
     for (const auto& p : parts_) n += p->added_tokens();
     return n;
   }
-  void process(Encoding& e) const override {
-    for (const auto& p : parts_) p->process(e);
+  void process(Encoding& e, bool add_special_tokens) const override {
+    for (const auto& p : parts_) p->process(e, add_special_tokens);
   }
 
  private:
@@ -113,7 +142,7 @@ std::unique_ptr<PostProcessor> make_post_processor(const Node& node) {
   const std::string type = node.type();
   if (type == "TemplateProcessing") return make_template(node);
   if (type == "BertProcessing" || type == "RobertaProcessing") return make_cls_sep(node);
-  if (type == "ByteLevel") return std::make_unique<Identity>();
+  if (type == "ByteLevel") return std::make_unique<ByteLevel>(node.flag("trim_offsets", true), node.flag("add_prefix_space", true));
   if (type == "Sequence") {
     const Node list = node.at("processors");
     if (!list.value().is_array()) node.fail("processors", "an array");

@@ -48,11 +48,21 @@ class ByteLevel final : public PreTokenizer {
   void pre_tokenize(std::vector<Piece>& pieces) const override {
     for_each_piece(pieces, [&](const Piece& p, std::vector<Piece>& out) {
       Piece piece = p;
-      if (add_prefix_space_ && !piece.text.starts_with(' ')) piece.text.insert(0, " ");
+      if (add_prefix_space_ && !piece.text.starts_with(' ')) {  // aligned to the first character, like prepend()
+        piece.text.insert(0, " ");
+        piece.align.insert(piece.align.begin(), piece.align.empty() ? Span{0, 0} : piece.align.front());
+      }
       const std::size_t first = out.size();
       if (regex_) split_piece(piece, regex_matches(*regex_, piece.text), SplitBehavior::Isolated, out);
       else if (!piece.text.empty()) out.push_back(std::move(piece));
-      for (std::size_t i = first; i < out.size(); ++i) out[i].text = byte_level::encode(out[i].text);
+      const auto& map = byte_level::byte_to_char();
+      for (std::size_t i = first; i < out.size(); ++i) {
+        Piece mapped;
+        mapped.text.reserve(out[i].text.size() * 2);
+        mapped.align.reserve(out[i].text.size() * 2);
+        for (std::size_t b = 0; b < out[i].text.size(); ++b) mapped.append(map[static_cast<unsigned char>(out[i].text[b])], out[i].align[b]);
+        out[i] = std::move(mapped);
+      }
     });
   }
 
@@ -101,13 +111,18 @@ class Metaspace final : public PreTokenizer {
   }
   void pre_tokenize(std::vector<Piece>& pieces) const override {
     for_each_piece(pieces, [&](const Piece& p, std::vector<Piece>& out) {
-      Piece piece{{}, p.at_origin};
-      for (const char c : p.text) {
-        if (c == ' ') piece.text += replacement_text_;
-        else piece.text += c;
+      Piece piece;
+      for (std::size_t i = 0; i < p.text.size(); ++i) {
+        if (p.text[i] == ' ') piece.append(replacement_text_, p.align[i]);
+        else piece.append(std::string_view(&p.text[i], 1), p.align[i]);
       }
-      const bool prepend = scheme_ == PrependScheme::Always || (scheme_ == PrependScheme::First && p.at_origin);
-      if (prepend && !piece.text.starts_with(replacement_text_)) piece.text.insert(0, replacement_text_);
+      // "first": only for the piece that starts the input (tokenizers: offsets_original().0 == 0).
+      const bool at_origin = !p.align.empty() && p.align.front().first == 0;
+      const bool prepend = scheme_ == PrependScheme::Always || (scheme_ == PrependScheme::First && at_origin);
+      if (prepend && !piece.text.starts_with(replacement_text_) && !piece.text.empty()) {
+        piece.text.insert(0, replacement_text_);
+        piece.align.insert(piece.align.begin(), replacement_text_.size(), piece.align.front());
+      }
       if (split_) {
         const char32_t r = replacement_;
         split_piece(piece, char_matches([r](char32_t c) { return c == r; }, piece.text), SplitBehavior::MergedWithNext, out);

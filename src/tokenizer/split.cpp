@@ -6,6 +6,35 @@
 
 namespace shadowpeft::tokenizer {
 
+Piece Piece::original(std::string_view text, std::size_t begin) {
+  Piece p;
+  p.text.assign(text);
+  p.align.reserve(text.size());
+  for (std::size_t pos = 0; pos < text.size();) {
+    const std::size_t n = unicode::sequence_length(static_cast<unsigned char>(text[pos]));
+    p.align.insert(p.align.end(), n, Span{begin + pos, begin + pos + n});
+    pos += n;
+  }
+  return p;
+}
+
+Piece Piece::slice(std::size_t begin, std::size_t end) const {
+  Piece p;
+  p.text = text.substr(begin, end - begin);
+  p.align.assign(align.begin() + static_cast<std::ptrdiff_t>(begin), align.begin() + static_cast<std::ptrdiff_t>(end));
+  return p;
+}
+
+Span Piece::original_span(std::size_t begin, std::size_t end) const {
+  if (align.empty()) return {0, 0};
+  end = std::min(end, align.size());
+  if (begin >= end) {
+    const std::size_t at = begin < align.size() ? align[begin].first : align.back().second;
+    return {at, at};
+  }
+  return {align[begin].first, align[end - 1].second};
+}
+
 std::vector<Match> regex_matches(const Regex& regex, std::string_view text) {
   if (text.empty()) return {{{0, 0}, false}};
   std::vector<Match> out;
@@ -75,7 +104,7 @@ void split_piece(const Piece& piece, std::vector<Match> matches, SplitBehavior b
   }
   for (const auto& s : spans) {
     if (s.is_match || s.span.first == s.span.second) continue;
-    out.push_back({piece.text.substr(s.span.first, s.span.second - s.span.first), piece.at_origin && s.span.first == 0});
+    out.push_back(piece.slice(s.span.first, s.span.second));
   }
 }
 

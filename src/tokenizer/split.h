@@ -10,10 +10,23 @@
 
 namespace shadowpeft::tokenizer {
 
+// Text with, for each of its bytes, the byte span of the original input character it comes from
+// (tokenizers' NormalizedString alignments). Every normalizer and pre-tokenizer keeps `align`
+// exactly as tokenizers does, so token offsets equal Python's.
 struct Piece {
   std::string text;
-  // The piece starts at offset 0 of the original input (Metaspace's prepend_scheme "first").
-  bool at_origin = false;
+  std::vector<Span> align;  // align.size() == text.size()
+
+  // Identity alignment of the input bytes [begin, begin + text.size()) of the original text.
+  static Piece original(std::string_view text, std::size_t begin);
+  Piece slice(std::size_t begin, std::size_t end) const;
+  // Original span covered by the bytes [begin, end) of this piece.
+  Span original_span(std::size_t begin, std::size_t end) const;
+  // Appends `bytes`, all aligned to `span`.
+  void append(std::string_view bytes, Span span) {
+    text.append(bytes);
+    align.insert(align.end(), bytes.size(), span);
+  }
 };
 
 enum class SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };

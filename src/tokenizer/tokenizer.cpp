@@ -104,23 +104,31 @@ Tokenizer::~Tokenizer() = default;
 Encoding Tokenizer::Impl::encode(std::string_view text, bool add_special_tokens, std::optional<std::size_t> max_length) const {
   if (const std::size_t bad = unicode::first_invalid(text); bad != std::string_view::npos)
     throw ConfigError("Tokenizer::encode: text is not valid UTF-8 (invalid byte at offset " + std::to_string(bad) + ")");
-  std::vector<uint32_t> ids;
+  std::vector<uint32_t> ids, lengths;
   std::vector<std::string> tokens;  // an added token keeps the text it matched (with stripped spaces)
+  std::vector<std::pair<std::size_t, std::size_t>> offsets;
   std::vector<Piece> pieces;
   for (Segment& segment : added.split(std::string(text), normalizer.get())) {
     if (segment.id) {
       ids.push_back(*segment.id);
+      offsets.push_back(segment.piece.original_span(0, segment.piece.text.size()));
       tokens.push_back(std::move(segment.piece.text));
       continue;
     }
     pieces.clear();
     pieces.push_back(std::move(segment.piece));
     if (pre_tokenizer) pre_tokenizer->pre_tokenize(pieces);
-    const std::size_t first = ids.size();
-    for (const Piece& p : pieces) model->tokenize(p.text, ids);
-    for (std::size_t i = first; i < ids.size(); ++i) {
-      const std::string* t = model->vocab().token(ids[i]);
-      tokens.push_back(t ? *t : token_of(ids[i]));
+    for (const Piece& p : pieces) {
+      const std::size_t first = ids.size();
+      lengths.clear();
+      model->tokenize(p.text, ids, lengths);
+      std::size_t at = 0;
+      for (std::size_t i = first; i < ids.size(); ++i) {
+        const std::string* t = model->vocab().token(ids[i]);
+        tokens.push_back(t ? *t : token_of(ids[i]));
+        offsets.push_back(p.original_span(at, at + lengths[i - first]));
+        at += lengths[i - first];
+      }
     }
   }
   const bool post = add_special_tokens && post_processor;
@@ -130,14 +138,16 @@ Encoding Tokenizer::Impl::encode(std::string_view text, bool add_special_tokens,
     if (ids.size() > room) {
       ids.resize(room);
       tokens.resize(room);
+      offsets.resize(room);
     }
   }
   Encoding e;
   e.ids.assign(ids.begin(), ids.end());
   e.tokens = std::move(tokens);
+  e.offsets = std::move(offsets);
   e.attention_mask.assign(ids.size(), 1);
   e.special_tokens_mask.assign(ids.size(), 0);
-  if (post) post_processor->process(e);
+  if (post_processor) post_processor->process(e, add_special_tokens);
   return e;
 }
 
@@ -172,6 +182,7 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
     pad(e.tokens, pad_token);
     pad(e.attention_mask, int64_t{0});
     pad(e.special_tokens_mask, int64_t{1});
+    pad(e.offsets, std::pair<std::size_t, std::size_t>{0, 0});
   }
   return out;
 }

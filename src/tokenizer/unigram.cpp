@@ -44,7 +44,7 @@ class Unigram final : public Model {
 
   std::size_t vocab_size() const override { return scores_.size(); }
 
-  void tokenize(std::string_view word, std::vector<uint32_t>& ids) const override {
+  void tokenize(std::string_view word, std::vector<uint32_t>& ids, std::vector<uint32_t>& lengths) const override {
     if (word.empty()) return;
     struct Best {
       double score = 0;
@@ -94,6 +94,7 @@ class Unigram final : public Model {
     for (auto it = pieces.rbegin(); it != pieces.rend(); ++it) {
       if (const auto id = vocab_.id(*it)) {
         ids.push_back(*id);
+        lengths.push_back(static_cast<uint32_t>(it->size()));
         continue;
       }
       if (byte_fallback_) {
@@ -106,10 +107,12 @@ class Unigram final : public Model {
         }
         if (bytes.size() == it->size()) {
           ids.insert(ids.end(), bytes.begin(), bytes.end());
+          lengths.insert(lengths.end(), bytes.size(), 1);
           continue;
         }
       }
       ids.push_back(*unk_id_);
+      lengths.push_back(static_cast<uint32_t>(it->size()));
     }
   }
 

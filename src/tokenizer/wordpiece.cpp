@@ -19,16 +19,17 @@ class WordPiece final : public Model {
     unk_id_ = *id;
   }
 
-  void tokenize(std::string_view word, std::vector<uint32_t>& ids) const override {
+  void tokenize(std::string_view word, std::vector<uint32_t>& ids, std::vector<uint32_t>& lengths) const override {
     std::vector<std::size_t> bounds;  // character boundaries, 0 and size included
     for (std::size_t pos = 0; pos < word.size(); pos += unicode::sequence_length(static_cast<unsigned char>(word[pos])))
       bounds.push_back(pos);
     bounds.push_back(word.size());
-    if (bounds.size() - 1 > max_chars_) {
+    const auto whole_word_unk = [&] {
       ids.push_back(unk_id_);
-      return;
-    }
-    std::vector<uint32_t> out;
+      lengths.push_back(static_cast<uint32_t>(word.size()));
+    };
+    if (bounds.size() - 1 > max_chars_) return whole_word_unk();
+    std::vector<uint32_t> out, out_lengths;
     std::string candidate;
     for (std::size_t start = 0; start + 1 < bounds.size();) {
       std::optional<uint32_t> found;
@@ -39,14 +40,13 @@ class WordPiece final : public Model {
         candidate += word.substr(bounds[start], bounds[end] - bounds[start]);
         if ((found = vocab_.id(candidate))) break;
       }
-      if (!found) {
-        ids.push_back(unk_id_);
-        return;
-      }
+      if (!found) return whole_word_unk();
       out.push_back(*found);
+      out_lengths.push_back(static_cast<uint32_t>(bounds[end] - bounds[start]));
       start = end;
     }
     ids.insert(ids.end(), out.begin(), out.end());
+    lengths.insert(lengths.end(), out_lengths.begin(), out_lengths.end());
   }
 
  private:

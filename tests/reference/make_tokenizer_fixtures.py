@@ -7,7 +7,8 @@ ignore_merges, every Split behavior with and without invert, Digits / Punctuatio
 Metaspace pre-tokenizers, normalizer sequences, added tokens with lstrip / rstrip / single_word /
 normalized), writes OUT_DIR/<name>/expected.json:
   {"tokenizer": path of tokenizer.json, "dir": tokenizer directory or null,
-   "cases": [{"text", "ids", "tokens", "ids_no_special", "decoded", "decoded_skip", "decoded_each" (some)}],
+   "cases": [{"text", "ids", "tokens", "ids_no_special", "offsets", "offsets_no_special" (UTF-8 byte offsets),
+              "decoded", "decoded_skip", "decoded_each" (some)}],
    "batch": [{"options": {...}, "texts": [...], "ids": [[...]], "attention_mask": [[...]]}]}
 and OUT_DIR/index.json listing the names.
 
@@ -129,10 +130,20 @@ def corpus():
     return lines
 
 
+def byte_offsets(text, offsets):
+    """Python's character offsets as UTF-8 byte offsets (what the C++ Encoding reports)."""
+    at = [0]
+    for c in text:
+        at.append(at[-1] + len(c.encode("utf-8")))
+    return [[at[b], at[e]] for b, e in offsets]
+
+
 def case(tok, text, each):
     with_special = tok.encode(text, add_special_tokens=True)
     no_special = tok.encode(text, add_special_tokens=False)
     out = {"text": text, "ids": with_special.ids, "tokens": with_special.tokens, "ids_no_special": no_special.ids,
+           "offsets": byte_offsets(text, with_special.offsets),
+           "offsets_no_special": byte_offsets(text, no_special.offsets),
            "decoded": tok.decode(with_special.ids, skip_special_tokens=False),
            "decoded_skip": tok.decode(with_special.ids, skip_special_tokens=True)}
     if each:  # one id at a time, as streaming generation decodes (partial UTF-8 becomes U+FFFD)

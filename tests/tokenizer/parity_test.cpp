@@ -1,5 +1,5 @@
-// Every corpus line, every tokenizer: ids (with and without special tokens), tokens and decoded text
-// (with and without skip_special_tokens) equal Python `tokenizers`.
+// Every corpus line, every tokenizer: ids and offsets (with and without special tokens), tokens and
+// decoded text (with and without skip_special_tokens, whole and id by id) equal Python `tokenizers`.
 #include <set>
 
 #include "fixtures.h"
@@ -50,8 +50,12 @@ TEST_P(Parity, IdsTokensAndDecodeEqualPython) {
       continue;
     }
     EXPECT_EQ(got.tokens, c["tokens"].get<std::vector<std::string>>()) << escaped(text);
+    using Offsets = std::vector<std::pair<std::size_t, std::size_t>>;
+    EXPECT_EQ(got.offsets, c["offsets"].get<Offsets>()) << "offsets of " << escaped(text);
+    const Encoding plain = tok.encode(text, false);
+    EXPECT_EQ(plain.offsets, c["offsets_no_special"].get<Offsets>()) << "offsets without special tokens of " << escaped(text);
     const auto want_plain = c["ids_no_special"].get<std::vector<int64_t>>();
-    const auto got_plain = tok.encode(text, false).ids;
+    const auto& got_plain = plain.ids;
     EXPECT_EQ(got_plain, want_plain) << "without special tokens: " << escaped(text) << "\n  expected " << show(want_plain)
                                      << "\n  actual   " << show(got_plain);
     EXPECT_EQ(tok.decode(want, false), c["decoded"].get<std::string>()) << "decode of " << escaped(text);

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace shadowpeft::tokenizer {
@@ -20,6 +21,10 @@ struct Encoding {
   std::vector<std::string> tokens;           // vocabulary strings (byte-level tokens stay mapped, e.g. "Ġthe")
   std::vector<int64_t> attention_mask;       // 1 for real tokens, 0 for padding
   std::vector<int64_t> special_tokens_mask;  // 1 for tokens added by the post-processor or padding
+  // [begin, end) byte offsets into the input text of what each token came from, as Python's
+  // `Encoding.offsets` (which counts characters instead of bytes); (0, 0) for added special tokens
+  // and padding.
+  std::vector<std::pair<std::size_t, std::size_t>> offsets;
 };
 
 enum class PaddingSide { Right, Left };
