@@ -90,6 +90,9 @@ std::vector<Out> compose(const std::vector<Out>& seq) {
 void normalize_piece(Piece& piece, unicode::Form form) {
   const bool ascii = std::all_of(piece.text.begin(), piece.text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   if (ascii) return;  // no ASCII character decomposes or composes
+  // Text already in this form comes back character for character with every change 0, so its
+  // alignment is unchanged; only text that changes needs the walk below.
+  if (unicode::normalize(piece.text, form) == piece.text) return;
   const bool compat = form == unicode::Form::NFKC || form == unicode::Form::NFKD;
   std::vector<Out> seq = decompose(piece.text, compat);
   if (form == unicode::Form::NFC || form == unicode::Form::NFKC) seq = compose(seq);
