@@ -1,6 +1,5 @@
 #include "byte_level.h"
 
-#include <unordered_map>
 
 #include "unicode.h"
 
@@ -31,14 +30,6 @@ const Tables& tables() {
 }  // namespace
 
 const std::array<std::string, 256>& byte_to_char() { return tables().to_char; }
-
-std::string encode(std::string_view text) {
-  const auto& map = tables().to_char;
-  std::string out;
-  out.reserve(text.size() * 2);
-  for (const char c : text) out += map[static_cast<unsigned char>(c)];
-  return out;
-}
 
 int char_to_byte(char32_t c) { return c < 512 ? tables().to_byte[c] : -1; }
 

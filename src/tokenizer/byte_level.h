@@ -9,8 +9,6 @@ namespace shadowpeft::tokenizer::byte_level {
 
 // UTF-8 of the character that stands for each byte.
 const std::array<std::string, 256>& byte_to_char();
-// Maps every byte of `text` to its character.
-std::string encode(std::string_view text);
 // The byte a character stands for, or -1.
 int char_to_byte(char32_t c);
 

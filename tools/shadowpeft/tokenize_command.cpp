@@ -1,5 +1,5 @@
 // `shadowpeft tokenize --tokenizer DIR (--text T | --file F) [--json] [--decode] [--no-special-tokens]`:
-// ids (or JSON with ids and tokens) of a text, or with --decode the text of comma-separated ids.
+// ids (or JSON with ids, tokens and offsets) of a text, or with --decode the text of comma-separated ids.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -73,7 +73,9 @@ void run_tokenize(const TokenizeOptions& opts) {
   }
   const tokenizer::Encoding e = tok.encode(input, !opts.no_special_tokens);
   if (opts.json) {
-    fmt::print("{}", io::dump_json_like_python(io::Json{{"ids", e.ids}, {"tokens", e.tokens}}));
+    io::Json offsets = io::Json::array();
+    for (const auto& [begin, end] : e.offsets) offsets.push_back({begin, end});
+    fmt::print("{}", io::dump_json_like_python(io::Json{{"ids", e.ids}, {"tokens", e.tokens}, {"offsets", offsets}}));
     return;
   }
   std::string line;
@@ -92,7 +94,8 @@ void add_tokenize_command(CLI::App& app) {
   auto* file = cmd->add_option("--file", opts->file, "Read the text (or the ids) from this file");
   text->excludes(file);
   file->excludes(text);
-  cmd->add_flag("--json", opts->json, "Print JSON: {\"ids\", \"tokens\"} (with --decode: {\"ids\", \"text\"})");
+  cmd->add_flag("--json", opts->json,
+                "Print JSON: {\"ids\", \"tokens\", \"offsets\" (UTF-8 byte offsets)} (with --decode: {\"ids\", \"text\"})");
   cmd->add_flag("--decode", opts->decode, "Decode comma-separated ids to text instead of encoding");
   cmd->add_flag("--no-special-tokens", opts->no_special_tokens,
                 "Encoding: do not add the post-processor's special tokens; decoding: skip special tokens");
