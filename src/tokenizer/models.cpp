@@ -25,6 +25,7 @@ std::unique_ptr<Model> make_model(const Node& node, StreamedModel& streamed) {
   if (type == "BPE") return make_bpe(node, streamed);
   if (type == "WordPiece") return make_wordpiece(node, streamed);
   if (type == "Unigram") return make_unigram(node);
+  if (type == "WordLevel") return make_wordlevel(node, streamed);
   node.unsupported();
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Models turn one pre-tokenized word into ids: BPE, WordPiece, Unigram.
+// Models turn one pre-tokenized word into ids: BPE, WordPiece, Unigram, WordLevel.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -33,6 +33,7 @@ std::unique_ptr<Model> make_model(const Node& node, StreamedModel& streamed);
 std::unique_ptr<Model> make_bpe(const Node& node, StreamedModel& streamed);
 std::unique_ptr<Model> make_wordpiece(const Node& node, StreamedModel& streamed);
 std::unique_ptr<Model> make_unigram(const Node& node);
+std::unique_ptr<Model> make_wordlevel(const Node& node, StreamedModel& streamed);
 
 // Fills `vocab` from $.model.vocab, a {token: id} object (streamed or in the tree).
 void read_vocab_object(const Node& node, StreamedModel& streamed, Vocab& vocab);

@@ -2,7 +2,7 @@
 """Reference fixtures for the C++ tokenizer: ids, tokens and decoded text from Python `tokenizers`.
 
 For each of the real tokenizers in SHARED_TOKENIZERS (qwen3, gpt4o, deepseek_v3, mistral7b) and for
-small tokenizers built here with `tokenizers` itself (WordPiece, Unigram, BPE with subword affixes or
+small tokenizers built here with `tokenizers` itself (WordPiece, Unigram, WordLevel, BPE with subword affixes or
 ignore_merges, every Split behavior with and without invert, Digits / Punctuation / Whitespace /
 Metaspace pre-tokenizers, normalizer sequences, added tokens with lstrip / rstrip / single_word /
 normalized), writes OUT_DIR/<name>/expected.json:
@@ -119,13 +119,13 @@ FUZZ_POOL = (list("aAzZ09 _-'\"!?.,;:/\\()[]{}<>|#$%&*+=~^`@") + [" ", "  ", "\t
              "\ufffd", "<s>", "</s>", "<|im_start|>", "<|endoftext|>", "[MASK]", "special_word", "\u2581", "##", "'s", "'LL"])
 
 
-def corpus():
+def corpus(n_random=400):
     lines = list(CORPUS)
     # Mixed lines made from pieces of the others, so spans cross categories.
     for i in range(0, len(CORPUS) - 3, 3):
         lines.append(CORPUS[i] + " " + CORPUS[i + 1][:20] + "\n" + CORPUS[i + 2][-15:])
     rng = random.Random(0)
-    for _ in range(400):
+    for _ in range(n_random):
         lines.append("".join(rng.choice(FUZZ_POOL) for _ in range(rng.randint(1, 40))))
     return lines
 
@@ -165,7 +165,7 @@ def batch_case(tok, texts, direction, pad_id, pad_token, max_length):
 BATCH_TEXTS = ["Hello world", "A much longer sentence that will need truncation for sure, yes.", "", "short"]
 
 
-def write(out_dir, name, tok, tokenizer_path, tokenizer_dir, batch=()):
+def write(out_dir, name, tok, tokenizer_path, tokenizer_dir, batch=(), n_random=400):
     d = os.path.join(out_dir, name)
     os.makedirs(d, exist_ok=True)
     if tokenizer_path is None:
@@ -174,9 +174,9 @@ def write(out_dir, name, tok, tokenizer_path, tokenizer_dir, batch=()):
         tok = Tokenizer.from_file(tokenizer_path)  # what C++ reads is what we test against
     expected = {"tokenizer": os.path.abspath(tokenizer_path), "dir": tokenizer_dir and os.path.abspath(tokenizer_dir),
                 "vocab_size": tok.get_vocab_size(with_added_tokens=True),
-                "cases": [case(tok, t, i < len(CORPUS)) for i, t in enumerate(corpus())], "batch": list(batch)}
+                "cases": [case(tok, t, i < len(CORPUS)) for i, t in enumerate(corpus(n_random))], "batch": list(batch)}
     with open(os.path.join(d, "expected.json"), "w") as f:
-        json.dump(expected, f, ensure_ascii=False, indent=1)
+        json.dump(expected, f, ensure_ascii=False)
     return name
 
 
@@ -271,6 +271,13 @@ def tiny_tokenizers():
     data["model"]["fuse_unk"] = True
     out["bpe_affixes_fuse_unk"] = Tokenizer.from_str(json.dumps(data))
 
+    # WordLevel over lowercased whitespace words.
+    wl = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    wl.normalizer = normalizers.Lowercase()
+    wl.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    wl.train_from_iterator(train_corpus(), trainers.WordLevelTrainer(vocab_size=300, show_progress=False, special_tokens=["[UNK]"]))
+    out["wordlevel"] = wl
+
     # Unigram with Metaspace, as SentencePiece models are converted.
     uni = Tokenizer(models.Unigram())
     uni.normalizer = normalizers.NFKC()
@@ -306,10 +313,10 @@ def main(argv):
             batch = [batch_case(tok, BATCH_TEXTS, "right", 2, "</s>", 6), batch_case(tok, BATCH_TEXTS, "left", 0, "<unk>", 3)]
         names.append(write(out_dir, name, tok, path, os.path.join(shared, name), batch))
     for name, tok in tiny_tokenizers().items():
-        names.append(write(out_dir, name, tok, None, None))
+        names.append(write(out_dir, name, tok, None, None, n_random=120))  # the real ones get 400
     with open(os.path.join(out_dir, "index.json"), "w") as f:
         json.dump({"tokenizers": names}, f, indent=1)
-    print(f"{len(names)} tokenizers, {len(corpus())} lines each, in {time.time() - t0:.1f}s")
+    print(f"{len(names)} tokenizers, {len(corpus())} / {len(corpus(120))} lines (real / small), in {time.time() - t0:.1f}s")
     return 0
 
 

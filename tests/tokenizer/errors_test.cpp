@@ -84,7 +84,7 @@ TEST_F(TokenizerErrors, UnknownNestedPreTokenizerNamesItsIndex) {
 }
 
 TEST_F(TokenizerErrors, UnknownModelTypeIsUnsupported) {
-  const std::string msg = message_of<UnsupportedError>(write(tokenizer_json("null", "null", R"({"type": "WordLevel", "vocab": {}})")));
+  const std::string msg = message_of<UnsupportedError>(write(tokenizer_json("null", "null", R"({"type": "CharLevel", "vocab": {}})")));
   EXPECT_NE(msg.find("$.model.type"), std::string::npos) << msg;
 }
 

@@ -18,7 +18,7 @@ const std::vector<std::string> kNames = {
     "split_contiguous_invert", "split_string", "digits_individual", "digits_grouped", "punctuation", "punctuation_next",
     "whitespace", "whitespace_split", "bert_pre", "metaspace_bytes", "norm_nfd_lower_strip", "norm_nfkc_replace",
     "norm_nfkd_strip_accents", "norm_nfc_bert", "added_tokens", "wordpiece_bert", "bpe_affixes_unk", "bpe_affixes_fuse_unk",
-    "unigram_metaspace", "unigram_metaspace_nosplit"};
+    "unigram_metaspace", "unigram_metaspace_nosplit", "wordlevel"};
 
 std::string show(const std::vector<int64_t>& ids) {
   std::string out = "[";
