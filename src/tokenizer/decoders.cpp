@@ -1,5 +1,7 @@
 #include "decoders.h"
 
+#include <cctype>
+
 #include "byte_level.h"
 #include "pattern.h"
 #include "shadowpeft/core/error.h"
