@@ -1,0 +1,105 @@
+#include "records.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+
+namespace shadowpeft::data {
+
+namespace {
+
+// The roles chat templates know; anything else is far more often a typo than a custom role.
+constexpr std::array<std::string_view, 5> kRoles = {"system", "developer", "user", "assistant", "tool"};
+
+std::string key_list(const io::Json& object) {
+  std::string keys;
+  for (const auto& item : object.items()) keys += (keys.empty() ? "" : ", ") + item.key();
+  return keys.empty() ? "none" : keys;
+}
+
+const io::Json& require(const io::Json& record, const std::string& field) {
+  const auto it = record.find(field);
+  if (it == record.end())
+    throw RecordError(fmt::format("missing field \"{}\" (record has keys: {})", field, key_list(record)));
+  return *it;
+}
+
+std::string require_string(const io::Json& record, const std::string& field) {
+  const io::Json& value = require(record, field);
+  if (!value.is_string())
+    throw RecordError(fmt::format("field \"{}\" must be a string, got {}", field, value.type_name()));
+  return value.get<std::string>();
+}
+
+void check_messages(const io::Json& messages, const std::string& field) {
+  if (!messages.is_array())
+    throw RecordError(fmt::format("field \"{}\" must be a list of messages, got {}", field, messages.type_name()));
+  if (messages.empty()) throw RecordError(fmt::format("field \"{}\" is an empty list", field));
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const io::Json& m = messages[i];
+    const std::string where = fmt::format("{}[{}]", field, i);
+    if (!m.is_object()) throw RecordError(fmt::format("{} must be an object, got {}", where, m.type_name()));
+    const auto role = m.find("role");
+    if (role == m.end()) throw RecordError(fmt::format("{} has no \"role\"", where));
+    if (!role->is_string())
+      throw RecordError(fmt::format("{}.role must be a string, got {}", where, role->type_name()));
+    const std::string name = role->get<std::string>();
+    if (std::find(kRoles.begin(), kRoles.end(), name) == kRoles.end())
+      throw RecordError(fmt::format("{}.role \"{}\" is unknown (expected one of system, developer, user, assistant, tool)",
+                                    where, name));
+    const auto content = m.find("content");
+    // An assistant turn that only calls tools has null content, as in the OpenAI format.
+    const bool tool_call_only = name == "assistant" && m.contains("tool_calls") && (content == m.end() || content->is_null());
+    if (tool_call_only) continue;
+    if (content == m.end()) throw RecordError(fmt::format("{} has no \"content\"", where));
+    if (!content->is_string() && !content->is_array())
+      throw RecordError(fmt::format("{}.content must be a string or a list of parts, got {}", where, content->type_name()));
+  }
+}
+
+}  // namespace
+
+RecordKind detect_kind(const io::Json& record, const DatasetOptions& options) {
+  if (!record.is_object()) return RecordKind::Auto;
+  if (record.contains(options.messages_field)) return RecordKind::Messages;
+  if (record.contains(options.prompt_field) && record.contains(options.completion_field))
+    return RecordKind::PromptCompletion;
+  if (record.contains(options.text_field) && record.contains(options.label_field)) return RecordKind::Classification;
+  if (record.contains(options.text_field)) return RecordKind::Text;
+  return RecordKind::Auto;
+}
+
+TypedRecord to_typed_record(const io::Json& record, std::size_t line, RecordKind kind, const DatasetOptions& options) {
+  if (!record.is_object()) throw RecordError(fmt::format("expected a JSON object, got {}", record.type_name()));
+  TypedRecord typed;
+  typed.line = line;
+  switch (kind) {
+    case RecordKind::Text:
+      typed.text = require_string(record, options.text_field);
+      break;
+    case RecordKind::PromptCompletion:
+      typed.prompt = require_string(record, options.prompt_field);
+      typed.completion = require_string(record, options.completion_field);
+      break;
+    case RecordKind::Messages:
+      typed.messages = require(record, options.messages_field);
+      check_messages(typed.messages, options.messages_field);
+      break;
+    case RecordKind::Classification: {
+      typed.text = require_string(record, options.text_field);
+      const io::Json& label = require(record, options.label_field);
+      if (label.is_number_integer()) typed.int_label = label.get<int64_t>();
+      else if (label.is_string()) typed.string_label = label.get<std::string>();
+      else
+        throw RecordError(fmt::format("field \"{}\" must be an int or a string, got {}", options.label_field,
+                                      label.type_name()));
+      break;
+    }
+    case RecordKind::Auto:
+      throw RecordError("record kind not resolved");  // the loader resolves Auto before calling
+  }
+  return typed;
+}
+
+}  // namespace shadowpeft::data
