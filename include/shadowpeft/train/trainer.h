@@ -1,0 +1,67 @@
+#pragma once
+// The training loop, with the semantics of the Hugging Face Trainer: AdamW over the trainable
+// parameters (no weight decay on biases and norms), gradient accumulation (each micro-batch loss
+// divided by the accumulation steps), clipping of the global gradient norm, a per-step schedule,
+// logging, evaluation and checkpoints that resume bit-exactly.
+//
+// output_dir receives: train_log.jsonl (one JSON object per logged step and evaluation),
+// checkpoint-N/ (adapter files + trainer_parameters / optimizer / rng_state safetensors +
+// trainer_state.json, each written to a temporary directory and renamed into place), the final
+// adapter files, trainer_state.json and loss_curve.svg.
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shadowpeft/train/batch_source.h"
+#include "shadowpeft/train/training_arguments.h"
+#include "shadowpeft/train/training_task.h"
+
+namespace shadowpeft::train {
+
+struct StepRecord {
+  int64_t step;          // 1-based optimizer step
+  double loss;           // mean micro-batch loss of the step
+  double grad_norm;      // global norm before clipping
+  double learning_rate;  // used by the step (shadow parameters: times shadow_lr_multiplier)
+  int64_t tokens;        // real tokens seen by the step
+};
+
+struct TrainOutput {
+  int64_t global_step = 0;
+  double train_loss = 0;  // mean over the steps run in this call
+  double seconds = 0;
+  double tokens_per_second = 0;
+  std::map<std::string, double> eval_metrics;  // final evaluation, when there is an eval set
+};
+
+class Trainer {
+ public:
+  Trainer(TrainingTask& task, TrainingArguments args, BatchSource& train_batches, BatchSource* eval_batches = nullptr);
+
+  // Trains to the configured step count. `resume_from_checkpoint`: a checkpoint-N directory, or
+  // output_dir itself to take its newest checkpoint.
+  TrainOutput train(const std::optional<std::filesystem::path>& resume_from_checkpoint = std::nullopt);
+  // Metrics over the eval set (eval_*: loss/perplexity or accuracy per mode).
+  std::map<std::string, double> evaluate();
+
+  const std::vector<StepRecord>& step_records() const { return records_; }
+  // Stop after this many optimizer steps of the current train() call (tests of interruption).
+  void stop_after(int64_t steps) { stop_after_ = steps; }
+
+ private:
+  void save_checkpoint(int64_t step, const class AdamW& optimizer);
+  TrainingTask& task_;
+  TrainingArguments args_;
+  BatchSource& train_;
+  BatchSource* eval_;
+  std::vector<StepRecord> records_;
+  std::vector<std::string> log_lines_;
+  std::optional<int64_t> stop_after_;
+};
+
+// The newest checkpoint-N directory in `output_dir`, if any.
+std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& output_dir);
+
+}  // namespace shadowpeft::train

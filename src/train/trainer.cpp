@@ -1,0 +1,289 @@
+#include "shadowpeft/train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/core/logging.h"
+#include "shadowpeft/io/json_file.h"
+#include "shadowpeft/io/safetensors.h"
+#include "shadowpeft/train/adamw.h"
+#include "shadowpeft/train/loss_curve.h"
+#include "shadowpeft/train/lr_schedule.h"
+
+namespace shadowpeft::train {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kParametersFile = "trainer_parameters.safetensors";
+constexpr const char* kOptimizerFile = "optimizer.safetensors";
+constexpr const char* kRngFile = "rng_state.safetensors";
+constexpr const char* kStateFile = "trainer_state.json";
+
+std::string format_duration(double seconds) {
+  const auto s = static_cast<int64_t>(seconds);
+  return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
+}
+
+// bf16: matmuls in bfloat16 under autocast on the model's device; weights and optimizer stay fp32.
+class AutocastScope {
+ public:
+  AutocastScope(bool enabled, c10::DeviceType device) : enabled_(enabled), device_(device) {
+    if (!enabled_) return;
+    previous_ = at::autocast::is_autocast_enabled(device_);
+    at::autocast::set_autocast_dtype(device_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(device_, true);
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    at::autocast::set_autocast_enabled(device_, previous_);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool enabled_, previous_ = false;
+  c10::DeviceType device_;
+};
+
+std::vector<AdamWParameter> optimizer_parameters(TrainingTask& task, const TrainingArguments& args) {
+  std::vector<AdamWParameter> out;
+  for (auto& p : task.trainable_parameters())
+    out.push_back({p.name, p.tensor, args.learning_rate * (p.shadow ? args.shadow_lr_multiplier : 1.0),
+                   p.decay ? args.weight_decay : 0.0});
+  if (out.empty()) throw ConfigError("the model has no trainable parameters (was the adapter loaded with is_trainable?)");
+  return out;
+}
+
+io::TensorMap parameter_values(TrainingTask& task) {
+  io::TensorMap values;
+  for (auto& p : task.trainable_parameters()) values.emplace(p.name, p.tensor.detach());
+  return values;
+}
+
+void load_parameter_values(TrainingTask& task, const io::TensorMap& values, const std::string& source) {
+  at::NoGradGuard no_grad;
+  std::vector<std::string> problems;
+  const auto params = task.trainable_parameters();
+  for (const auto& p : params) {
+    const auto it = values.find(p.name);
+    if (it == values.end()) problems.push_back("missing " + p.name);
+    else if (it->second.sizes() != p.tensor.sizes())
+      problems.push_back(fmt::format("{}: expected [{}], got [{}]", p.name, fmt::join(p.tensor.sizes(), ", "),
+                                     fmt::join(it->second.sizes(), ", ")));
+    else p.tensor.copy_(it->second);
+  }
+  if (values.size() != params.size()) problems.push_back(fmt::format("{} tensors for {} trainable parameters", values.size(), params.size()));
+  if (!problems.empty())
+    throw LoadError(fmt::format("{}: checkpoint does not fit the model being trained: {}", source, fmt::join(problems, "; ")));
+}
+
+io::Json metrics_json(const std::map<std::string, double>& metrics) {
+  io::Json json = io::Json::object();
+  for (const auto& [key, value] : metrics) json[key] = value;
+  return json;
+}
+
+}  // namespace
+
+std::optional<fs::path> latest_checkpoint(const fs::path& output_dir) {
+  if (!fs::is_directory(output_dir)) return std::nullopt;
+  static const std::regex pattern("checkpoint-([0-9]+)");
+  std::optional<fs::path> best;
+  int64_t best_step = -1;
+  for (const auto& entry : fs::directory_iterator(output_dir)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || !std::regex_match(name, m, pattern) || !fs::exists(entry.path() / kStateFile)) continue;
+    if (const int64_t step = std::stoll(m[1].str()); step > best_step) best_step = step, best = entry.path();
+  }
+  return best;
+}
+
+Trainer::Trainer(TrainingTask& task, TrainingArguments args, BatchSource& train_batches, BatchSource* eval_batches)
+    : task_(task), args_(std::move(args)), train_(train_batches), eval_(eval_batches) {
+  args_.validate();
+  if (train_.size() == 0) throw ConfigError("the training set has no batches");
+}
+
+std::map<std::string, double> Trainer::evaluate() {
+  if (!eval_) throw ConfigError("evaluate: no evaluation set");
+  const bool was_training = task_.module().is_training();
+  task_.module().eval();
+  at::NoGradGuard no_grad;
+  EvalSums sums;
+  for (int64_t i = 0; i < eval_->size(); ++i) sums.add(task_.evaluate(eval_->get(0, i)));
+  task_.module().train(was_training);
+  std::map<std::string, double> out;
+  for (const auto& [key, value] : sums.metrics()) out["eval_" + key] = value;
+  if (out.count("eval_base_shadow_loss")) out["eval_loss"] = out["eval_base_shadow_loss"];
+  return out;
+}
+
+void Trainer::save_checkpoint(int64_t step, const AdamW& optimizer) {
+  const fs::path out(args_.output_dir);
+  const fs::path final_dir = out / fmt::format("checkpoint-{}", step);
+  // Written beside its final name and renamed into place: a kill at any moment leaves either the
+  // complete checkpoint or a temporary directory that the next run removes.
+  const fs::path tmp = out / fmt::format(".checkpoint-{}.tmp", step);
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  task_.save_adapter(tmp);
+  io::save_safetensors(tmp / kParametersFile, parameter_values(task_));
+  io::save_safetensors(tmp / kOptimizerFile, optimizer.state_dict());
+  io::save_safetensors(tmp / kRngFile, {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
+  io::Json state = io::Json::object();
+  state["global_step"] = step;
+  state["optimizer_steps"] = optimizer.steps();
+  state["epoch"] = static_cast<double>(step * args_.gradient_accumulation_steps) / static_cast<double>(train_.size());
+  state["log_history"] = io::Json::array();
+  for (const std::string& line : log_lines_) state["log_history"].push_back(io::Json::parse(line));
+  state["args"] = args_.to_json();
+  io::write_json_file(tmp / kStateFile, state);
+  fs::remove_all(final_dir);
+  fs::rename(tmp, final_dir);
+  if (args_.save_total_limit) {
+    std::vector<std::pair<int64_t, fs::path>> checkpoints;
+    for (const auto& entry : fs::directory_iterator(out)) {
+      const std::string name = entry.path().filename().string();
+      if (entry.is_directory() && name.rfind("checkpoint-", 0) == 0)
+        checkpoints.emplace_back(std::stoll(name.substr(11)), entry.path());
+    }
+    std::sort(checkpoints.begin(), checkpoints.end());
+    for (std::size_t i = 0; i + static_cast<std::size_t>(*args_.save_total_limit) < checkpoints.size(); ++i)
+      fs::remove_all(checkpoints[i].second);
+  }
+}
+
+TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint) {
+  const fs::path out(args_.output_dir);
+  fs::create_directories(out);
+  for (const auto& entry : fs::directory_iterator(out))
+    if (entry.path().extension() == ".tmp") fs::remove_all(entry.path());  // an interrupted save
+
+  const int64_t accumulation = args_.gradient_accumulation_steps;
+  const int64_t total = args_.total_steps(train_.size());
+  const LRSchedule schedule(args_.lr_scheduler_type, args_.warmup_steps_for(total), total);
+  std::vector<AdamWParameter> params = optimizer_parameters(task_, args_);
+  std::vector<at::Tensor> tensors;
+  for (const auto& p : params) tensors.push_back(p.tensor);
+  AdamW optimizer(params, args_.adam_beta1, args_.adam_beta2, args_.adam_epsilon);
+  at::manual_seed(args_.seed);
+
+  int64_t step = 0;
+  log_lines_.clear();
+  records_.clear();
+  if (resume_from_checkpoint) {
+    fs::path dir = *resume_from_checkpoint;
+    if (!fs::exists(dir / kStateFile)) {
+      const auto latest = latest_checkpoint(dir);
+      if (!latest) throw LoadError(fmt::format("{}: no checkpoint to resume from (no {} and no checkpoint-N/)", dir.string(), kStateFile));
+      dir = *latest;
+    }
+    const io::Json state = io::read_json_file(dir / kStateFile);
+    step = state.at("global_step").get<int64_t>();
+    load_parameter_values(task_, io::SafetensorsFile::open(dir / kParametersFile).load_all(), (dir / kParametersFile).string());
+    optimizer.load_state_dict(io::SafetensorsFile::open(dir / kOptimizerFile).load_all(), state.at("optimizer_steps").get<int64_t>(),
+                              (dir / kOptimizerFile).string());
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    generator.set_state(io::SafetensorsFile::open(dir / kRngFile).tensor("cpu").clone());
+    for (const auto& entry : state.at("log_history")) log_lines_.push_back(entry.dump());
+    log_info(fmt::format("resuming from {} at step {}/{}", dir.string(), step, total));
+  }
+
+  std::ofstream log_file(out / "train_log.jsonl", resume_from_checkpoint ? std::ios::app : std::ios::trunc);
+  auto log = [&](io::Json entry) {
+    const std::string line = entry.dump();
+    log_lines_.push_back(line);
+    log_file << line << '\n';
+    log_file.flush();
+  };
+
+  task_.module().train();
+  const AutocastScope autocast(args_.bf16, tensors.front().device().type());
+  int64_t consumed = step * accumulation;  // micro-batches, across epochs
+  const auto start = Clock::now();
+  double loss_since_log = 0, loss_sum = 0;
+  int64_t steps_since_log = 0, steps_run = 0, tokens_run = 0;
+  while (step < total && (!stop_after_ || steps_run < *stop_after_)) {
+    const double multiplier = schedule.multiplier(step);
+    double step_loss = 0;
+    int64_t step_tokens = 0;
+    for (int64_t m = 0; m < accumulation; ++m, ++consumed) {
+      const TrainBatch batch = train_.get(consumed / train_.size(), consumed % train_.size());
+      const at::Tensor loss = task_.loss(batch);
+      (loss / static_cast<double>(accumulation)).backward();
+      const double value = loss.item<double>();
+      if (!std::isfinite(value))
+        throw Error(fmt::format("training diverged: loss is {} at step {} (lower learning_rate or enable clipping)", value, step + 1));
+      step_loss += value / static_cast<double>(accumulation);
+      step_tokens += batch.tokens();
+    }
+    const double grad_norm = clip_grad_norm(tensors, args_.max_grad_norm);
+    optimizer.step(multiplier);
+    optimizer.zero_grad();
+    ++step;
+    ++steps_run;
+    tokens_run += step_tokens;
+    records_.push_back({step, step_loss, grad_norm, args_.learning_rate * multiplier, step_tokens});
+    loss_since_log += step_loss;
+    loss_sum += step_loss;
+    ++steps_since_log;
+
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    const double epoch = static_cast<double>(consumed) / static_cast<double>(train_.size());
+    if (step % args_.logging_steps == 0 || step == total) {
+      const double tokens_per_second = elapsed > 0 ? static_cast<double>(tokens_run) / elapsed : 0;
+      log({{"step", step}, {"epoch", epoch}, {"loss", loss_since_log / static_cast<double>(steps_since_log)},
+           {"grad_norm", grad_norm}, {"learning_rate", args_.learning_rate * multiplier},
+           {"tokens_per_second", tokens_per_second}});
+      const double eta = elapsed / static_cast<double>(steps_run) * static_cast<double>(total - step);
+      log_info(fmt::format("step {}/{} ({:.0f}%)  loss {:.4f}  lr {:.3g}  grad {:.3g}  {:.0f} tok/s  elapsed {}  ETA {}", step,
+                           total, 100.0 * static_cast<double>(step) / static_cast<double>(total),
+                           loss_since_log / static_cast<double>(steps_since_log), args_.learning_rate * multiplier, grad_norm,
+                           tokens_per_second, format_duration(elapsed), format_duration(eta)));
+      loss_since_log = 0;
+      steps_since_log = 0;
+    }
+    if (eval_ && args_.eval_steps > 0 && step % args_.eval_steps == 0 && step < total) {
+      io::Json entry = metrics_json(evaluate());
+      entry["step"] = step;
+      log(entry);
+      log_info(fmt::format("eval at step {}: {}", step, entry.dump()));
+    }
+    if (args_.save_steps > 0 && step % args_.save_steps == 0 && step < total) save_checkpoint(step, optimizer);
+  }
+
+  TrainOutput result;
+  result.global_step = step;
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  result.train_loss = steps_run ? loss_sum / static_cast<double>(steps_run) : 0;
+  result.tokens_per_second = result.seconds > 0 ? static_cast<double>(tokens_run) / result.seconds : 0;
+  if (step < total) return result;  // stopped early on request: no final artefacts
+  if (eval_) {
+    result.eval_metrics = evaluate();
+    io::Json entry = metrics_json(result.eval_metrics);
+    entry["step"] = step;
+    log(entry);
+  }
+  save_checkpoint(step, optimizer);
+  task_.save_adapter(out);
+  CurvePoints train_curve, eval_curve;
+  for (const std::string& line : log_lines_) {
+    const io::Json entry = io::Json::parse(line);
+    if (entry.contains("loss")) train_curve.emplace_back(entry["step"].get<double>(), entry["loss"].get<double>());
+    if (entry.contains("eval_loss")) eval_curve.emplace_back(entry["step"].get<double>(), entry["eval_loss"].get<double>());
+  }
+  write_loss_curve_svg(out / "loss_curve.svg", train_curve, eval_curve);
+  return result;
+}
+
+}  // namespace shadowpeft::train

@@ -1,0 +1,144 @@
+#include "shadowpeft/train/training_task.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <set>
+
+#include "shadowpeft/models/layers.h"
+
+namespace shadowpeft::train {
+namespace {
+
+constexpr int64_t kIgnoreIndex = -100;
+
+// Next-token cross-entropy summed over labelled tokens, and their count.
+std::pair<double, double> shifted_ce_sum(const at::Tensor& logits, const at::Tensor& labels) {
+  const int64_t v = logits.size(-1);
+  const at::Tensor shifted_logits = logits.slice(1, 0, -1).reshape({-1, v}).to(at::kFloat);
+  const at::Tensor shifted_labels = labels.slice(1, 1).reshape({-1});
+  const double sum =
+      at::cross_entropy_loss(shifted_logits, shifted_labels, {}, at::Reduction::Sum, kIgnoreIndex).item<double>();
+  return {sum, static_cast<double>(shifted_labels.ne(kIgnoreIndex).sum().item<int64_t>())};
+}
+
+models::ForwardOptions options_of(const TrainBatch& batch) {
+  models::ForwardOptions options;
+  options.attention_mask = batch.attention_mask;
+  return options;
+}
+
+class CausalLMTask final : public TrainingTask {
+ public:
+  explicit CausalLMTask(ShadowForCausalLM model) : model_(std::move(model)) {}
+  torch::nn::Module& module() override { return *model_; }
+  at::Tensor loss(const TrainBatch& batch) override {
+    return model_->forward(batch.input_ids, options_of(batch), batch.labels).loss;
+  }
+  EvalSums evaluate(const TrainBatch& batch) override {
+    const auto out = model_->forward(batch.input_ids, options_of(batch));
+    const auto [base_shadow, tokens] = shifted_ce_sum(out.logits, batch.labels);
+    const auto [shadow_only, unused] = shifted_ce_sum(out.shadow_logits, batch.labels);
+    const at::Tensor base_logits = model_->peft_model->base_model->forward(batch.input_ids, options_of(batch));
+    const auto [base, unused2] = shifted_ce_sum(base_logits, batch.labels);
+    return {{{"tokens", tokens}, {"base_shadow_ce", base_shadow}, {"shadow_only_ce", shadow_only}, {"base_ce", base}}};
+  }
+  void save_adapter(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
+
+ private:
+  ShadowForCausalLM model_;
+};
+
+class SequenceClassificationTask final : public TrainingTask {
+ public:
+  explicit SequenceClassificationTask(ShadowForSequenceClassification model) : model_(std::move(model)) {}
+  torch::nn::Module& module() override { return *model_; }
+  at::Tensor loss(const TrainBatch& batch) override {
+    return model_->forward(batch.input_ids, options_of(batch), batch.labels).loss;
+  }
+  EvalSums evaluate(const TrainBatch& batch) override {
+    const auto out = model_->forward(batch.input_ids, options_of(batch));
+    auto correct = [&](const at::Tensor& logits) {
+      return static_cast<double>(logits.argmax(-1).eq(batch.labels).sum().item<int64_t>());
+    };
+    auto ce = [&](const at::Tensor& logits) {
+      return at::cross_entropy_loss(logits.to(at::kFloat), batch.labels, {}, at::Reduction::Sum, kIgnoreIndex).item<double>();
+    };
+    return {{{"examples", static_cast<double>(batch.labels.size(0))},
+             {"base_shadow_correct", correct(out.logits)},
+             {"shadow_only_correct", correct(out.shadow_logits)},
+             {"base_shadow_ce", ce(out.logits)},
+             {"shadow_only_ce", ce(out.shadow_logits)}}};
+  }
+  void save_adapter(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
+
+ private:
+  ShadowForSequenceClassification model_;
+};
+
+}  // namespace
+
+int64_t TrainBatch::tokens() const {
+  return attention_mask.defined() ? attention_mask.sum().item<int64_t>() : input_ids.numel();
+}
+
+void EvalSums::add(const EvalSums& other) {
+  for (const auto& [key, value] : other.sums) sums[key] += value;
+}
+
+std::map<std::string, double> EvalSums::metrics() const {
+  std::map<std::string, double> out;
+  auto get = [&](const char* key) {
+    const auto it = sums.find(key);
+    return it == sums.end() ? 0.0 : it->second;
+  };
+  if (const double tokens = get("tokens"); tokens > 0) {
+    for (const char* mode : {"base_shadow", "shadow_only", "base"}) {
+      const double loss = get((std::string(mode) + "_ce").c_str()) / tokens;
+      out[std::string(mode) + "_loss"] = loss;
+      out[std::string(mode) + "_perplexity"] = std::exp(loss);
+    }
+  }
+  if (const double examples = get("examples"); examples > 0) {
+    for (const char* mode : {"base_shadow", "shadow_only"}) {
+      out[std::string(mode) + "_accuracy"] = get((std::string(mode) + "_correct").c_str()) / examples;
+      out[std::string(mode) + "_loss"] = get((std::string(mode) + "_ce").c_str()) / examples;
+    }
+  }
+  return out;
+}
+
+bool TrainingTask::is_shadow_parameter(const std::string& name) const {
+  for (const char* part : {"shadow_model.", "shadow_hidden_projection.", "shadow_injection_model.", "shadow_update_model.",
+                           "shadow_lm_head.", "shadow_classifier_head."})
+    if (name.find(part) != std::string::npos) return true;
+  return false;
+}
+
+std::vector<TrainingTask::Parameter> TrainingTask::trainable_parameters() {
+  // Weight decay skips biases and norm weights, as transformers' get_decay_parameter_names.
+  std::set<const void*> norm_parameters;
+  for (const auto& item : module().named_modules()) {
+    if (dynamic_cast<const models::NormImpl*>(item.value().get()))
+      for (const auto& p : item.value()->parameters()) norm_parameters.insert(p.unsafeGetTensorImpl());
+  }
+  std::vector<Parameter> out;
+  for (const auto& item : module().named_parameters()) {
+    if (!item.value().requires_grad()) continue;
+    const std::string& name = item.key();
+    const bool is_bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+    out.push_back({name, item.value(), is_shadow_parameter(name),
+                   !is_bias && !norm_parameters.count(item.value().unsafeGetTensorImpl())});
+  }
+  return out;
+}
+
+std::unique_ptr<TrainingTask> make_training_task(ShadowForCausalLM model) {
+  return std::make_unique<CausalLMTask>(std::move(model));
+}
+
+std::unique_ptr<TrainingTask> make_training_task(ShadowForSequenceClassification model) {
+  return std::make_unique<SequenceClassificationTask>(std::move(model));
+}
+
+}  // namespace shadowpeft::train
