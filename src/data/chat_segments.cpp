@@ -23,6 +23,7 @@ bool starts_with(const std::string& text, const std::string& prefix) {
 
 // The longest suffix of `reply` that `rest` starts with: how the reply appears in the full render,
 // which may drop a head the template only emits for the last turn (Qwen3's empty think block).
+// Quadratic at worst, but the first or second candidate matches for the templates we know.
 std::size_t reply_length_in(const std::string& reply, const std::string& full, std::size_t at) {
   for (std::size_t skip = 0; skip < reply.size(); ++skip) {
     const std::size_t n = reply.size() - skip;

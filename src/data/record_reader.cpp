@@ -37,8 +37,7 @@ std::string json_reason(const std::exception& e) {
 
 }  // namespace
 
-std::vector<RawRecord> read_jsonl(const std::filesystem::path& path, const std::string& text) {
-  (void)path;
+std::vector<RawRecord> read_jsonl(const std::string& text) {
   std::vector<RawRecord> records;
   std::size_t line_no = 0, start = 0;
   while (start <= text.size()) {
@@ -61,9 +60,11 @@ std::vector<RawRecord> read_jsonl(const std::filesystem::path& path, const std::
   return records;
 }
 
+namespace {
+
 // The line on which each top-level element of a JSON array starts. nlohmann does not report
 // positions of parsed values, so the (already validated) text is scanned once for them.
-static std::vector<std::size_t> array_element_lines(const std::string& text) {
+std::vector<std::size_t> array_element_lines(const std::string& text) {
   std::vector<std::size_t> lines;
   std::size_t line = 1;
   int depth = 0;
@@ -89,6 +90,8 @@ static std::vector<std::size_t> array_element_lines(const std::string& text) {
   }
   return lines;
 }
+
+}  // namespace
 
 std::vector<RawRecord> read_json_list(const std::filesystem::path& path, const std::string& text) {
   io::Json root;
@@ -116,7 +119,7 @@ std::vector<RawRecord> read_records(const std::filesystem::path& path, const std
     throw LoadError(fmt::format("{}: unknown dataset file extension \"{}\" (expected .jsonl, .json or .csv)",
                                 path.string(), ext));
   const std::string text = read_text(path);
-  if (ext == ".jsonl") return read_jsonl(path, text);
+  if (ext == ".jsonl") return read_jsonl(text);
   if (ext == ".json") return read_json_list(path, text);
   return read_csv(path, text, label_field);
 }

@@ -21,7 +21,7 @@ struct RawRecord {
 // file as a whole or a CSV without a header.
 std::vector<RawRecord> read_records(const std::filesystem::path& path, const std::string& label_field);
 
-std::vector<RawRecord> read_jsonl(const std::filesystem::path& path, const std::string& text);
+std::vector<RawRecord> read_jsonl(const std::string& text);
 std::vector<RawRecord> read_json_list(const std::filesystem::path& path, const std::string& text);
 std::vector<RawRecord> read_csv(const std::filesystem::path& path, const std::string& text,
                                 const std::string& label_field);
