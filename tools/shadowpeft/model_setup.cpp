@@ -1,0 +1,143 @@
+#include "model_setup.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "shadowpeft/chat_template/chat_template.h"
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/io/json_file.h"
+#include "shadowpeft/io/model_dir.h"
+#include "shadowpeft/models/loader.h"
+#include "shadowpeft/shadow/task_models.h"
+
+namespace shadowpeft::cli {
+namespace fs = std::filesystem;
+
+void add_model_flags(CLI::App* cmd, ModelFlags& flags) {
+  cmd->add_option("--model", flags.model, "Model directory or org/name[@revision] in the local HF cache")->required();
+  cmd->add_option("--adapter", flags.adapter, "ShadowPEFT adapter directory (shadow_config.json + shadow_adapter.safetensors)");
+  cmd->add_option("--mode", flags.mode, "With --adapter: base_shadow (default) or shadow_only")
+      ->check(CLI::IsMember({"base_shadow", "shadow_only"}));
+  cmd->add_option("--tokenizer", flags.tokenizer, "Tokenizer directory (default: the model directory)");
+  cmd->add_option("--dtype", flags.dtype, "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)")
+      ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
+  cmd->add_option("--device", flags.device, "cpu (default) or cuda[:N]");
+}
+
+void add_sampling_flags(CLI::App* cmd, SamplingFlags& flags) {
+  cmd->add_option("--max-new-tokens", flags.max_new_tokens, "Tokens to generate at most (default: generation_config.json, else 20)");
+  cmd->add_flag("--do-sample", flags.do_sample, "Sample instead of greedy decoding");
+  cmd->add_option("--temperature", flags.temperature, "Sampling temperature (> 0)");
+  cmd->add_option("--top-k", flags.top_k, "Keep the k most likely tokens (0: off; default 50)");
+  cmd->add_option("--top-p", flags.top_p, "Nucleus sampling: keep the smallest set with this probability mass");
+  cmd->add_option("--min-p", flags.min_p, "Drop tokens below min_p times the top probability");
+  cmd->add_option("--repetition-penalty", flags.repetition_penalty, "Penalty (> 1) on tokens already present");
+  cmd->add_option("--seed", flags.seed, "Seed for sampling (as torch.manual_seed)");
+  cmd->add_option("--stop", flags.stop, "Stop once the output contains this string (repeatable)");
+  cmd->add_flag("--no-cache", flags.no_cache, "Recompute the whole sequence for every token (the Python package's way)");
+}
+
+namespace {
+
+at::ScalarType parse_dtype(const std::string& name) {
+  if (name == "bfloat16") return at::kBFloat16;
+  if (name == "float16") return at::kHalf;
+  return at::kFloat;
+}
+
+generate::GenerationConfig generation_config(const fs::path& model_dir, const models::ModelConfig& config,
+                                             const std::optional<tokenizer::Tokenizer>& tokenizer) {
+  generate::GenerationConfig generation;
+  if (fs::exists(model_dir / "generation_config.json"))
+    generation = generate::GenerationConfig::from_file(model_dir / "generation_config.json");
+  if (generation.eos_token_ids.empty()) {
+    if (const auto& eos = config.raw.find("eos_token_id"); eos != config.raw.end() && !eos->is_null())
+      generation.eos_token_ids = eos->is_array() ? eos->get<std::vector<int64_t>>() : std::vector<int64_t>{eos->get<int64_t>()};
+    else if (tokenizer && tokenizer->eos_token() && tokenizer->eos_token()->id)
+      generation.eos_token_ids = {*tokenizer->eos_token()->id};
+  }
+  if (!generation.pad_token_id && tokenizer && tokenizer->pad_token() && tokenizer->pad_token()->id)
+    generation.pad_token_id = *tokenizer->pad_token()->id;
+  return generation;
+}
+
+}  // namespace
+
+LoadedModel load_model(const ModelFlags& flags, const SamplingFlags& sampling, bool need_tokenizer) {
+  const fs::path model_dir = io::resolve_model_dir(flags.model);
+  LoadedModel loaded;
+  const fs::path tokenizer_dir = flags.tokenizer.empty() ? model_dir : io::resolve_model_dir(flags.tokenizer);
+  if (fs::exists(tokenizer_dir / "tokenizer.json")) loaded.tokenizer = tokenizer::Tokenizer::from_pretrained(tokenizer_dir);
+  else if (need_tokenizer || !flags.tokenizer.empty())
+    throw LoadError(fmt::format("{}: no tokenizer.json (give --tokenizer DIR, or token ids with --input-ids)", tokenizer_dir.string()));
+
+  models::LoadOptions load;
+  if (!flags.dtype.empty()) load.dtype = parse_dtype(flags.dtype);
+  load.device = c10::Device(flags.device);
+  models::CausalLM base = models::load_causal_lm(model_dir.string(), load);
+  base->eval();
+  loaded.generation = generation_config(model_dir, base->config(), loaded.tokenizer);
+  if (flags.adapter.empty()) {
+    loaded.decoding = generate::make_decoding_model(base);
+  } else {
+    ShadowForCausalLM model(ShadowForCausalLMImpl::from_pretrained(base, flags.adapter, false));
+    model->eval();
+    loaded.decoding = generate::make_decoding_model(model, parse_inference_mode(flags.mode));
+  }
+
+  generate::GenerationConfig& g = loaded.generation;
+  if (sampling.max_new_tokens) g.max_new_tokens = *sampling.max_new_tokens;
+  if (sampling.do_sample) g.do_sample = true;
+  if (sampling.temperature) g.temperature = *sampling.temperature;
+  if (sampling.top_k) g.top_k = *sampling.top_k;
+  if (sampling.top_p) g.top_p = *sampling.top_p;
+  if (sampling.min_p) g.min_p = *sampling.min_p;
+  if (sampling.repetition_penalty) g.repetition_penalty = *sampling.repetition_penalty;
+  if (sampling.seed) g.seed = *sampling.seed;
+  for (const std::string& stop : sampling.stop) g.stop_strings.push_back(stop);
+  if (sampling.no_cache) g.use_cache = false;
+  g.validate();
+  return loaded;
+}
+
+std::string render_chat(const tokenizer::Tokenizer& tokenizer, const std::string& messages_json, bool add_generation_prompt) {
+  const tokenizer::ChatTemplate* source = tokenizer.chat_template();
+  if (!source) throw ConfigError("the tokenizer has no chat template (tokenizer_config.json chat_template or chat_template.jinja)");
+  const ChatTemplate compiled = ChatTemplate::compile(source->source, source->name);
+  ChatTemplateOptions options;
+  options.add_generation_prompt = add_generation_prompt;
+  auto content = [](const std::optional<tokenizer::SpecialToken>& token) -> std::optional<std::string> {
+    if (token) return token->content;
+    return std::nullopt;
+  };
+  options.bos_token = content(tokenizer.bos_token());
+  options.eos_token = content(tokenizer.eos_token());
+  options.unk_token = content(tokenizer.unk_token());
+  options.pad_token = content(tokenizer.pad_token());
+  return apply_chat_template(compiled, nlohmann::ordered_json::parse(messages_json), options);
+}
+
+void TextStreamer::add(int64_t token) {
+  tokens_.push_back(token);
+  const std::string text = tokenizer_.decode(tokens_, /*skip_special_tokens=*/true);
+  // U+FFFD at the end: the last token ends inside a multi-byte character; wait for the rest.
+  if (text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0) return;
+  if (text.size() > printed_.size() && text.compare(0, printed_.size(), printed_) == 0) {
+    std::fwrite(text.data() + printed_.size(), 1, text.size() - printed_.size(), stdout);
+    std::fflush(stdout);
+  }
+  printed_ = text;
+}
+
+void TextStreamer::finish() {
+  const std::string text = tokenizer_.decode(tokens_, true);
+  if (text.size() > printed_.size() && text.compare(0, printed_.size(), printed_) == 0)
+    std::fwrite(text.data() + printed_.size(), 1, text.size() - printed_.size(), stdout);
+  printed_ = text;
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+}  // namespace shadowpeft::cli

@@ -1,0 +1,66 @@
+#pragma once
+// Options shared by the commands that run a model: which model, adapter, mode, tokenizer, dtype
+// and device, and the decoding flags; and loading all of it.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shadowpeft/generate/decoding_model.h"
+#include "shadowpeft/generate/generation_config.h"
+#include "shadowpeft/tokenizer/tokenizer.h"
+
+namespace CLI {
+class App;
+}
+
+namespace shadowpeft::cli {
+
+struct ModelFlags {
+  std::string model;
+  std::string adapter;
+  std::string mode = "base_shadow";
+  std::string tokenizer;  // default: the model directory
+  std::string dtype;
+  std::string device = "cpu";
+};
+void add_model_flags(CLI::App* cmd, ModelFlags& flags);
+
+struct SamplingFlags {
+  std::optional<int64_t> max_new_tokens;
+  bool do_sample = false;
+  std::optional<double> temperature, top_p, min_p, repetition_penalty;
+  std::optional<int64_t> top_k;
+  std::optional<uint64_t> seed;
+  std::vector<std::string> stop;
+  bool no_cache = false;
+};
+void add_sampling_flags(CLI::App* cmd, SamplingFlags& flags);
+
+struct LoadedModel {
+  std::unique_ptr<generate::DecodingModel> decoding;
+  std::optional<tokenizer::Tokenizer> tokenizer;
+  generate::GenerationConfig generation;  // generation_config.json, then the flags
+};
+// `need_tokenizer` false: a missing tokenizer is not an error (token ids in, ids out).
+LoadedModel load_model(const ModelFlags& flags, const SamplingFlags& sampling, bool need_tokenizer);
+
+// The chat template of the tokenizer applied to `messages`, ready to be encoded without special
+// tokens (the template writes them).
+std::string render_chat(const tokenizer::Tokenizer& tokenizer, const std::string& messages_json, bool add_generation_prompt);
+
+// Prints text as tokens arrive, holding back an incomplete UTF-8 character.
+class TextStreamer {
+ public:
+  explicit TextStreamer(const tokenizer::Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  void add(int64_t token);
+  void finish();
+  const std::string& text() const { return printed_; }
+
+ private:
+  const tokenizer::Tokenizer& tokenizer_;
+  std::vector<int64_t> tokens_;
+  std::string printed_;
+};
+
+}  // namespace shadowpeft::cli
