@@ -86,6 +86,16 @@ void load_parameter_values(TrainingTask& task, const io::TensorMap& values, cons
     throw LoadError(fmt::format("{}: checkpoint does not fit the model being trained: {}", source, fmt::join(problems, "; ")));
 }
 
+TrainBatch on_device(TrainBatch batch, const c10::Device& device) {
+  if (batch.input_ids.device() == device) return batch;
+  return {batch.input_ids.to(device), batch.attention_mask.to(device), batch.labels.to(device)};
+}
+
+c10::Device device_of(TrainingTask& task) {
+  const auto params = task.module().parameters();
+  return params.empty() ? c10::Device(c10::kCPU) : params.front().device();
+}
+
 io::Json metrics_json(const std::map<std::string, double>& metrics) {
   io::Json json = io::Json::object();
   for (const auto& [key, value] : metrics) json[key] = value;
@@ -120,7 +130,8 @@ std::map<std::string, double> Trainer::evaluate() {
   task_.module().eval();
   at::NoGradGuard no_grad;
   EvalSums sums;
-  for (int64_t i = 0; i < eval_->size(); ++i) sums.add(task_.evaluate(eval_->get(0, i)));
+  const c10::Device device = device_of(task_);
+  for (int64_t i = 0; i < eval_->size(); ++i) sums.add(task_.evaluate(on_device(eval_->get(0, i), device)));
   task_.module().train(was_training);
   std::map<std::string, double> out;
   for (const auto& [key, value] : sums.metrics()) out["eval_" + key] = value;
@@ -218,7 +229,7 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
     double step_loss = 0;
     int64_t step_tokens = 0;
     for (int64_t m = 0; m < accumulation; ++m, ++consumed) {
-      const TrainBatch batch = train_.get(consumed / train_.size(), consumed % train_.size());
+      const TrainBatch batch = on_device(train_.get(consumed / train_.size(), consumed % train_.size()), tensors.front().device());
       const at::Tensor loss = task_.loss(batch);
       (loss / static_cast<double>(accumulation)).backward();
       const double value = loss.item<double>();

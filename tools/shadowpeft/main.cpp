@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   shadowpeft::cli::add_tokenize_command(app);
   shadowpeft::cli::add_generate_command(app);
   shadowpeft::cli::add_chat_command(app);
+  shadowpeft::cli::add_train_command(app);
+  shadowpeft::cli::add_eval_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,30 @@
+#pragma once
+// Training batches from tokenized examples: reshuffled every epoch with (seed, epoch), so a resumed
+// run replays the same order, then collated (right padding, labels -100 on padding).
+#include <cstdint>
+#include <vector>
+
+#include "shadowpeft/data/collate.h"
+#include "shadowpeft/data/dataset.h"
+#include "shadowpeft/train/batch_source.h"
+
+namespace shadowpeft::train {
+
+class DatasetBatches final : public BatchSource {
+ public:
+  // shuffle false: the examples' own order every epoch (evaluation). The last batch may be short.
+  DatasetBatches(std::vector<data::Example> examples, int64_t batch_size, int64_t pad_id, bool shuffle, uint64_t seed);
+  int64_t size() const override;
+  TrainBatch get(int64_t epoch, int64_t index) override;
+
+ private:
+  std::vector<data::Example> examples_;
+  int64_t batch_size_;
+  data::CollateOptions collate_;
+  bool shuffle_;
+  uint64_t seed_;
+  int64_t order_epoch_ = -1;
+  std::vector<std::size_t> order_;
+};
+
+}  // namespace shadowpeft::train

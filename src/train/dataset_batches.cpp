@@ -1,0 +1,44 @@
+#include "shadowpeft/train/dataset_batches.h"
+
+#include <ATen/ATen.h>
+
+#include <numeric>
+
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/data/split.h"
+
+namespace shadowpeft::train {
+
+DatasetBatches::DatasetBatches(std::vector<data::Example> examples, int64_t batch_size, int64_t pad_id, bool shuffle,
+                               uint64_t seed)
+    : examples_(std::move(examples)), batch_size_(batch_size), shuffle_(shuffle), seed_(seed) {
+  if (batch_size_ <= 0) throw ConfigError("batch size must be > 0");
+  collate_.pad_id = pad_id;
+}
+
+int64_t DatasetBatches::size() const {
+  return (static_cast<int64_t>(examples_.size()) + batch_size_ - 1) / batch_size_;
+}
+
+TrainBatch DatasetBatches::get(int64_t epoch, int64_t index) {
+  if (order_epoch_ != epoch) {
+    order_ = shuffle_ ? data::shuffled_indices(examples_.size(), seed_ + static_cast<uint64_t>(epoch))
+                      : std::vector<std::size_t>(examples_.size());
+    if (!shuffle_) std::iota(order_.begin(), order_.end(), std::size_t{0});
+    order_epoch_ = epoch;
+  }
+  const auto begin = static_cast<std::size_t>(index * batch_size_);
+  const std::size_t end = std::min(order_.size(), begin + static_cast<std::size_t>(batch_size_));
+  std::vector<data::Example> picked;
+  for (std::size_t i = begin; i < end; ++i) picked.push_back(examples_[order_[i]]);
+  const data::Batch batch = data::collate(picked, collate_);
+  const auto b = static_cast<int64_t>(batch.batch_size), t = static_cast<int64_t>(batch.seq_len);
+  const auto opts = at::TensorOptions().dtype(at::kLong);
+  TrainBatch out;
+  out.input_ids = at::tensor(batch.input_ids, opts).view({b, t});
+  out.attention_mask = at::tensor(batch.attention_mask, opts).view({b, t});
+  out.labels = batch.class_labels.empty() ? at::tensor(batch.labels, opts).view({b, t}) : at::tensor(batch.class_labels, opts);
+  return out;
+}
+
+}  // namespace shadowpeft::train

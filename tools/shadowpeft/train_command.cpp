@@ -1,0 +1,267 @@
+// `shadowpeft train`: fine-tunes a ShadowPEFT adapter on a JSONL/JSON/CSV dataset with the trainer
+// (HF TrainingArguments names), printing base / base+shadow / shadow-only metrics before and after.
+// `shadowpeft eval`: those metrics for a saved adapter.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "commands.h"
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/core/logging.h"
+#include "shadowpeft/data/collate.h"
+#include "shadowpeft/data/dataset.h"
+#include "shadowpeft/data/split.h"
+#include "shadowpeft/io/json_file.h"
+#include "shadowpeft/io/model_dir.h"
+#include "shadowpeft/models/loader.h"
+#include "shadowpeft/shadow/task_models.h"
+#include "shadowpeft/tokenizer/tokenizer.h"
+#include "shadowpeft/train/dataset_batches.h"
+#include "shadowpeft/train/trainer.h"
+
+namespace shadowpeft::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TrainFlags {
+  std::string model, tokenizer, adapter, data, eval_data, config, task = "causal_lm";
+  std::optional<double> eval_fraction;
+  std::string resume;
+  bool resume_latest = false;
+  bool json = false;
+  // Dataset
+  std::size_t max_length = 512;
+  bool packing = false, skip_bad_records = false;
+  std::string chat_template_kwargs = "{}";
+  // Fresh adapter (ShadowConfig)
+  ShadowConfig shadow;
+  double shadow_loss_weight = 0.05;
+  // TrainingArguments overrides
+  std::optional<std::string> output_dir, lr_scheduler_type;
+  std::optional<double> num_train_epochs, learning_rate, weight_decay, max_grad_norm, warmup_ratio, shadow_lr_multiplier;
+  std::optional<int64_t> max_steps, batch_size, eval_batch_size, gradient_accumulation_steps, warmup_steps, logging_steps,
+      eval_steps, save_steps, save_total_limit;
+  std::optional<uint64_t> seed;
+  bool bf16 = false;
+};
+
+train::TrainingArguments training_arguments(const TrainFlags& f) {
+  train::TrainingArguments a = f.config.empty() ? train::TrainingArguments{} : train::TrainingArguments::from_file(f.config);
+  auto set = [](auto& field, const auto& flag) {
+    if (flag) field = *flag;
+  };
+  set(a.output_dir, f.output_dir);
+  set(a.lr_scheduler_type, f.lr_scheduler_type);
+  set(a.num_train_epochs, f.num_train_epochs);
+  set(a.learning_rate, f.learning_rate);
+  set(a.weight_decay, f.weight_decay);
+  set(a.max_grad_norm, f.max_grad_norm);
+  set(a.warmup_ratio, f.warmup_ratio);
+  set(a.shadow_lr_multiplier, f.shadow_lr_multiplier);
+  set(a.max_steps, f.max_steps);
+  set(a.per_device_train_batch_size, f.batch_size);
+  set(a.per_device_eval_batch_size, f.eval_batch_size);
+  set(a.gradient_accumulation_steps, f.gradient_accumulation_steps);
+  set(a.warmup_steps, f.warmup_steps);
+  set(a.logging_steps, f.logging_steps);
+  set(a.eval_steps, f.eval_steps);
+  set(a.save_steps, f.save_steps);
+  if (f.save_total_limit) a.save_total_limit = *f.save_total_limit;
+  set(a.seed, f.seed);
+  if (f.bf16) a.bf16 = true;
+  a.validate();
+  return a;
+}
+
+data::Dataset load_data(const std::string& path, const tokenizer::Tokenizer& tokenizer, const TrainFlags& f) {
+  data::DatasetOptions options;
+  options.max_length = f.max_length;
+  options.packing = f.packing;
+  options.skip_bad_records = f.skip_bad_records;
+  options.chat_template_kwargs = f.chat_template_kwargs;
+  if (f.task == "seq_cls") options.kind = data::RecordKind::Classification;
+  data::Dataset dataset = data::load_dataset(path, tokenizer, options);
+  const auto& s = dataset.stats;
+  log_info(fmt::format("{}: {} examples ({}) from {} records; {} bad records skipped, {} truncated to {} tokens, {} without a loss token dropped",
+                       path, dataset.examples.size(), data::to_string(dataset.kind), s.records, s.bad_records, s.truncated,
+                       f.max_length, s.dropped_no_loss));
+  if (dataset.examples.empty()) throw ConfigError(fmt::format("{}: no usable examples", path));
+  return dataset;
+}
+
+std::unique_ptr<train::TrainingTask> make_task(const TrainFlags& f, models::CausalLM base, bool trainable) {
+  if (f.task == "seq_cls") {
+    if (f.adapter.empty()) {
+      ShadowConfig config = f.shadow;
+      if (config.modules_to_save.empty()) config.modules_to_save = {"classifier_head", "shadow_classifier_head"};
+      return train::make_training_task(ShadowForSequenceClassification(get_shadow_model(base, config), f.shadow_loss_weight));
+    }
+    return train::make_training_task(ShadowForSequenceClassification(
+        ShadowForSequenceClassificationImpl::from_pretrained(base, f.adapter, trainable, f.shadow_loss_weight)));
+  }
+  if (f.adapter.empty()) return train::make_training_task(ShadowForCausalLM(get_shadow_model(base, f.shadow), f.shadow_loss_weight));
+  return train::make_training_task(
+      ShadowForCausalLM(ShadowForCausalLMImpl::from_pretrained(base, f.adapter, trainable, f.shadow_loss_weight)));
+}
+
+std::string format_metrics(const std::map<std::string, double>& metrics) {
+  std::string out;
+  for (const char* mode : {"base", "base_shadow", "shadow_only"}) {
+    const std::string prefix = fmt::format("eval_{}_", mode);
+    std::string line;
+    for (const char* metric : {"loss", "perplexity", "accuracy"})
+      if (const auto it = metrics.find(prefix + metric); it != metrics.end()) line += fmt::format("  {} {:.4f}", metric, it->second);
+    if (!line.empty()) out += fmt::format("  {:<12}{}\n", mode, line);
+  }
+  return out;
+}
+
+struct Prepared {
+  std::unique_ptr<train::TrainingTask> task;
+  std::unique_ptr<train::DatasetBatches> train, eval;
+};
+
+Prepared prepare(const TrainFlags& f, const train::TrainingArguments& args, bool training) {
+  const fs::path model_dir = io::resolve_model_dir(f.model);
+  const tokenizer::Tokenizer tokenizer =
+      tokenizer::Tokenizer::from_pretrained(f.tokenizer.empty() ? model_dir : io::resolve_model_dir(f.tokenizer));
+  data::Dataset train_set = load_data(f.data, tokenizer, f);
+  std::vector<data::Example> eval_examples;
+  if (!f.eval_data.empty()) {
+    eval_examples = load_data(f.eval_data, tokenizer, f).examples;
+  } else if (f.eval_fraction && training) {
+    data::SplitOptions split;
+    split.eval_fraction = *f.eval_fraction;
+    split.seed = args.seed;
+    auto parts = data::split_examples(std::move(train_set.examples), split);
+    train_set.examples = std::move(parts.train);
+    eval_examples = std::move(parts.eval);
+    log_info(fmt::format("split: {} training and {} evaluation examples", train_set.examples.size(), eval_examples.size()));
+  }
+  models::LoadOptions load;
+  load.dtype = at::kFloat;  // the adapter trains in float32; bf16 runs under autocast
+  models::CausalLM base = models::load_causal_lm(model_dir.string(), load);
+  Prepared p;
+  torch::manual_seed(args.seed);  // a fresh adapter's initialisation
+  p.task = make_task(f, base, training);
+  const int64_t pad = data::default_pad_id(tokenizer);
+  if (training)
+    p.train = std::make_unique<train::DatasetBatches>(std::move(train_set.examples), args.per_device_train_batch_size, pad, true, args.seed);
+  else
+    eval_examples = std::move(train_set.examples);
+  if (!eval_examples.empty())
+    p.eval = std::make_unique<train::DatasetBatches>(std::move(eval_examples), args.per_device_eval_batch_size, pad, false, 0);
+  return p;
+}
+
+void run_train(const TrainFlags& f) {
+  const train::TrainingArguments args = training_arguments(f);
+  Prepared p = prepare(f, args, true);
+  train::Trainer trainer(*p.task, args, *p.train, p.eval.get());
+  std::map<std::string, double> before;
+  if (p.eval) {
+    log_info("evaluating before training...");
+    before = trainer.evaluate();
+    log_info("before training:\n" + format_metrics(before));
+  }
+  std::optional<fs::path> resume;
+  if (f.resume_latest) resume = fs::path(args.output_dir);
+  else if (!f.resume.empty()) resume = fs::path(f.resume);
+  const train::TrainOutput out = trainer.train(resume);
+  log_info(fmt::format("trained {} steps in {:.1f} s ({:.0f} tokens/s); adapter saved to {}", out.global_step, out.seconds,
+                       out.tokens_per_second, args.output_dir));
+  if (!out.eval_metrics.empty()) log_info("after training:\n" + format_metrics(out.eval_metrics));
+  if (f.json) {
+    io::Json summary = {{"global_step", out.global_step}, {"train_loss", out.train_loss}, {"seconds", out.seconds},
+                        {"tokens_per_second", out.tokens_per_second}, {"output_dir", args.output_dir}};
+    summary["before"] = io::Json::object();
+    for (const auto& [k, v] : before) summary["before"][k] = v;
+    summary["after"] = io::Json::object();
+    for (const auto& [k, v] : out.eval_metrics) summary["after"][k] = v;
+    fmt::print("{}\n", summary.dump());
+  }
+}
+
+void run_eval(const TrainFlags& f) {
+  train::TrainingArguments args;
+  if (f.eval_batch_size) args.per_device_eval_batch_size = *f.eval_batch_size;
+  Prepared p = prepare(f, args, false);
+  // The trainer's evaluation, so the numbers are the ones training reports.
+  train::Trainer trainer(*p.task, args, *p.eval, p.eval.get());
+  const std::map<std::string, double> metrics = trainer.evaluate();
+  if (f.json) {
+    io::Json out = io::Json::object();
+    for (const auto& [k, v] : metrics) out[k] = v;
+    fmt::print("{}\n", out.dump());
+  } else {
+    fmt::print("{}", format_metrics(metrics));
+  }
+}
+
+void add_common(CLI::App* cmd, TrainFlags& f) {
+  cmd->add_option("--model", f.model, "Base model directory or org/name[@revision] in the local HF cache")->required();
+  cmd->add_option("--tokenizer", f.tokenizer, "Tokenizer directory (default: the model directory)");
+  cmd->add_option("--task", f.task, "causal_lm (default) or seq_cls (a *ForSequenceClassification base)")
+      ->check(CLI::IsMember({"causal_lm", "seq_cls"}));
+  cmd->add_option("--max-length", f.max_length, "Tokens per example (longer ones are cut; default 512)");
+  cmd->add_flag("--packing", f.packing, "Concatenate examples into blocks of --max-length tokens");
+  cmd->add_flag("--skip-bad-records", f.skip_bad_records, "Skip malformed records (counted) instead of stopping at the first");
+  cmd->add_option("--chat-template-kwargs", f.chat_template_kwargs, "Extra chat template variables as JSON, e.g. '{\"enable_thinking\": false}'");
+  cmd->add_option("--shadow-loss-weight", f.shadow_loss_weight, "Weight of the shadow head's loss (default 0.05)");
+  cmd->add_flag("--json", f.json, "Print a JSON summary on stdout");
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto f = std::make_shared<TrainFlags>();
+  CLI::App* cmd = app.add_subcommand("train", "Fine-tune a ShadowPEFT adapter on a dataset (JSONL, JSON or CSV)");
+  add_common(cmd, *f);
+  cmd->add_option("--data", f->data, "Training data: {text} | {prompt, completion} | {messages} | {text, label} records")->required();
+  cmd->add_option("--eval-data", f->eval_data, "Evaluation data (same format)");
+  cmd->add_option("--eval-fraction", f->eval_fraction, "Hold out this fraction of --data for evaluation");
+  cmd->add_option("--adapter", f->adapter, "Continue training this adapter (default: a fresh one from the shadow flags)");
+  cmd->add_option("--num-shadow-layers", f->shadow.num_shadow_layers, "Layers of the fresh shadow (default 1)");
+  cmd->add_option("--injection-hidden-size", f->shadow.injection_hidden_size, "Injection rank (default 16)");
+  cmd->add_option("--gate-hidden-size", f->shadow.gate_hidden_size, "Update gate width (default 10)");
+  cmd->add_option("--alpha", f->shadow.alpha, "Injection scale (default 0.1)");
+  cmd->add_option("--dropout", f->shadow.dropout, "Adapter dropout (default 0.2)");
+  cmd->add_option("--shadow-intermediate-size", f->shadow.shadow_intermediate_size, "MLP width of the shadow (default: the base's)");
+  cmd->add_option("--config", f->config, "TrainingArguments as a JSON file (HF names); the flags below override it");
+  cmd->add_option("--output-dir", f->output_dir, "Where checkpoints, logs and the adapter go");
+  cmd->add_option("--num-train-epochs", f->num_train_epochs, "Epochs (default 3)");
+  cmd->add_option("--max-steps", f->max_steps, "Optimizer steps; overrides epochs");
+  cmd->add_option("--batch-size", f->batch_size, "per_device_train_batch_size (default 8)");
+  cmd->add_option("--eval-batch-size", f->eval_batch_size, "per_device_eval_batch_size (default 8)");
+  cmd->add_option("--gradient-accumulation-steps", f->gradient_accumulation_steps, "Micro-batches per optimizer step");
+  cmd->add_option("--learning-rate", f->learning_rate, "Peak learning rate (default 5e-5)");
+  cmd->add_option("--weight-decay", f->weight_decay, "AdamW weight decay (not on biases and norms)");
+  cmd->add_option("--max-grad-norm", f->max_grad_norm, "Clip the global gradient norm (0: off; default 1)");
+  cmd->add_option("--lr-scheduler-type", f->lr_scheduler_type, "linear | cosine | constant | constant_with_warmup");
+  cmd->add_option("--warmup-steps", f->warmup_steps, "Warmup steps");
+  cmd->add_option("--warmup-ratio", f->warmup_ratio, "Warmup as a fraction of all steps");
+  cmd->add_option("--logging-steps", f->logging_steps, "Log every N steps (default 500)");
+  cmd->add_option("--eval-steps", f->eval_steps, "Evaluate every N steps (0: at the end only)");
+  cmd->add_option("--save-steps", f->save_steps, "Checkpoint every N steps (0: none)");
+  cmd->add_option("--save-total-limit", f->save_total_limit, "Keep at most N checkpoints");
+  cmd->add_option("--seed", f->seed, "Seed for initialisation, shuffling and dropout (default 42)");
+  cmd->add_flag("--bf16", f->bf16, "Autocast matmuls to bfloat16");
+  cmd->add_option("--shadow-lr-multiplier", f->shadow_lr_multiplier, "Learning-rate factor for shadow parameters");
+  auto* resume = cmd->add_option("--resume-from-checkpoint", f->resume, "Resume from this checkpoint-N directory");
+  auto* latest = cmd->add_flag("--resume", f->resume_latest, "Resume from the newest checkpoint in --output-dir");
+  resume->excludes(latest);
+  cmd->callback([f] { run_train(*f); });
+}
+
+void add_eval_command(CLI::App& app) {
+  auto f = std::make_shared<TrainFlags>();
+  CLI::App* cmd = app.add_subcommand("eval", "Loss / perplexity (or accuracy) of base, base+shadow and shadow-only on a dataset");
+  add_common(cmd, *f);
+  cmd->add_option("--data", f->data, "Evaluation data (JSONL, JSON or CSV)")->required();
+  cmd->add_option("--adapter", f->adapter, "The ShadowPEFT adapter directory")->required();
+  cmd->add_option("--eval-batch-size", f->eval_batch_size, "Batch size (default 8)");
+  cmd->callback([f] { run_eval(*f); });
+}
+
+}  // namespace shadowpeft::cli
