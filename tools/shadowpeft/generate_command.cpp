@@ -5,8 +5,6 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
-#include <sstream>
-
 #include "commands.h"
 #include "model_setup.h"
 #include "shadowpeft/core/error.h"
@@ -26,27 +24,11 @@ struct GenerateFlags {
   bool json = false;
 };
 
-std::vector<int64_t> parse_ids(const std::string& text) {
-  std::vector<int64_t> ids;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    try {
-      std::size_t used = 0;
-      ids.push_back(std::stoll(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      throw ConfigError(fmt::format("--input-ids: '{}' is not an integer token id", item));
-    }
-  }
-  return ids;
-}
-
 void run_generate(const GenerateFlags& flags) {
   LoadedModel loaded = load_model(flags.model, flags.sampling, flags.input_ids.empty());
   std::vector<std::vector<int64_t>> prompts;
   if (!flags.input_ids.empty()) {
-    prompts.push_back(parse_ids(flags.input_ids));
+    prompts.push_back(parse_token_ids(flags.input_ids, "--input-ids"));
   } else {
     for (const std::string& prompt : flags.prompts) {
       if (!flags.chat) {

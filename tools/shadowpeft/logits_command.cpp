@@ -6,9 +6,8 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
-#include <sstream>
-
 #include "commands.h"
+#include "model_setup.h"
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/io/json_file.h"
 #include "shadowpeft/io/safetensors.h"
@@ -28,36 +27,12 @@ struct LogitsOptions {
   std::string mode = "base_shadow";
 };
 
-at::Tensor parse_id_list(const std::string& text) {
-  std::vector<int64_t> ids;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    try {
-      std::size_t used = 0;
-      ids.push_back(std::stoll(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      throw ConfigError(fmt::format("--input-ids: '{}' is not an integer token id", item));
-    }
-  }
-  if (ids.empty()) throw ConfigError("--input-ids: no token ids given");
-  return at::tensor(ids, at::kLong).unsqueeze(0);
-}
-
-at::ScalarType parse_dtype(const std::string& name) {
-  if (name == "float32") return at::kFloat;
-  if (name == "bfloat16") return at::kBFloat16;
-  if (name == "float16") return at::kHalf;
-  throw ConfigError(fmt::format("--dtype: '{}' is not one of float32, bfloat16, float16", name));
-}
-
 void run_logits(const LogitsOptions& opts) {
   models::ForwardOptions forward;
   at::Tensor ids;
   io::TensorMap inputs;
   if (!opts.input_ids.empty()) {
-    ids = parse_id_list(opts.input_ids);
+    ids = at::tensor(parse_token_ids(opts.input_ids, "--input-ids"), at::kLong).unsqueeze(0);
   } else {
     // A safetensors file with input_ids [B, T] and optionally attention_mask and position_ids.
     const auto file = io::SafetensorsFile::open(opts.ids_file);

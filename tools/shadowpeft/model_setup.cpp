@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <sstream>
 
 #include "shadowpeft/chat_template/chat_template.h"
 #include "shadowpeft/core/error.h"
@@ -40,12 +41,6 @@ void add_sampling_flags(CLI::App* cmd, SamplingFlags& flags) {
 }
 
 namespace {
-
-at::ScalarType parse_dtype(const std::string& name) {
-  if (name == "bfloat16") return at::kBFloat16;
-  if (name == "float16") return at::kHalf;
-  return at::kFloat;
-}
 
 generate::GenerationConfig generation_config(const fs::path& model_dir, const models::ModelConfig& config,
                                              const std::optional<tokenizer::Tokenizer>& tokenizer) {
@@ -100,6 +95,30 @@ LoadedModel load_model(const ModelFlags& flags, const SamplingFlags& sampling, b
   if (sampling.no_cache) g.use_cache = false;
   g.validate();
   return loaded;
+}
+
+at::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32") return at::kFloat;
+  if (name == "bfloat16") return at::kBFloat16;
+  if (name == "float16") return at::kHalf;
+  throw ConfigError(fmt::format("--dtype: '{}' is not one of float32, bfloat16, float16", name));
+}
+
+std::vector<int64_t> parse_token_ids(const std::string& text, const std::string& flag) {
+  std::vector<int64_t> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      std::size_t used = 0;
+      ids.push_back(std::stoll(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw ConfigError(fmt::format("{}: '{}' is not an integer token id", flag, item));
+    }
+  }
+  if (ids.empty()) throw ConfigError(fmt::format("{}: no token ids given", flag));
+  return ids;
 }
 
 std::string render_chat(const tokenizer::Tokenizer& tokenizer, const std::string& messages_json, bool add_generation_prompt) {

@@ -45,6 +45,11 @@ struct LoadedModel {
 // `need_tokenizer` false: a missing tokenizer is not an error (token ids in, ids out).
 LoadedModel load_model(const ModelFlags& flags, const SamplingFlags& sampling, bool need_tokenizer);
 
+// "float32" | "bfloat16" | "float16"; ConfigError otherwise.
+c10::ScalarType parse_dtype(const std::string& name);
+// "1,2,3" → token ids; ConfigError naming `flag` on anything else.
+std::vector<int64_t> parse_token_ids(const std::string& text, const std::string& flag);
+
 // The chat template of the tokenizer applied to `messages`, ready to be encoded without special
 // tokens (the template writes them).
 std::string render_chat(const tokenizer::Tokenizer& tokenizer, const std::string& messages_json, bool add_generation_prompt);
