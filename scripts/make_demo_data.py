@@ -46,7 +46,7 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "demo")
     os.makedirs(out, exist_ok=True)
     rng = random.Random(2026)
-    numbers = rng.sample(range(1, 10000), 560)
+    numbers = rng.sample(range(1, 10000), 520)
     splits = {"numbers_train.jsonl": numbers[:480], "numbers_eval.jsonl": numbers[480:]}
     for name, values in splits.items():
         with open(os.path.join(out, name), "w", encoding="utf-8") as f:
