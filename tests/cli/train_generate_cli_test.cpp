@@ -33,8 +33,9 @@ io::Json last_json(const std::string& out) {
 
 class TrainGenerateCli : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = test::scratch_dir("TrainGenerateCli");
+  // Per test, not per suite: ctest runs each case as its own process, in parallel.
+  void SetUp() override {
+    dir_ = test::scratch_dir("cli");
     const fs::path model = dir_ / "model";
     fs::create_directories(model);
     const fs::path tokenizer = kSource / ".." / "shared" / "tokenizers" / "qwen3";
@@ -63,11 +64,10 @@ class TrainGenerateCli : public ::testing::Test {
       for (int i = 0; i < lines && std::getline(in, line); ++i) out << line << '\n';
     }
   }
-  static std::string model_flag() { return "--model " + (dir_ / "model").string(); }
-  static std::string data(const std::string& name) { return (dir_ / name).string(); }
-  static fs::path dir_;
+  std::string model_flag() const { return "--model " + (dir_ / "model").string(); }
+  std::string data(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
 };
-fs::path TrainGenerateCli::dir_;
 
 TEST_F(TrainGenerateCli, TrainsResumesEvaluatesAndGenerates) {
   const fs::path out = dir_ / "run";
