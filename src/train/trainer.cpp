@@ -135,7 +135,7 @@ std::map<std::string, double> Trainer::evaluate() {
   task_.module().train(was_training);
   std::map<std::string, double> out;
   for (const auto& [key, value] : sums.metrics()) out["eval_" + key] = value;
-  if (out.count("eval_base_shadow_loss")) out["eval_loss"] = out["eval_base_shadow_loss"];
+  if (const auto it = out.find("eval_" + task_.eval_loss_metric()); it != out.end()) out["eval_loss"] = it->second;
   return out;
 }
 
@@ -147,7 +147,7 @@ void Trainer::save_checkpoint(int64_t step, const AdamW& optimizer) {
   const fs::path tmp = out / fmt::format(".checkpoint-{}.tmp", step);
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  task_.save_adapter(tmp);
+  task_.save_pretrained(tmp);
   io::save_safetensors(tmp / kParametersFile, parameter_values(task_));
   io::save_safetensors(tmp / kOptimizerFile, optimizer.state_dict());
   io::save_safetensors(tmp / kRngFile, {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
@@ -226,6 +226,7 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
   int64_t steps_since_log = 0, steps_run = 0, tokens_run = 0;
   while (step < total && (!stop_after_ || steps_run < *stop_after_)) {
     const double multiplier = schedule.multiplier(step);
+    task_.begin_step(step, total);
     double step_loss = 0;
     int64_t step_tokens = 0;
     for (int64_t m = 0; m < accumulation; ++m, ++consumed) {
@@ -286,7 +287,7 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
     log(entry);
   }
   save_checkpoint(step, optimizer);
-  task_.save_adapter(out);
+  task_.save_pretrained(out);
   CurvePoints train_curve, eval_curve;
   for (const std::string& line : log_lines_) {
     const io::Json entry = io::Json::parse(line);

@@ -6,27 +6,12 @@
 #include <set>
 
 #include "shadowpeft/models/layers.h"
+#include "task_support.h"
 
 namespace shadowpeft::train {
 namespace {
 
 constexpr int64_t kIgnoreIndex = -100;
-
-// Next-token cross-entropy summed over labelled tokens, and their count.
-std::pair<double, double> shifted_ce_sum(const at::Tensor& logits, const at::Tensor& labels) {
-  const int64_t v = logits.size(-1);
-  const at::Tensor shifted_logits = logits.slice(1, 0, -1).reshape({-1, v}).to(at::kFloat);
-  const at::Tensor shifted_labels = labels.slice(1, 1).reshape({-1});
-  const double sum =
-      at::cross_entropy_loss(shifted_logits, shifted_labels, {}, at::Reduction::Sum, kIgnoreIndex).item<double>();
-  return {sum, static_cast<double>(shifted_labels.ne(kIgnoreIndex).sum().item<int64_t>())};
-}
-
-models::ForwardOptions options_of(const TrainBatch& batch) {
-  models::ForwardOptions options;
-  options.attention_mask = batch.attention_mask;
-  return options;
-}
 
 class CausalLMTask final : public TrainingTask {
  public:
@@ -43,7 +28,7 @@ class CausalLMTask final : public TrainingTask {
     const auto [base, unused2] = shifted_ce_sum(base_logits, batch.labels);
     return {{{"tokens", tokens}, {"base_shadow_ce", base_shadow}, {"shadow_only_ce", shadow_only}, {"base_ce", base}}};
   }
-  void save_adapter(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
+  void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
 
  private:
   ShadowForCausalLM model_;
@@ -70,7 +55,7 @@ class SequenceClassificationTask final : public TrainingTask {
              {"base_shadow_ce", ce(out.logits)},
              {"shadow_only_ce", ce(out.shadow_logits)}}};
   }
-  void save_adapter(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
+  void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
 
  private:
   ShadowForSequenceClassification model_;
@@ -87,22 +72,25 @@ void EvalSums::add(const EvalSums& other) {
 }
 
 std::map<std::string, double> EvalSums::metrics() const {
-  std::map<std::string, double> out;
-  auto get = [&](const char* key) {
+  // <mode>_ce sums cross-entropy and <mode>_correct right answers, over "tokens" (language
+  // modelling) or "examples" (classification).
+  const auto count = [&](const char* key) {
     const auto it = sums.find(key);
     return it == sums.end() ? 0.0 : it->second;
   };
-  if (const double tokens = get("tokens"); tokens > 0) {
-    for (const char* mode : {"base_shadow", "shadow_only", "base"}) {
-      const double loss = get((std::string(mode) + "_ce").c_str()) / tokens;
-      out[std::string(mode) + "_loss"] = loss;
-      out[std::string(mode) + "_perplexity"] = std::exp(loss);
-    }
-  }
-  if (const double examples = get("examples"); examples > 0) {
-    for (const char* mode : {"base_shadow", "shadow_only"}) {
-      out[std::string(mode) + "_accuracy"] = get((std::string(mode) + "_correct").c_str()) / examples;
-      out[std::string(mode) + "_loss"] = get((std::string(mode) + "_ce").c_str()) / examples;
+  const double tokens = count("tokens"), examples = count("examples");
+  std::map<std::string, double> out;
+  for (const auto& [key, value] : sums) {
+    if (key.ends_with("_ce")) {
+      const std::string mode = key.substr(0, key.size() - 3);
+      if (tokens > 0) {
+        out[mode + "_loss"] = value / tokens;
+        out[mode + "_perplexity"] = std::exp(value / tokens);
+      } else if (examples > 0) {
+        out[mode + "_loss"] = value / examples;
+      }
+    } else if (key.ends_with("_correct") && examples > 0) {
+      out[key.substr(0, key.size() - 8) + "_accuracy"] = value / examples;
     }
   }
   return out;

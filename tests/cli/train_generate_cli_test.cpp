@@ -5,9 +5,16 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "shadowpeft/io/json_file.h"
+#include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/models/loader.h"
 #include "test_utils.h"
 
@@ -41,13 +48,24 @@ class TrainGenerateCli : public ::testing::Test {
     const fs::path tokenizer = kSource / ".." / "shared" / "tokenizers" / "qwen3";
     fs::copy_file(tokenizer / "tokenizer.json", model / "tokenizer.json");
     fs::copy_file(tokenizer / "tokenizer_config.json", model / "tokenizer_config.json");
+    write_tiny_llama(model, 32);
+    // Small slices of the demo data keep the run short (a 151k vocabulary makes every logit row big).
+    for (const auto& [name, lines] : {std::pair<std::string, int>{"numbers_train.jsonl", 48}, {"numbers_eval.jsonl", 8}}) {
+      std::ifstream in(kSource / "data" / "demo" / name);
+      std::ofstream out(dir_ / name);
+      std::string line;
+      for (int i = 0; i < lines && std::getline(in, line); ++i) out << line << '\n';
+    }
+  }
+  // A random Llama with the Qwen3 vocabulary, `hidden` wide, tied embeddings.
+  static void write_tiny_llama(const fs::path& model, int64_t hidden) {
     io::Json config = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 151669},
-                       {"hidden_size", 32}, {"intermediate_size", 64}, {"num_hidden_layers", 2},
+                       {"hidden_size", hidden}, {"intermediate_size", 2 * hidden}, {"num_hidden_layers", 2},
                        {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"max_position_embeddings", 256},
                        {"rms_norm_eps", 1e-6}, {"tie_word_embeddings", true}, {"eos_token_id", 151645}};
     io::write_json_file(model / "config.json", config);
     models::CausalLM lm(models::read_model_config(model / "config.json"));
-    torch::manual_seed(0);
+    torch::manual_seed(hidden);
     {
       torch::NoGradGuard no_grad;
       for (auto& item : lm->named_parameters()) {
@@ -56,13 +74,6 @@ class TrainGenerateCli : public ::testing::Test {
       }
     }
     models::save_pretrained(*lm, model);
-    // Small slices of the demo data keep the run short (a 151k vocabulary makes every logit row big).
-    for (const auto& [name, lines] : {std::pair<std::string, int>{"numbers_train.jsonl", 48}, {"numbers_eval.jsonl", 8}}) {
-      std::ifstream in(kSource / "data" / "demo" / name);
-      std::ofstream out(dir_ / name);
-      std::string line;
-      for (int i = 0; i < lines && std::getline(in, line); ++i) out << line << '\n';
-    }
   }
   std::string model_flag() const { return "--model " + (dir_ / "model").string(); }
   std::string data(const std::string& name) const { return (dir_ / name).string(); }
@@ -144,6 +155,125 @@ TEST_F(TrainGenerateCli, UnknownTrainingArgumentInConfigIsAnError) {
                                  config.string() + " --max-steps 1");
   EXPECT_NE(run.status, 0);
   EXPECT_NE(run.out.find("unknown training argument 'lerning_rate'"), std::string::npos) << run.out;
+}
+
+// Starts the CLI as a child process (stdout and stderr to `log`); returns its pid.
+pid_t spawn_cli(const std::string& args, const fs::path& log) {
+  const std::string command = "exec " + test::cli_path() + " " + args + " > " + log.string() + " 2>&1";
+  const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
+  pid_t pid = 0;
+  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) != 0)
+    throw std::runtime_error("cannot start " + command);
+  return pid;
+}
+
+bool saving(const fs::path& out) {
+  std::error_code ec;
+  for (fs::directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().starts_with(".checkpoint-")) return true;
+  return false;
+}
+
+TEST_F(TrainGenerateCli, KilledDuringACheckpointSaveResumesToTheSameResult) {
+  // Adapter dropout stays at its default (0.2): resuming must restore the random state as well.
+  const std::string common = model_flag() + " --data " + data("numbers_train.jsonl") +
+                             " --batch-size 4 --learning-rate 1e-2 --logging-steps 1 --save-steps 1 --max-length 48 "
+                             "--max-steps 8";
+  const fs::path full = dir_ / "full", killed = dir_ / "killed";
+  auto run = test::run_cli("train " + common + " --output-dir " + full.string());
+  ASSERT_EQ(run.status, 0) << run.out;
+
+  // Killed with SIGKILL while a checkpoint is being written (the first time one is seen in progress
+  // after checkpoint-2 exists), so the newest complete checkpoint is older than the kill.
+  const pid_t pid = spawn_cli("train " + common + " --output-dir " + killed.string(), dir_ / "killed.log");
+  bool killed_in_save = false;
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (fs::exists(killed / "checkpoint-2") && saving(killed)) {
+      ::kill(pid, SIGKILL);
+      killed_in_save = true;
+      waitpid(pid, &status, 0);
+      break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "training never reached a save";
+  }
+  ASSERT_TRUE(killed_in_save) << "the run ended before a save could be interrupted:\n" << test::read_file_bytes(dir_ / "killed.log");
+  ASSERT_TRUE(WIFSIGNALED(status));
+  std::cout << "  killed while " << (saving(killed) ? "a temporary checkpoint directory existed" : "renaming") << "\n";
+
+  run = test::run_cli("train " + common + " --output-dir " + killed.string() + " --resume");
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_NE(run.out.find("resuming from"), std::string::npos) << run.out;
+  EXPECT_FALSE(saving(killed)) << "the interrupted save's temporary directory was left behind";
+
+  // Same adapter, bit for bit, and the same loss at every step.
+  const io::TensorMap a = io::SafetensorsFile::open(full / "shadow_adapter.safetensors").load_all();
+  const io::TensorMap b = io::SafetensorsFile::open(killed / "shadow_adapter.safetensors").load_all();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [key, tensor] : a) EXPECT_TENSOR_BITWISE_EQ(b.at(key), tensor, key);
+  auto losses = [](const fs::path& log) {
+    std::map<int64_t, double> out;
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);) {
+      const io::Json entry = io::Json::parse(line);
+      if (entry.contains("loss")) out[entry["step"].get<int64_t>()] = entry["loss"].get<double>();
+    }
+    return out;
+  };
+  const auto full_losses = losses(full / "train_log.jsonl"), resumed_losses = losses(killed / "train_log.jsonl");
+  EXPECT_EQ(full_losses.size(), 8u);
+  for (const auto& [step, loss] : full_losses) {
+    ASSERT_TRUE(resumed_losses.count(step)) << "step " << step;
+    EXPECT_EQ(resumed_losses.at(step), loss) << "step " << step;
+  }
+}
+
+TEST_F(TrainGenerateCli, PretrainsAShadowAndAlignsAProjection) {
+  // Shadow pretraining: the model itself trains (embeddings frozen) and is saved ready to use.
+  const fs::path pretrained = dir_ / "pretrained";
+  auto run = test::run_cli("train --task shadow_pretraining " + model_flag() + " --data " + data("numbers_train.jsonl") +
+                           " --eval-data " + data("numbers_eval.jsonl") + " --output-dir " + pretrained.string() +
+                           " --batch-size 4 --learning-rate 1e-2 --max-steps 4 --max-length 48 --json");
+  ASSERT_EQ(run.status, 0) << run.out;
+  io::Json summary = last_json(run.out);
+  EXPECT_LT(summary["after"]["eval_model_loss"].get<double>(), summary["before"]["eval_model_loss"].get<double>());
+  for (const char* file : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "checkpoint-4/trainer_state.json"})
+    EXPECT_TRUE(fs::exists(pretrained / file)) << file;
+  const models::CausalLM before = models::load_causal_lm((dir_ / "model").string());
+  const models::CausalLM after = models::load_causal_lm(pretrained.string());
+  EXPECT_TRUE(before->model->embed_tokens->weight.equal(after->model->embed_tokens->weight));
+  EXPECT_FALSE(before->model->layers->ptr<models::DecoderLayerImpl>(0)->parameters()[0].equal(
+      after->model->layers->ptr<models::DecoderLayerImpl>(0)->parameters()[0]));
+  run = test::run_cli("generate --model " + pretrained.string() + " --chat --prompt Hi --max-new-tokens 3");
+  EXPECT_EQ(run.status, 0) << run.out;
+
+  // Projection alignment: wrap the pretrained small model under a wider model's head, then train
+  // only the projection against the small model's own head.
+  const fs::path large = dir_ / "large", projected = dir_ / "projected", aligned = dir_ / "aligned";
+  fs::create_directories(large);
+  write_tiny_llama(large, 64);
+  run = test::run_cli("wrap-projection --small " + pretrained.string() + " --large " + large.string() + " --out " + projected.string());
+  ASSERT_EQ(run.status, 0) << run.out;
+  run = test::run_cli("train --task projection_alignment --model " + projected.string() + " --teacher " + pretrained.string() +
+                      " --data " + data("numbers_train.jsonl") + " --eval-data " + data("numbers_eval.jsonl") +
+                      " --output-dir " + aligned.string() +
+                      " --batch-size 4 --learning-rate 1e-2 --max-steps 3 --max-length 48 --distill-loss both --json");
+  ASSERT_EQ(run.status, 0) << run.out;
+  summary = last_json(run.out);
+  EXPECT_TRUE(summary["after"].contains("eval_small_model_loss")) << summary.dump();
+  EXPECT_DOUBLE_EQ(summary["after"]["eval_small_model_loss"].get<double>(), summary["before"]["eval_small_model_loss"].get<double>());
+  const models::CausalLM wrapped = models::load_causal_lm(projected.string());
+  const models::CausalLM trained = models::load_causal_lm(aligned.string());
+  EXPECT_FALSE(wrapped->shadow_hidden_projection->weight.equal(trained->shadow_hidden_projection->weight));
+  EXPECT_TRUE(wrapped->output_embedding().equal(trained->output_embedding()));
+  run = test::run_cli("generate --model " + aligned.string() + " --chat --prompt Hi --max-new-tokens 3");
+  EXPECT_EQ(run.status, 0) << run.out;
+
+  run = test::run_cli("train --task projection_alignment --model " + projected.string() + " --data " + data("numbers_train.jsonl") +
+                      " --output-dir " + (dir_ / "no_teacher").string() + " --max-steps 1");
+  EXPECT_NE(run.status, 0);
+  EXPECT_NE(run.out.find("needs --teacher"), std::string::npos) << run.out;
 }
 
 }  // namespace

@@ -36,8 +36,10 @@ std::string read_file_bytes(const fs::path& path) {
   return s.str();
 }
 
+std::string cli_path() { return SHADOWPEFT_CLI_PATH; }
+
 CommandResult run_cli(const std::string& args) {
-  const std::string cmd = std::string(SHADOWPEFT_CLI_PATH) + " " + args + " 2>&1";
+  const std::string cmd = cli_path() + " " + args + " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (!pipe) throw std::runtime_error("cannot run " + cmd);
   std::string out;

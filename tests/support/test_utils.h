@@ -24,6 +24,8 @@ struct CommandResult {
   std::string out;
 };
 CommandResult run_cli(const std::string& args);
+// The path of the shadowpeft CLI binary.
+std::string cli_path();
 
 // |got - ref| <= atol + rtol * |ref| elementwise, compared in float64; same shape required.
 ::testing::AssertionResult tensors_close(const at::Tensor& got, const at::Tensor& ref, double atol, double rtol,

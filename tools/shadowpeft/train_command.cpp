@@ -1,9 +1,14 @@
 // `shadowpeft train`: fine-tunes a ShadowPEFT adapter on a JSONL/JSON/CSV dataset with the trainer
-// (HF TrainingArguments names), printing base / base+shadow / shadow-only metrics before and after.
+// (HF TrainingArguments names), printing base / base+shadow / shadow-only metrics before and after;
+// or, with --task shadow_pretraining / projection_alignment, prepares a shadow model (upstream's
+// pretraining and LM-head alignment workflows).
 // `shadowpeft eval`: those metrics for a saved adapter.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "commands.h"
 #include "shadowpeft/core/error.h"
@@ -26,6 +31,9 @@ namespace fs = std::filesystem;
 
 struct TrainFlags {
   std::string model, tokenizer, adapter, data, eval_data, config, task = "causal_lm";
+  std::string teacher;  // projection_alignment: the small model whose LM head teaches
+  train::ProjectionAlignmentOptions alignment;
+  std::string distill_loss = "kld";
   std::optional<double> eval_fraction;
   std::string resume;
   bool resume_latest = false;
@@ -90,7 +98,29 @@ data::Dataset load_data(const std::string& path, const tokenizer::Tokenizer& tok
   return dataset;
 }
 
+bool trains_a_model(const TrainFlags& f) { return f.task == "shadow_pretraining" || f.task == "projection_alignment"; }
+
+// Flag combinations that cannot work, before anything is loaded.
+void check_flags(const TrainFlags& f) {
+  if (trains_a_model(f) && !f.adapter.empty())
+    throw ConfigError(fmt::format("--adapter does not apply to --task {}: it trains the model in --model itself", f.task));
+  if (f.task == "projection_alignment" && f.teacher.empty())
+    throw ConfigError("--task projection_alignment needs --teacher: the small model whose own LM head the projection learns to match");
+  if (f.task != "projection_alignment" && !f.teacher.empty())
+    throw ConfigError(fmt::format("--teacher applies to --task projection_alignment only (this is --task {})", f.task));
+}
+
 std::unique_ptr<train::TrainingTask> make_task(const TrainFlags& f, models::CausalLM base, bool trainable) {
+  if (f.task == "shadow_pretraining") return train::make_shadow_pretraining_task(base);
+  if (f.task == "projection_alignment") {
+    models::LoadOptions load;
+    load.dtype = at::kFloat;
+    const models::CausalLM teacher = models::load_causal_lm(f.teacher, load);
+    train::ProjectionAlignmentOptions options = f.alignment;
+    options.use_kld = f.distill_loss != "mse";
+    options.use_mse = f.distill_loss != "kld";
+    return train::make_projection_alignment_task(base, teacher->output_embedding(), options);
+  }
   if (f.task == "seq_cls") {
     if (f.adapter.empty()) {
       ShadowConfig config = f.shadow;
@@ -105,27 +135,57 @@ std::unique_ptr<train::TrainingTask> make_task(const TrainFlags& f, models::Caus
       ShadowForCausalLM(ShadowForCausalLMImpl::from_pretrained(base, f.adapter, trainable, f.shadow_loss_weight)));
 }
 
+// One line per evaluated model: eval_<mode>_{loss,perplexity,accuracy}.
 std::string format_metrics(const std::map<std::string, double>& metrics) {
+  std::vector<std::string> modes;
+  for (const auto& [key, value] : metrics) {
+    for (const char* metric : {"_loss", "_perplexity", "_accuracy"}) {
+      if (!key.starts_with("eval_") || !key.ends_with(metric) || key.size() <= 5 + std::strlen(metric)) continue;
+      const std::string mode = key.substr(5, key.size() - 5 - std::strlen(metric));
+      if (std::find(modes.begin(), modes.end(), mode) == modes.end()) modes.push_back(mode);
+    }
+  }
+  // The plain base first, then what the shadow adds.
+  std::stable_sort(modes.begin(), modes.end(), [](const std::string& a, const std::string& b) {
+    static const std::vector<std::string> order{"base", "base_shadow", "shadow_only"};
+    const auto rank = [&](const std::string& m) { return std::find(order.begin(), order.end(), m) - order.begin(); };
+    return rank(a) < rank(b);
+  });
   std::string out;
-  for (const char* mode : {"base", "base_shadow", "shadow_only"}) {
-    const std::string prefix = fmt::format("eval_{}_", mode);
+  for (const std::string& mode : modes) {
     std::string line;
     for (const char* metric : {"loss", "perplexity", "accuracy"})
-      if (const auto it = metrics.find(prefix + metric); it != metrics.end()) line += fmt::format("  {} {:.4f}", metric, it->second);
-    if (!line.empty()) out += fmt::format("  {:<12}{}\n", mode, line);
+      if (const auto it = metrics.find(fmt::format("eval_{}_{}", mode, metric)); it != metrics.end())
+        line += fmt::format("  {} {:.4f}", metric, it->second);
+    out += fmt::format("  {:<12}{}\n", mode, line);
   }
   return out;
 }
 
+// The tokenizer: --tokenizer, else the model's own, else (alignment) the teacher's, as upstream.
+fs::path tokenizer_dir(const TrainFlags& f, const fs::path& model_dir) {
+  if (!f.tokenizer.empty()) return io::resolve_model_dir(f.tokenizer);
+  if (!fs::exists(model_dir / "tokenizer.json") && !f.teacher.empty()) return io::resolve_model_dir(f.teacher);
+  return model_dir;
+}
+
+// A trained model directory works on its own: it gets the tokenizer files it lacks.
+void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                           "generation_config.json"})
+    if (fs::exists(from / name) && !fs::exists(to / name)) fs::copy_file(from / name, to / name);
+}
+
 struct Prepared {
+  fs::path tokenizer_dir;
   std::unique_ptr<train::TrainingTask> task;
   std::unique_ptr<train::DatasetBatches> train, eval;
 };
 
 Prepared prepare(const TrainFlags& f, const train::TrainingArguments& args, bool training) {
+  check_flags(f);
   const fs::path model_dir = io::resolve_model_dir(f.model);
-  const tokenizer::Tokenizer tokenizer =
-      tokenizer::Tokenizer::from_pretrained(f.tokenizer.empty() ? model_dir : io::resolve_model_dir(f.tokenizer));
+  const tokenizer::Tokenizer tokenizer = tokenizer::Tokenizer::from_pretrained(tokenizer_dir(f, model_dir));
   data::Dataset train_set = load_data(f.data, tokenizer, f);
   std::vector<data::Example> eval_examples;
   if (!f.eval_data.empty()) {
@@ -143,6 +203,7 @@ Prepared prepare(const TrainFlags& f, const train::TrainingArguments& args, bool
   load.dtype = at::kFloat;  // the adapter trains in float32; bf16 runs under autocast
   models::CausalLM base = models::load_causal_lm(model_dir.string(), load);
   Prepared p;
+  p.tokenizer_dir = tokenizer_dir(f, model_dir);
   torch::manual_seed(args.seed);  // a fresh adapter's initialisation
   p.task = make_task(f, base, training);
   const int64_t pad = data::default_pad_id(tokenizer);
@@ -169,8 +230,10 @@ void run_train(const TrainFlags& f) {
   if (f.resume_latest) resume = fs::path(args.output_dir);
   else if (!f.resume.empty()) resume = fs::path(f.resume);
   const train::TrainOutput out = trainer.train(resume);
-  log_info(fmt::format("trained {} steps in {:.1f} s ({:.0f} tokens/s); adapter saved to {}", out.global_step, out.seconds,
-                       out.tokens_per_second, args.output_dir));
+  if (trains_a_model(f) && out.global_step == args.total_steps(p.train->size()))
+    copy_tokenizer_files(p.tokenizer_dir, args.output_dir);
+  log_info(fmt::format("trained {} steps in {:.1f} s ({:.0f} tokens/s); {} saved to {}", out.global_step, out.seconds,
+                       out.tokens_per_second, trains_a_model(f) ? "model" : "adapter", args.output_dir));
   if (!out.eval_metrics.empty()) log_info("after training:\n" + format_metrics(out.eval_metrics));
   if (f.json) {
     io::Json summary = {{"global_step", out.global_step}, {"train_loss", out.train_loss}, {"seconds", out.seconds},
@@ -202,8 +265,11 @@ void run_eval(const TrainFlags& f) {
 void add_common(CLI::App* cmd, TrainFlags& f) {
   cmd->add_option("--model", f.model, "Base model directory or org/name[@revision] in the local HF cache")->required();
   cmd->add_option("--tokenizer", f.tokenizer, "Tokenizer directory (default: the model directory)");
-  cmd->add_option("--task", f.task, "causal_lm (default) or seq_cls (a *ForSequenceClassification base)")
-      ->check(CLI::IsMember({"causal_lm", "seq_cls"}));
+  cmd->add_option("--task", f.task,
+                  "causal_lm (default), seq_cls (a *ForSequenceClassification base), shadow_pretraining (train --model "
+                  "itself, embeddings and head frozen) or projection_alignment (train only the projection of a projected "
+                  "--model by distillation from --teacher)")
+      ->check(CLI::IsMember({"causal_lm", "seq_cls", "shadow_pretraining", "projection_alignment"}));
   cmd->add_option("--max-length", f.max_length, "Tokens per example (longer ones are cut; default 512)");
   cmd->add_flag("--packing", f.packing, "Concatenate examples into blocks of --max-length tokens");
   cmd->add_flag("--skip-bad-records", f.skip_bad_records, "Skip malformed records (counted) instead of stopping at the first");
@@ -228,6 +294,17 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--alpha", f->shadow.alpha, "Injection scale (default 0.1)");
   cmd->add_option("--dropout", f->shadow.dropout, "Adapter dropout (default 0.2)");
   cmd->add_option("--shadow-intermediate-size", f->shadow.shadow_intermediate_size, "MLP width of the shadow (default: the base's)");
+  cmd->add_option("--teacher", f->teacher, "projection_alignment: the small model whose own LM head teaches (and whose tokenizer is used by default)");
+  cmd->add_option("--distill-alpha", f->alignment.alpha, "projection_alignment: weight of distillation vs. cross-entropy (default 0.7)");
+  cmd->add_option("--distill-loss", f->distill_loss, "projection_alignment: kld (default), mse or both (averaged)")
+      ->check(CLI::IsMember({"kld", "mse", "both"}));
+  cmd->add_option("--temperature", f->alignment.temperature, "projection_alignment: distillation temperature (default 1)");
+  cmd->add_flag("--adaptive-temperature", f->alignment.adaptive_temperature,
+                "projection_alignment: temperature falls linearly from --initial-temperature to --final-temperature");
+  cmd->add_option("--initial-temperature", f->alignment.initial_temperature, "Default 3");
+  cmd->add_option("--final-temperature", f->alignment.final_temperature, "Default 1");
+  cmd->add_option("--regularization-weight", f->alignment.regularization_weight,
+                  "projection_alignment: weight of mean((P - P_initial)^2) (default 0)");
   cmd->add_option("--config", f->config, "TrainingArguments as a JSON file (HF names); the flags below override it");
   cmd->add_option("--output-dir", f->output_dir, "Where checkpoints, logs and the adapter go");
   cmd->add_option("--num-train-epochs", f->num_train_epochs, "Epochs (default 3)");

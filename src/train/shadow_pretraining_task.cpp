@@ -1,0 +1,48 @@
+// Shadow pretraining: a causal LM trained on its own with frozen input embeddings and LM head.
+#include <fmt/format.h>
+
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/models/loader.h"
+#include "shadowpeft/shadow/task_models.h"
+#include "shadowpeft/train/training_task.h"
+#include "task_support.h"
+
+namespace shadowpeft::train {
+namespace {
+
+class ShadowPretrainingTask final : public TrainingTask {
+ public:
+  explicit ShadowPretrainingTask(models::CausalLM model) : model_(std::move(model)) {
+    model_->model->embed_tokens->weight.set_requires_grad(false);
+    model_->output_embedding().set_requires_grad(false);  // the same tensor when tied
+  }
+  torch::nn::Module& module() override { return *model_; }
+  at::Tensor loss(const TrainBatch& batch) override {
+    return shifted_cross_entropy(model_->forward(batch.input_ids, options_of(batch)), batch.labels);
+  }
+  EvalSums evaluate(const TrainBatch& batch) override {
+    const auto [ce, tokens] = shifted_ce_sum(model_->forward(batch.input_ids, options_of(batch)), batch.labels);
+    return {{{"tokens", tokens}, {"model_ce", ce}}};
+  }
+  std::string eval_loss_metric() const override { return "model_loss"; }
+  void save_pretrained(const std::filesystem::path& dir) override { models::save_pretrained(*model_, dir); }
+
+ protected:
+  bool is_shadow_parameter(const std::string&) const override { return false; }
+
+ private:
+  models::CausalLM model_;
+};
+
+}  // namespace
+
+std::unique_ptr<TrainingTask> make_shadow_pretraining_task(models::CausalLM model) {
+  if (model->shadow_hidden_projection)
+    throw ConfigError("shadow pretraining trains a plain causal LM; this is a projected model (train its projection "
+                      "with projection alignment, or pretrain the small model before wrapping it)");
+  if (model->config().is_sequence_classifier())
+    throw ConfigError(fmt::format("shadow pretraining needs a causal LM; this model is a {}", model->config().architecture));
+  return std::make_unique<ShadowPretrainingTask>(std::move(model));
+}
+
+}  // namespace shadowpeft::train

@@ -1,0 +1,176 @@
+// Shadow pretraining and projection alignment against explicit PyTorch loops
+// (tests/reference/make_training_mode_fixtures.py): the same loss, gradient norm and learning rate
+// at every step, the same trained weights, the same evaluation metrics; frozen parts stay frozen.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <set>
+
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/io/json_file.h"
+#include "shadowpeft/io/safetensors.h"
+#include "shadowpeft/models/loader.h"
+#include "shadowpeft/train/trainer.h"
+#include "test_utils.h"
+
+namespace shadowpeft {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path modes_dir() { return test::fixtures_dir() / "training_modes"; }
+
+struct Case {
+  io::Json info;
+  models::CausalLM model{nullptr};
+  std::unique_ptr<train::TrainingTask> task;
+  std::vector<train::TrainBatch> batches;
+  std::vector<train::TrainBatch> first_step;  // evaluation batches
+};
+
+train::ProjectionAlignmentOptions alignment_options(const io::Json& a) {
+  train::ProjectionAlignmentOptions o;
+  o.alpha = a.at("alpha").get<double>();
+  o.temperature = a.at("temperature").get<double>();
+  o.adaptive_temperature = a.at("adaptive_temperature").get<bool>();
+  o.initial_temperature = a.at("initial_temp").get<double>();
+  o.final_temperature = a.at("final_temp").get<double>();
+  o.regularization_weight = a.at("regularization_weight").get<double>();
+  o.use_kld = a.at("use_kld").get<bool>();
+  o.use_mse = a.at("use_mse").get<bool>();
+  return o;
+}
+
+Case load_case(const std::string& name) {
+  Case c{io::read_json_file(modes_dir() / name / "case.json")};
+  const fs::path root = test::fixtures_dir();
+  c.model = models::load_causal_lm((root / c.info.at("model_dir").get<std::string>()).string());
+  if (c.info.at("mode") == "shadow_pretraining") {
+    c.task = train::make_shadow_pretraining_task(c.model);
+  } else {
+    const models::CausalLM small = models::load_causal_lm((root / c.info.at("teacher_dir").get<std::string>()).string());
+    c.task = train::make_projection_alignment_task(c.model, small->output_embedding(), alignment_options(c.info.at("alignment")));
+  }
+  const auto file = io::SafetensorsFile::open(modes_dir() / name / "batches.safetensors");
+  const auto& args = c.info.at("args");
+  for (int64_t s = 0; s < args.at("max_steps").get<int64_t>(); ++s)
+    for (int64_t m = 0; m < args.at("gradient_accumulation_steps").get<int64_t>(); ++m) {
+      const std::string prefix = fmt::format("step{}.micro{}.", s, m);
+      c.batches.push_back({file.tensor(prefix + "input_ids"), file.tensor(prefix + "attention_mask"), file.tensor(prefix + "labels")});
+      if (s == 0) c.first_step.push_back(c.batches.back());
+    }
+  return c;
+}
+
+train::TrainingArguments arguments_of(const io::Json& args, const fs::path& output_dir) {
+  train::TrainingArguments a;
+  a.output_dir = output_dir.string();
+  a.max_steps = args.at("max_steps").get<int64_t>();
+  a.gradient_accumulation_steps = args.at("gradient_accumulation_steps").get<int64_t>();
+  a.learning_rate = args.at("learning_rate").get<double>();
+  a.weight_decay = args.at("weight_decay").get<double>();
+  a.adam_beta1 = args.at("adam_beta1").get<double>();
+  a.adam_beta2 = args.at("adam_beta2").get<double>();
+  a.adam_epsilon = args.at("adam_epsilon").get<double>();
+  a.max_grad_norm = args.at("max_grad_norm").get<double>();
+  a.lr_scheduler_type = args.at("lr_scheduler_type").get<std::string>();
+  a.warmup_steps = args.at("warmup_steps").get<int64_t>();
+  a.logging_steps = 1;
+  a.save_steps = 0;
+  return a;
+}
+
+std::vector<std::string> cases() {
+  return io::read_json_file(modes_dir() / "index.json").at("cases").get<std::vector<std::string>>();
+}
+
+TEST(TrainingModes, CoversPretrainingAndAlignment) {
+  int pretraining = 0, alignment = 0;
+  for (const std::string& name : cases()) {
+    const std::string mode = io::read_json_file(modes_dir() / name / "case.json").at("mode");
+    pretraining += mode == "shadow_pretraining";
+    alignment += mode == "projection_alignment";
+  }
+  EXPECT_GE(pretraining, 2);
+  EXPECT_GE(alignment, 2);
+}
+
+TEST(TrainingModes, LossesWeightsAndMetricsEqualThePyTorchLoop) {
+  for (const std::string& name : cases()) {
+    SCOPED_TRACE(name);
+    Case c = load_case(name);
+    const fs::path out = test::scratch_dir(name);
+
+    // Only the intended parameters train (our modules register norms before projections, HF after).
+    std::set<std::string> trainable;
+    for (const auto& p : c.task->trainable_parameters()) trainable.insert(p.name);
+    EXPECT_EQ(trainable, c.info.at("trainable_parameter_names").get<std::set<std::string>>());
+    std::map<std::string, at::Tensor> frozen;
+    for (const auto& item : c.model->named_parameters())
+      if (!item.value().requires_grad()) frozen[item.key()] = item.value().clone();
+    ASSERT_FALSE(frozen.empty());
+
+    train::FixedBatches batches(c.batches), eval_batches(c.first_step);
+    train::Trainer trainer(*c.task, arguments_of(c.info.at("args"), out), batches, &eval_batches);
+    trainer.train();
+    const auto losses = c.info.at("losses").get<std::vector<double>>();
+    const auto norms = c.info.at("grad_norms").get<std::vector<double>>();
+    const auto lrs = c.info.at("learning_rates").get<std::vector<double>>();
+    ASSERT_EQ(trainer.step_records().size(), losses.size());
+    double worst_loss = 0, worst_norm = 0;
+    for (std::size_t i = 0; i < losses.size(); ++i) {
+      const auto& r = trainer.step_records()[i];
+      EXPECT_NEAR(r.loss, losses[i], 1e-5) << "step " << i + 1;
+      EXPECT_NEAR(r.grad_norm, norms[i], 1e-5) << "step " << i + 1;
+      EXPECT_NEAR(r.learning_rate, lrs[i], 1e-12) << "step " << i + 1;
+      worst_loss = std::max(worst_loss, std::abs(r.loss - losses[i]));
+      worst_norm = std::max(worst_norm, std::abs(r.grad_norm - norms[i]));
+    }
+    std::cout << fmt::format("  {}: {} steps, max |loss diff| {:.3e}, max |grad norm diff| {:.3e}\n", name, losses.size(),
+                             worst_loss, worst_norm);
+
+    // Trained weights: the reference's saved model, and the one we saved, loaded back.
+    const models::CausalLM expected = models::load_causal_lm((modes_dir() / name / c.info.at("after_dir").get<std::string>()).string());
+    const models::CausalLM saved = models::load_causal_lm(out.string());
+    const auto expected_params = expected->named_parameters();
+    const auto saved_params = saved->named_parameters();
+    for (const auto& item : c.model->named_parameters()) {
+      EXPECT_TRUE(test::tensors_close(item.value(), expected_params[item.key()], 1e-5, 1e-5, name + " " + item.key()));
+      EXPECT_TENSOR_BITWISE_EQ(saved_params[item.key()], item.value(), item.key());
+      if (frozen.count(item.key())) EXPECT_TENSOR_BITWISE_EQ(item.value(), frozen.at(item.key()), "frozen " + item.key());
+    }
+
+    const std::map<std::string, double> metrics = trainer.evaluate();
+    for (const auto& [key, value] : c.info.at("eval").items()) {
+      ASSERT_TRUE(metrics.count("eval_" + key)) << key;
+      EXPECT_NEAR(metrics.at("eval_" + key), value.get<double>(), 1e-5) << key;
+    }
+    EXPECT_EQ(metrics.at("eval_loss"), metrics.at(c.info.at("mode") == "shadow_pretraining" ? "eval_model_loss" : "eval_projected_loss"));
+  }
+}
+
+TEST(TrainingModes, RejectsTheWrongModel) {
+  const fs::path root = test::fixtures_dir() / "shadow" / "projected_model";
+  const models::CausalLM projected = models::load_causal_lm((root / "projected").string());
+  const models::CausalLM small = models::load_causal_lm((root / "small").string());
+  EXPECT_THROW(train::make_shadow_pretraining_task(projected), ConfigError);
+  try {
+    train::make_projection_alignment_task(small, small->output_embedding(), {});
+    ADD_FAILURE() << "a plain model was accepted for projection alignment";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("projected model"), std::string::npos) << e.what();
+  }
+  try {
+    train::make_projection_alignment_task(projected, projected->output_embedding(), {});  // [V, 32], not [V, 16]
+    ADD_FAILURE() << "a teacher head of the wrong width was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("[vocab 128, small hidden 16]"), std::string::npos) << e.what();
+  }
+  train::ProjectionAlignmentOptions neither;
+  neither.use_kld = false;
+  EXPECT_THROW(train::make_projection_alignment_task(projected, small->output_embedding(), neither), ConfigError);
+}
+
+}  // namespace
+}  // namespace shadowpeft
