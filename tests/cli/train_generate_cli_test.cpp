@@ -247,6 +247,10 @@ TEST_F(TrainGenerateCli, PretrainsAShadowAndAlignsAProjection) {
       after->model->layers->ptr<models::DecoderLayerImpl>(0)->parameters()[0]));
   run = test::run_cli("generate --model " + pretrained.string() + " --chat --prompt Hi --max-new-tokens 3");
   EXPECT_EQ(run.status, 0) << run.out;
+  run = test::run_cli("eval --task shadow_pretraining --model " + pretrained.string() + " --data " + data("numbers_eval.jsonl") +
+                      " --max-length 48 --json");
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_NEAR(last_json(run.out)["eval_model_loss"].get<double>(), summary["after"]["eval_model_loss"].get<double>(), 1e-5);
 
   // Projection alignment: wrap the pretrained small model under a wider model's head, then train
   // only the projection against the small model's own head.

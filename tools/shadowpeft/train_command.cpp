@@ -247,6 +247,8 @@ void run_train(const TrainFlags& f) {
 }
 
 void run_eval(const TrainFlags& f) {
+  if (!trains_a_model(f) && f.adapter.empty())
+    throw ConfigError(fmt::format("eval --task {} needs --adapter: the ShadowPEFT adapter directory to evaluate", f.task));
   train::TrainingArguments args;
   if (f.eval_batch_size) args.per_device_eval_batch_size = *f.eval_batch_size;
   Prepared p = prepare(f, args, false);
@@ -333,10 +335,12 @@ void add_train_command(CLI::App& app) {
 
 void add_eval_command(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
-  CLI::App* cmd = app.add_subcommand("eval", "Loss / perplexity (or accuracy) of base, base+shadow and shadow-only on a dataset");
+  CLI::App* cmd = app.add_subcommand("eval", "Loss / perplexity (or accuracy) of base, base+shadow and shadow-only on a dataset "
+                                             "(or of a pretrained / aligned shadow model with --task)");
   add_common(cmd, *f);
   cmd->add_option("--data", f->data, "Evaluation data (JSONL, JSON or CSV)")->required();
-  cmd->add_option("--adapter", f->adapter, "The ShadowPEFT adapter directory")->required();
+  cmd->add_option("--adapter", f->adapter, "The ShadowPEFT adapter directory (causal_lm and seq_cls tasks)");
+  cmd->add_option("--teacher", f->teacher, "projection_alignment: the small model whose head is compared");
   cmd->add_option("--eval-batch-size", f->eval_batch_size, "Batch size (default 8)");
   cmd->callback([f] { run_eval(*f); });
 }
