@@ -13,6 +13,19 @@
 namespace shadowpeft::test {
 namespace fs = std::filesystem;
 
+namespace {
+// ctest runs the cases as parallel processes on tiny models: one intra-op thread each (and in the
+// CLI processes they start), since OpenMP threads contending for the cores make ops 10-50x slower.
+// SHADOWPEFT_TEST_THREADS overrides.
+const bool kThreadsSet = [] {
+  const char* threads = std::getenv("SHADOWPEFT_TEST_THREADS");
+  const std::string n = threads && *threads ? threads : "1";
+  ::setenv("OMP_NUM_THREADS", n.c_str(), 1);
+  at::set_num_threads(std::stoi(n));
+  return true;
+}();
+}  // namespace
+
 fs::path fixtures_dir() {
   const char* dir = std::getenv("SHADOWPEFT_FIXTURES");
   if (!dir || !*dir) throw std::runtime_error("SHADOWPEFT_FIXTURES is not set; run the tests through ctest");

@@ -13,6 +13,7 @@
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/train/trainer.h"
 #include "test_utils.h"
+#include "training_fixture.h"
 
 namespace shadowpeft {
 namespace {
@@ -52,33 +53,10 @@ Case load_case(const std::string& name) {
     const models::CausalLM small = models::load_causal_lm((root / c.info.at("teacher_dir").get<std::string>()).string());
     c.task = train::make_projection_alignment_task(c.model, small->output_embedding(), alignment_options(c.info.at("alignment")));
   }
-  const auto file = io::SafetensorsFile::open(modes_dir() / name / "batches.safetensors");
-  const auto& args = c.info.at("args");
-  for (int64_t s = 0; s < args.at("max_steps").get<int64_t>(); ++s)
-    for (int64_t m = 0; m < args.at("gradient_accumulation_steps").get<int64_t>(); ++m) {
-      const std::string prefix = fmt::format("step{}.micro{}.", s, m);
-      c.batches.push_back({file.tensor(prefix + "input_ids"), file.tensor(prefix + "attention_mask"), file.tensor(prefix + "labels")});
-      if (s == 0) c.first_step.push_back(c.batches.back());
-    }
+  c.batches = test::fixture_batches(modes_dir() / name / "batches.safetensors", c.info.at("args"));
+  const auto micro_batches = c.info.at("args").at("gradient_accumulation_steps").get<std::size_t>();
+  c.first_step.assign(c.batches.begin(), c.batches.begin() + static_cast<std::ptrdiff_t>(micro_batches));
   return c;
-}
-
-train::TrainingArguments arguments_of(const io::Json& args, const fs::path& output_dir) {
-  train::TrainingArguments a;
-  a.output_dir = output_dir.string();
-  a.max_steps = args.at("max_steps").get<int64_t>();
-  a.gradient_accumulation_steps = args.at("gradient_accumulation_steps").get<int64_t>();
-  a.learning_rate = args.at("learning_rate").get<double>();
-  a.weight_decay = args.at("weight_decay").get<double>();
-  a.adam_beta1 = args.at("adam_beta1").get<double>();
-  a.adam_beta2 = args.at("adam_beta2").get<double>();
-  a.adam_epsilon = args.at("adam_epsilon").get<double>();
-  a.max_grad_norm = args.at("max_grad_norm").get<double>();
-  a.lr_scheduler_type = args.at("lr_scheduler_type").get<std::string>();
-  a.warmup_steps = args.at("warmup_steps").get<int64_t>();
-  a.logging_steps = 1;
-  a.save_steps = 0;
-  return a;
 }
 
 std::vector<std::string> cases() {
@@ -112,7 +90,7 @@ TEST(TrainingModes, LossesWeightsAndMetricsEqualThePyTorchLoop) {
     ASSERT_FALSE(frozen.empty());
 
     train::FixedBatches batches(c.batches), eval_batches(c.first_step);
-    train::Trainer trainer(*c.task, arguments_of(c.info.at("args"), out), batches, &eval_batches);
+    train::Trainer trainer(*c.task, test::fixture_arguments(c.info.at("args"), out), batches, &eval_batches);
     trainer.train();
     const auto losses = c.info.at("losses").get<std::vector<double>>();
     const auto norms = c.info.at("grad_norms").get<std::vector<double>>();

@@ -14,6 +14,7 @@
 #include "shadowpeft/shadow/task_models.h"
 #include "shadowpeft/train/trainer.h"
 #include "test_utils.h"
+#include "training_fixture.h"
 
 namespace shadowpeft {
 namespace {
@@ -46,33 +47,8 @@ Case load_case(const std::string& name) {
     c.task = train::make_training_task(model);
     c.adapter = [model]() mutable { return model->peft_model->adapter_state_dict(); };
   }
-  const auto batches = io::SafetensorsFile::open(training_dir() / name / "batches.safetensors");
-  const auto& args = c.info.at("args");
-  for (int64_t s = 0; s < args.at("max_steps").get<int64_t>(); ++s)
-    for (int64_t m = 0; m < args.at("gradient_accumulation_steps").get<int64_t>(); ++m) {
-      const std::string prefix = fmt::format("step{}.micro{}.", s, m);
-      c.batches.push_back({batches.tensor(prefix + "input_ids"), batches.tensor(prefix + "attention_mask"),
-                           batches.tensor(prefix + "labels")});
-    }
+  c.batches = test::fixture_batches(training_dir() / name / "batches.safetensors", c.info.at("args"));
   return c;
-}
-
-train::TrainingArguments arguments_of(const io::Json& args, const fs::path& output_dir) {
-  train::TrainingArguments a;
-  a.output_dir = output_dir.string();
-  a.max_steps = args.at("max_steps").get<int64_t>();
-  a.gradient_accumulation_steps = args.at("gradient_accumulation_steps").get<int64_t>();
-  a.learning_rate = args.at("learning_rate").get<double>();
-  a.weight_decay = args.at("weight_decay").get<double>();
-  a.adam_beta1 = args.at("adam_beta1").get<double>();
-  a.adam_beta2 = args.at("adam_beta2").get<double>();
-  a.adam_epsilon = args.at("adam_epsilon").get<double>();
-  a.max_grad_norm = args.at("max_grad_norm").get<double>();
-  a.lr_scheduler_type = args.at("lr_scheduler_type").get<std::string>();
-  a.warmup_steps = args.at("warmup_steps").get<int64_t>();
-  a.logging_steps = 1;
-  a.save_steps = 0;
-  return a;
 }
 
 void expect_adapter_equals(const io::TensorMap& got, const fs::path& dir, const std::string& what) {
@@ -107,7 +83,7 @@ TEST(TrainingParity, LossesGradNormsAndWeightsEqualThePyTorchLoop) {
     Case c = load_case(name);
     train::FixedBatches batches(c.batches);
     const io::Json& args = c.info.at("args");
-    train::Trainer trainer(*c.task, arguments_of(args, test::scratch_dir(name)), batches);
+    train::Trainer trainer(*c.task, test::fixture_arguments(args, test::scratch_dir(name)), batches);
     trainer.train();
     const auto losses = c.info.at("losses").get<std::vector<double>>();
     const auto norms = c.info.at("grad_norms").get<std::vector<double>>();
@@ -133,7 +109,7 @@ TEST(TrainingParity, OneStepEqualsThePyTorchLoop) {
     SCOPED_TRACE(name);
     Case c = load_case(name);
     train::FixedBatches batches(c.batches);
-    train::Trainer trainer(*c.task, arguments_of(c.info.at("args"), test::scratch_dir(name)), batches);
+    train::Trainer trainer(*c.task, test::fixture_arguments(c.info.at("args"), test::scratch_dir(name)), batches);
     trainer.stop_after(2);  // after_1 is the lr-0 warmup step in some cases; after_2 moves
     trainer.train();
     expect_adapter_equals(c.adapter(), training_dir() / name / "after_2", name + " after 2 steps");
@@ -146,7 +122,7 @@ TEST(TrainingResume, InterruptedRunResumesBitExactly) {
   // Uninterrupted reference run.
   Case full = load_case(name);
   train::FixedBatches full_batches(full.batches);
-  train::TrainingArguments args = arguments_of(full.info.at("args"), dir / "full");
+  train::TrainingArguments args = test::fixture_arguments(full.info.at("args"), dir / "full");
   args.save_steps = 3;
   train::Trainer full_trainer(*full.task, args, full_batches);
   full_trainer.train();
