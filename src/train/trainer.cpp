@@ -15,6 +15,7 @@
 #include "shadowpeft/io/json_file.h"
 #include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/train/adamw.h"
+#include "shadowpeft/train/distributed.h"
 #include "shadowpeft/train/loss_curve.h"
 #include "shadowpeft/train/lr_schedule.h"
 
@@ -102,6 +103,27 @@ io::Json metrics_json(const std::map<std::string, double>& metrics) {
   return json;
 }
 
+// Every process ends the step with the mean of the processes' gradients.
+void average_gradients(ProcessGroup& group, const std::vector<at::Tensor>& parameters) {
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& p : parameters)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  group.all_reduce_sum(grads);
+  for (at::Tensor& g : grads) g.div_(static_cast<double>(group.world_size()));
+}
+
+// Sums of `values` over the processes, in place.
+void sum_over_processes(ProcessGroup* group, std::initializer_list<double*> values) {
+  if (!group) return;
+  std::vector<double> host;
+  for (double* v : values) host.push_back(*v);
+  std::vector<at::Tensor> buffer{at::tensor(host, at::kDouble).to(group->device())};
+  group->all_reduce_sum(buffer);
+  const at::Tensor result = buffer[0].cpu();
+  int64_t i = 0;
+  for (double* v : values) *v = result[i++].item<double>();
+}
+
 }  // namespace
 
 std::optional<fs::path> latest_checkpoint(const fs::path& output_dir) {
@@ -124,6 +146,9 @@ Trainer::Trainer(TrainingTask& task, TrainingArguments args, BatchSource& train_
   if (train_.size() == 0) throw ConfigError("the training set has no batches");
 }
 
+bool Trainer::is_main() const { return !group_ || group_->rank() == 0; }
+int64_t Trainer::world_size() const { return group_ ? group_->world_size() : 1; }
+
 std::map<std::string, double> Trainer::evaluate() {
   if (!eval_) throw ConfigError("evaluate: no evaluation set");
   const bool was_training = task_.module().is_training();
@@ -131,7 +156,19 @@ std::map<std::string, double> Trainer::evaluate() {
   at::NoGradGuard no_grad;
   EvalSums sums;
   const c10::Device device = device_of(task_);
-  for (int64_t i = 0; i < eval_->size(); ++i) sums.add(task_.evaluate(on_device(eval_->get(0, i), device)));
+  // Split over the processes when each gets a batch (then every process holds the same keys).
+  const bool split = group_ && eval_->size() >= world_size();
+  for (int64_t i = split ? group_->rank() : 0; i < eval_->size(); i += split ? world_size() : 1)
+    sums.add(task_.evaluate(on_device(eval_->get(0, i), device)));
+  if (split) {
+    std::vector<double> values;
+    for (const auto& [key, value] : sums.sums) values.push_back(value);
+    std::vector<at::Tensor> buffer{at::tensor(values, at::kDouble).to(group_->device())};
+    group_->all_reduce_sum(buffer);
+    const at::Tensor total = buffer[0].cpu();
+    int64_t i = 0;
+    for (auto& [key, value] : sums.sums) value = total[i++].item<double>();
+  }
   task_.module().train(was_training);
   std::map<std::string, double> out;
   for (const auto& [key, value] : sums.metrics()) out["eval_" + key] = value;
@@ -140,6 +177,11 @@ std::map<std::string, double> Trainer::evaluate() {
 }
 
 void Trainer::save_checkpoint(int64_t step, const AdamW& optimizer) {
+  if (is_main()) write_checkpoint(step, optimizer);
+  if (group_) group_->barrier();  // whoever resumes later reads what rank 0 wrote
+}
+
+void Trainer::write_checkpoint(int64_t step, const AdamW& optimizer) {
   const fs::path out(args_.output_dir);
   const fs::path final_dir = out / fmt::format("checkpoint-{}", step);
   // Written beside its final name and renamed into place: a kill at any moment leaves either the
@@ -154,7 +196,7 @@ void Trainer::save_checkpoint(int64_t step, const AdamW& optimizer) {
   io::Json state = io::Json::object();
   state["global_step"] = step;
   state["optimizer_steps"] = optimizer.steps();
-  state["epoch"] = static_cast<double>(step * args_.gradient_accumulation_steps) / static_cast<double>(train_.size());
+  state["epoch"] = static_cast<double>(step * args_.gradient_accumulation_steps * world_size()) / static_cast<double>(train_.size());
   state["log_history"] = io::Json::array();
   for (const std::string& line : log_lines_) state["log_history"].push_back(io::Json::parse(line));
   state["args"] = args_.to_json();
@@ -177,11 +219,14 @@ void Trainer::save_checkpoint(int64_t step, const AdamW& optimizer) {
 TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint) {
   const fs::path out(args_.output_dir);
   fs::create_directories(out);
-  for (const auto& entry : fs::directory_iterator(out))
-    if (entry.path().extension() == ".tmp") fs::remove_all(entry.path());  // an interrupted save
+  if (is_main())
+    for (const auto& entry : fs::directory_iterator(out))
+      if (entry.path().extension() == ".tmp") fs::remove_all(entry.path());  // an interrupted save
 
   const int64_t accumulation = args_.gradient_accumulation_steps;
-  const int64_t total = args_.total_steps(train_.size());
+  // Each process sees 1/W of the batches of an epoch.
+  const int64_t world = world_size(), rank = group_ ? group_->rank() : 0;
+  const int64_t total = args_.total_steps((train_.size() + world - 1) / world);
   const LRSchedule schedule(args_.lr_scheduler_type, args_.warmup_steps_for(total), total);
   std::vector<AdamWParameter> params = optimizer_parameters(task_, args_);
   std::vector<at::Tensor> tensors;
@@ -210,10 +255,21 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
     log_info(fmt::format("resuming from {} at step {}/{}", dir.string(), step, total));
   }
 
-  std::ofstream log_file(out / "train_log.jsonl", resume_from_checkpoint ? std::ios::app : std::ios::trunc);
+  if (group_) {
+    std::vector<at::Tensor> weights;
+    {
+      at::NoGradGuard no_grad;
+      for (const at::Tensor& t : tensors) weights.push_back(t.detach());
+    }
+    group_->broadcast(weights, 0);  // one starting point, whatever each process initialised
+  }
+
+  std::ofstream log_file;
+  if (is_main()) log_file.open(out / "train_log.jsonl", resume_from_checkpoint ? std::ios::app : std::ios::trunc);
   auto log = [&](io::Json entry) {
     const std::string line = entry.dump();
     log_lines_.push_back(line);
+    if (!is_main()) return;
     log_file << line << '\n';
     log_file.flush();
   };
@@ -230,15 +286,23 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
     double step_loss = 0;
     int64_t step_tokens = 0;
     for (int64_t m = 0; m < accumulation; ++m, ++consumed) {
-      const TrainBatch batch = on_device(train_.get(consumed / train_.size(), consumed % train_.size()), tensors.front().device());
+      const int64_t index = consumed * world + rank;  // in the order all processes share
+      const TrainBatch batch = on_device(train_.get(index / train_.size(), index % train_.size()), tensors.front().device());
       const at::Tensor loss = task_.loss(batch);
       (loss / static_cast<double>(accumulation)).backward();
-      const double value = loss.item<double>();
-      if (!std::isfinite(value))
-        throw Error(fmt::format("training diverged: loss is {} at step {} (lower learning_rate or enable clipping)", value, step + 1));
-      step_loss += value / static_cast<double>(accumulation);
+      step_loss += loss.item<double>() / static_cast<double>(accumulation);
       step_tokens += batch.tokens();
     }
+    if (group_) {
+      average_gradients(*group_, tensors);
+      double tokens = static_cast<double>(step_tokens);
+      sum_over_processes(group_, {&step_loss, &tokens});
+      step_loss /= static_cast<double>(world);
+      step_tokens = static_cast<int64_t>(tokens);
+    }
+    // After the reduction, so that every process stops together.
+    if (!std::isfinite(step_loss))
+      throw Error(fmt::format("training diverged: loss is {} at step {} (lower learning_rate or enable clipping)", step_loss, step + 1));
     const double grad_norm = clip_grad_norm(tensors, args_.max_grad_norm);
     optimizer.step(multiplier);
     optimizer.zero_grad();
@@ -251,14 +315,15 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
     ++steps_since_log;
 
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    const double epoch = static_cast<double>(consumed) / static_cast<double>(train_.size());
+    const double epoch = static_cast<double>(consumed * world) / static_cast<double>(train_.size());
     if (step % args_.logging_steps == 0 || step == total) {
       const double tokens_per_second = elapsed > 0 ? static_cast<double>(tokens_run) / elapsed : 0;
       log({{"step", step}, {"epoch", epoch}, {"loss", loss_since_log / static_cast<double>(steps_since_log)},
            {"grad_norm", grad_norm}, {"learning_rate", args_.learning_rate * multiplier},
            {"tokens_per_second", tokens_per_second}});
       const double eta = elapsed / static_cast<double>(steps_run) * static_cast<double>(total - step);
-      log_info(fmt::format("step {}/{} ({:.0f}%)  loss {:.4f}  lr {:.3g}  grad {:.3g}  {:.0f} tok/s  elapsed {}  ETA {}", step,
+      if (is_main())
+        log_info(fmt::format("step {}/{} ({:.0f}%)  loss {:.4f}  lr {:.3g}  grad {:.3g}  {:.0f} tok/s  elapsed {}  ETA {}", step,
                            total, 100.0 * static_cast<double>(step) / static_cast<double>(total),
                            loss_since_log / static_cast<double>(steps_since_log), args_.learning_rate * multiplier, grad_norm,
                            tokens_per_second, format_duration(elapsed), format_duration(eta)));
@@ -269,7 +334,7 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
       io::Json entry = metrics_json(evaluate());
       entry["step"] = step;
       log(entry);
-      log_info(fmt::format("eval at step {}: {}", step, entry.dump()));
+      if (is_main()) log_info(fmt::format("eval at step {}: {}", step, entry.dump()));
     }
     if (args_.save_steps > 0 && step % args_.save_steps == 0 && step < total) save_checkpoint(step, optimizer);
   }
@@ -287,6 +352,7 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
     log(entry);
   }
   save_checkpoint(step, optimizer);
+  if (!is_main()) return result;
   task_.save_pretrained(out);
   CurvePoints train_curve, eval_curve;
   for (const std::string& line : log_lines_) {

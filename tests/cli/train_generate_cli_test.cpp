@@ -167,6 +167,17 @@ pid_t spawn_cli(const std::string& args, const fs::path& log) {
   return pid;
 }
 
+// The step losses a run logged, by step.
+std::map<int64_t, double> logged_losses(const fs::path& log) {
+  std::map<int64_t, double> out;
+  std::ifstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    const io::Json entry = io::Json::parse(line);
+    if (entry.contains("loss")) out[entry["step"].get<int64_t>()] = entry["loss"].get<double>();
+  }
+  return out;
+}
+
 bool saving(const fs::path& out) {
   std::error_code ec;
   for (fs::directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec))
@@ -212,21 +223,56 @@ TEST_F(TrainGenerateCli, KilledDuringACheckpointSaveResumesToTheSameResult) {
   const io::TensorMap b = io::SafetensorsFile::open(killed / "shadow_adapter.safetensors").load_all();
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [key, tensor] : a) EXPECT_TENSOR_BITWISE_EQ(b.at(key), tensor, key);
-  auto losses = [](const fs::path& log) {
-    std::map<int64_t, double> out;
-    std::ifstream in(log);
-    for (std::string line; std::getline(in, line);) {
-      const io::Json entry = io::Json::parse(line);
-      if (entry.contains("loss")) out[entry["step"].get<int64_t>()] = entry["loss"].get<double>();
-    }
-    return out;
-  };
-  const auto full_losses = losses(full / "train_log.jsonl"), resumed_losses = losses(killed / "train_log.jsonl");
+  const auto full_losses = logged_losses(full / "train_log.jsonl"), resumed_losses = logged_losses(killed / "train_log.jsonl");
   EXPECT_EQ(full_losses.size(), 8u);
   for (const auto& [step, loss] : full_losses) {
     ASSERT_TRUE(resumed_losses.count(step)) << "step " << step;
     EXPECT_EQ(resumed_losses.at(step), loss) << "step " << step;
   }
+}
+
+TEST_F(TrainGenerateCli, DataParallelTrainingEqualsGradientAccumulation) {
+  // Two processes with batch 2 average their gradients: one process accumulating two batches of 2
+  // (taken in the same order) computes the same update. Dropout 0: the processes draw their own masks.
+  const std::string common = model_flag() + " --data " + data("numbers_train.jsonl") + " --eval-data " + data("numbers_eval.jsonl") +
+                             " --batch-size 2 --eval-batch-size 4 --learning-rate 1e-2 --logging-steps 1 --save-steps 2 "
+                             "--max-length 48 --max-steps 4 --dropout 0 --json";
+  const fs::path single = dir_ / "single", parallel = dir_ / "parallel", torchrun = dir_ / "torchrun";
+  auto run = test::run_cli("train " + common + " --gradient-accumulation-steps 2 --output-dir " + single.string());
+  ASSERT_EQ(run.status, 0) << run.out;
+  const io::Json single_summary = last_json(run.out);
+  run = test::run_cli("train " + common + " --nproc-per-node 2 --output-dir " + parallel.string());
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_NE(run.out.find("data-parallel training: 2 processes (gloo)"), std::string::npos) << run.out;
+  const io::Json parallel_summary = last_json(run.out);
+
+  const auto expected = logged_losses(single / "train_log.jsonl");
+  ASSERT_EQ(expected.size(), 4u);
+  for (const auto& [step, loss] : logged_losses(parallel / "train_log.jsonl")) EXPECT_NEAR(loss, expected.at(step), 1e-6) << "step " << step;
+  for (const char* key : {"eval_base_shadow_loss", "eval_shadow_only_loss", "eval_base_loss"}) {
+    EXPECT_NEAR(parallel_summary["before"][key].get<double>(), single_summary["before"][key].get<double>(), 1e-6) << key;
+    EXPECT_NEAR(parallel_summary["after"][key].get<double>(), single_summary["after"][key].get<double>(), 1e-5) << key;
+  }
+  const io::TensorMap a = io::SafetensorsFile::open(single / "shadow_adapter.safetensors").load_all();
+  const io::TensorMap b = io::SafetensorsFile::open(parallel / "shadow_adapter.safetensors").load_all();
+  for (const auto& [key, tensor] : a) EXPECT_TRUE(test::tensors_close(b.at(key), tensor, 1e-6, 1e-5, key));
+  EXPECT_TRUE(fs::exists(parallel / "checkpoint-2" / "trainer_state.json"));
+
+  // Launched by torchrun instead (its agent hosts the rendezvous store), resumed from checkpoint-2.
+  fs::create_directories(torchrun);
+  fs::copy(parallel / "checkpoint-2", torchrun / "checkpoint-2", fs::copy_options::recursive);
+  run = test::run_cli_command("python3 -m torch.distributed.run --no-python --nproc-per-node 2 --master-addr 127.0.0.1 --master-port " +
+                              std::to_string(29400 + ::getpid() % 500) + " " + test::cli_path() + " train " + common +
+                              " --output-dir " + torchrun.string() + " --resume");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const io::TensorMap c = io::SafetensorsFile::open(torchrun / "shadow_adapter.safetensors").load_all();
+  for (const auto& [key, tensor] : b) EXPECT_TRUE(test::tensors_close(c.at(key), tensor, 1e-6, 1e-5, "torchrun " + key));
+
+  // A process that fails stops the others, and the launcher says so.
+  run = test::run_cli("train " + common + " --nproc-per-node 2 --output-dir " + (dir_ / "failing").string() + " --adapter " +
+                      (dir_ / "missing").string());
+  EXPECT_NE(run.status, 0);
+  EXPECT_NE(run.out.find("a training process failed"), std::string::npos) << run.out;
 }
 
 TEST_F(TrainGenerateCli, PretrainsAShadowAndAlignsAProjection) {

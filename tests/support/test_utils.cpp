@@ -51,8 +51,10 @@ std::string read_file_bytes(const fs::path& path) {
 
 std::string cli_path() { return SHADOWPEFT_CLI_PATH; }
 
-CommandResult run_cli(const std::string& args) {
-  const std::string cmd = cli_path() + " " + args + " 2>&1";
+CommandResult run_cli(const std::string& args) { return run_cli_command(cli_path() + " " + args); }
+
+CommandResult run_cli_command(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (!pipe) throw std::runtime_error("cannot run " + cmd);
   std::string out;

@@ -24,6 +24,8 @@ struct CommandResult {
   std::string out;
 };
 CommandResult run_cli(const std::string& args);
+// Runs a shell command line; stdout and stderr together.
+CommandResult run_cli_command(const std::string& command);
 // The path of the shadowpeft CLI binary.
 std::string cli_path();
 

@@ -6,9 +6,11 @@
 #include <exception>
 
 #include "commands.h"
+#include "local_launcher.h"
 #include "shadowpeft/core/error.h"
 
 int main(int argc, char** argv) {
+  shadowpeft::cli::remember_command_line(argc, argv);
   CLI::App app{"shadowpeft: parameter-efficient fine-tuning of Hugging Face LLMs with a shadow network"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "shadowpeft 0.1.0");

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "commands.h"
+#include "local_launcher.h"
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/core/logging.h"
 #include "shadowpeft/data/collate.h"
@@ -22,6 +23,7 @@
 #include "shadowpeft/shadow/task_models.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
 #include "shadowpeft/train/dataset_batches.h"
+#include "shadowpeft/train/distributed.h"
 #include "shadowpeft/train/trainer.h"
 
 namespace shadowpeft::cli {
@@ -52,6 +54,8 @@ struct TrainFlags {
       eval_steps, save_steps, save_total_limit;
   std::optional<uint64_t> seed;
   bool bf16 = false;
+  std::string device = "cpu";
+  int nproc_per_node = 1;
 };
 
 train::TrainingArguments training_arguments(const TrainFlags& f) {
@@ -98,6 +102,15 @@ data::Dataset load_data(const std::string& path, const tokenizer::Tokenizer& tok
   return dataset;
 }
 
+// --device; `cuda` in a multi-process run means this process's GPU (LOCAL_RANK).
+c10::Device training_device(const TrainFlags& f) {
+  c10::Device device(f.device);
+  if (device.is_cuda() && !device.has_index())
+    if (const auto env = train::DistributedEnvironment::from_environment())
+      device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env->local_rank));
+  return device;
+}
+
 bool trains_a_model(const TrainFlags& f) { return f.task == "shadow_pretraining" || f.task == "projection_alignment"; }
 
 // Flag combinations that cannot work, before anything is loaded.
@@ -115,6 +128,7 @@ std::unique_ptr<train::TrainingTask> make_task(const TrainFlags& f, models::Caus
   if (f.task == "projection_alignment") {
     models::LoadOptions load;
     load.dtype = at::kFloat;
+    load.device = training_device(f);
     const models::CausalLM teacher = models::load_causal_lm(f.teacher, load);
     train::ProjectionAlignmentOptions options = f.alignment;
     options.use_kld = f.distill_loss != "mse";
@@ -201,6 +215,7 @@ Prepared prepare(const TrainFlags& f, const train::TrainingArguments& args, bool
   }
   models::LoadOptions load;
   load.dtype = at::kFloat;  // the adapter trains in float32; bf16 runs under autocast
+  load.device = training_device(f);
   models::CausalLM base = models::load_causal_lm(model_dir.string(), load);
   Prepared p;
   p.tokenizer_dir = tokenizer_dir(f, model_dir);
@@ -217,9 +232,24 @@ Prepared prepare(const TrainFlags& f, const train::TrainingArguments& args, bool
 }
 
 void run_train(const TrainFlags& f) {
+  const auto distributed = train::DistributedEnvironment::from_environment();
+  if (f.nproc_per_node > 1 && !distributed) {
+    if (const int status = run_local_workers(f.nproc_per_node); status != 0)
+      throw Error(fmt::format("a training process failed (exit status {}); its error is printed above", status));
+    return;
+  }
+  const bool main_process = !distributed || distributed->rank == 0;
+  if (!main_process) set_quiet(true);
   const train::TrainingArguments args = training_arguments(f);
+  std::unique_ptr<train::ProcessGroup> group;
+  if (distributed && distributed->world_size > 1) {
+    group = train::ProcessGroup::join(*distributed, training_device(f));
+    log_info(fmt::format("data-parallel training: {} processes ({}), {} examples per step", group->world_size(), group->backend(),
+                         args.per_device_train_batch_size * args.gradient_accumulation_steps * group->world_size()));
+  }
   Prepared p = prepare(f, args, true);
   train::Trainer trainer(*p.task, args, *p.train, p.eval.get());
+  trainer.set_process_group(group.get());
   std::map<std::string, double> before;
   if (p.eval) {
     log_info("evaluating before training...");
@@ -230,12 +260,11 @@ void run_train(const TrainFlags& f) {
   if (f.resume_latest) resume = fs::path(args.output_dir);
   else if (!f.resume.empty()) resume = fs::path(f.resume);
   const train::TrainOutput out = trainer.train(resume);
-  if (trains_a_model(f) && out.global_step == args.total_steps(p.train->size()))
-    copy_tokenizer_files(p.tokenizer_dir, args.output_dir);
+  if (trains_a_model(f) && main_process) copy_tokenizer_files(p.tokenizer_dir, args.output_dir);
   log_info(fmt::format("trained {} steps in {:.1f} s ({:.0f} tokens/s); {} saved to {}", out.global_step, out.seconds,
                        out.tokens_per_second, trains_a_model(f) ? "model" : "adapter", args.output_dir));
   if (!out.eval_metrics.empty()) log_info("after training:\n" + format_metrics(out.eval_metrics));
-  if (f.json) {
+  if (f.json && main_process) {
     io::Json summary = {{"global_step", out.global_step}, {"train_loss", out.train_loss}, {"seconds", out.seconds},
                         {"tokens_per_second", out.tokens_per_second}, {"output_dir", args.output_dir}};
     summary["before"] = io::Json::object();
@@ -278,6 +307,7 @@ void add_common(CLI::App* cmd, TrainFlags& f) {
   cmd->add_option("--chat-template-kwargs", f.chat_template_kwargs, "Extra chat template variables as JSON, e.g. '{\"enable_thinking\": false}'");
   cmd->add_option("--shadow-loss-weight", f.shadow_loss_weight, "Weight of the shadow head's loss (default 0.05)");
   cmd->add_flag("--json", f.json, "Print a JSON summary on stdout");
+  cmd->add_option("--device", f.device, "cpu (default), cuda (cuda:LOCAL_RANK in a multi-process run) or cuda:N");
 }
 
 }  // namespace
@@ -326,6 +356,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--save-total-limit", f->save_total_limit, "Keep at most N checkpoints");
   cmd->add_option("--seed", f->seed, "Seed for initialisation, shuffling and dropout (default 42)");
   cmd->add_flag("--bf16", f->bf16, "Autocast matmuls to bfloat16");
+  cmd->add_option("--nproc-per-node", f->nproc_per_node,
+                  "Data-parallel training in N local processes (Gloo on CPU, NCCL on GPU); under torchrun the "
+                  "RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT variables are used instead")
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--shadow-lr-multiplier", f->shadow_lr_multiplier, "Learning-rate factor for shadow parameters");
   auto* resume = cmd->add_option("--resume-from-checkpoint", f->resume, "Resume from this checkpoint-N directory");
   auto* latest = cmd->add_flag("--resume", f->resume_latest, "Resume from the newest checkpoint in --output-dir");

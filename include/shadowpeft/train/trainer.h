@@ -36,6 +36,8 @@ struct TrainOutput {
   std::map<std::string, double> eval_metrics;  // final evaluation, when there is an eval set
 };
 
+class ProcessGroup;
+
 class Trainer {
  public:
   Trainer(TrainingTask& task, TrainingArguments args, BatchSource& train_batches, BatchSource* eval_batches = nullptr);
@@ -49,9 +51,16 @@ class Trainer {
   const std::vector<StepRecord>& step_records() const { return records_; }
   // Stop after this many optimizer steps of the current train() call (tests of interruption).
   void stop_after(int64_t steps) { stop_after_ = steps; }
+  // Data-parallel training in `group` (not owned; every process runs the same Trainer): the
+  // processes start from rank 0's trainable weights; each optimizer step, process r of W takes
+  // micro-batches r, r + W, ... of the common shuffled order, gradients are averaged over the
+  // processes before clipping (W processes with accumulation A train exactly like one process
+  // with accumulation A * W), evaluation is split and summed, and only rank 0 writes files.
+  void set_process_group(ProcessGroup* group) { group_ = group; }
 
  private:
   void save_checkpoint(int64_t step, const class AdamW& optimizer);
+  void write_checkpoint(int64_t step, const class AdamW& optimizer);
   TrainingTask& task_;
   TrainingArguments args_;
   BatchSource& train_;
@@ -59,6 +68,9 @@ class Trainer {
   std::vector<StepRecord> records_;
   std::vector<std::string> log_lines_;
   std::optional<int64_t> stop_after_;
+  ProcessGroup* group_ = nullptr;
+  bool is_main() const;
+  int64_t world_size() const;
 };
 
 // The newest checkpoint-N directory in `output_dir`, if any.
