@@ -104,7 +104,15 @@ data::Dataset load_data(const std::string& path, const tokenizer::Tokenizer& tok
 
 // --device; `cuda` in a multi-process run means this process's GPU (LOCAL_RANK).
 c10::Device training_device(const TrainFlags& f) {
-  c10::Device device(f.device);
+  std::optional<c10::Device> parsed;
+  try {
+    parsed.emplace(f.device);
+  } catch (const std::exception&) {
+    throw ConfigError(fmt::format("--device {:?}: expected cpu, cuda or cuda:N", f.device));
+  }
+  c10::Device device = *parsed;
+  if (device.is_cuda() && !torch::cuda::is_available())
+    throw ConfigError(fmt::format("--device {}: no CUDA device is available to this process", f.device));
   if (device.is_cuda() && !device.has_index())
     if (const auto env = train::DistributedEnvironment::from_environment())
       device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env->local_rank));
@@ -115,6 +123,7 @@ bool trains_a_model(const TrainFlags& f) { return f.task == "shadow_pretraining"
 
 // Flag combinations that cannot work, before anything is loaded.
 void check_flags(const TrainFlags& f) {
+  training_device(f);  // throws on an unknown or unavailable device
   if (trains_a_model(f) && !f.adapter.empty())
     throw ConfigError(fmt::format("--adapter does not apply to --task {}: it trains the model in --model itself", f.task));
   if (f.task == "projection_alignment" && f.teacher.empty())
