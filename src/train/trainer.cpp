@@ -112,16 +112,12 @@ void average_gradients(ProcessGroup& group, const std::vector<at::Tensor>& param
   for (at::Tensor& g : grads) g.div_(static_cast<double>(group.world_size()));
 }
 
-// Sums of `values` over the processes, in place.
-void sum_over_processes(ProcessGroup* group, std::initializer_list<double*> values) {
-  if (!group) return;
-  std::vector<double> host;
-  for (double* v : values) host.push_back(*v);
-  std::vector<at::Tensor> buffer{at::tensor(host, at::kDouble).to(group->device())};
-  group->all_reduce_sum(buffer);
+// Sums over the processes, in place.
+void sum_over_processes(ProcessGroup& group, std::vector<double>& values) {
+  std::vector<at::Tensor> buffer{at::tensor(values, at::kDouble).to(group.device())};
+  group.all_reduce_sum(buffer);
   const at::Tensor result = buffer[0].cpu();
-  int64_t i = 0;
-  for (double* v : values) *v = result[i++].item<double>();
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = result[static_cast<int64_t>(i)].item<double>();
 }
 
 }  // namespace
@@ -163,11 +159,9 @@ std::map<std::string, double> Trainer::evaluate() {
   if (split) {
     std::vector<double> values;
     for (const auto& [key, value] : sums.sums) values.push_back(value);
-    std::vector<at::Tensor> buffer{at::tensor(values, at::kDouble).to(group_->device())};
-    group_->all_reduce_sum(buffer);
-    const at::Tensor total = buffer[0].cpu();
-    int64_t i = 0;
-    for (auto& [key, value] : sums.sums) value = total[i++].item<double>();
+    sum_over_processes(*group_, values);
+    std::size_t i = 0;
+    for (auto& [key, value] : sums.sums) value = values[i++];
   }
   task_.module().train(was_training);
   std::map<std::string, double> out;
@@ -257,10 +251,7 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
 
   if (group_) {
     std::vector<at::Tensor> weights;
-    {
-      at::NoGradGuard no_grad;
-      for (const at::Tensor& t : tensors) weights.push_back(t.detach());
-    }
+    for (const at::Tensor& t : tensors) weights.push_back(t.detach());
     group_->broadcast(weights, 0);  // one starting point, whatever each process initialised
   }
 
@@ -295,10 +286,10 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
     }
     if (group_) {
       average_gradients(*group_, tensors);
-      double tokens = static_cast<double>(step_tokens);
-      sum_over_processes(group_, {&step_loss, &tokens});
-      step_loss /= static_cast<double>(world);
-      step_tokens = static_cast<int64_t>(tokens);
+      std::vector<double> totals{step_loss, static_cast<double>(step_tokens)};
+      sum_over_processes(*group_, totals);
+      step_loss = totals[0] / static_cast<double>(world);
+      step_tokens = static_cast<int64_t>(totals[1]);
     }
     // After the reduction, so that every process stops together.
     if (!std::isfinite(step_loss))
