@@ -80,9 +80,14 @@ ModelConfig read_model_config(const fs::path& config_file) {
   const ModelDescriptor& descriptor = descriptor_for(json, config_file);
   ModelConfig config = descriptor.parse_config(descriptor.language_model_config(json), config_file);
   config.raw = json;
-  if (config.architecture.ends_with("ForSequenceClassification")) {
+  // architectures[0] as declared: a family's parse_config may name its causal class (GPT-2 does).
+  const bool declared_classifier = json.contains("architectures") && json["architectures"].is_array() &&
+                                   !json["architectures"].empty() && json["architectures"][0].is_string() &&
+                                   json["architectures"][0].get<std::string>().ends_with("ForSequenceClassification");
+  if (declared_classifier) {
     // transformers derives num_labels from id2label when present.
     const detail::ConfigReader cfg(json, config_file);
+    config.architecture = json["architectures"][0].get<std::string>();
     config.head_name = "score";
     config.num_labels = json.contains("id2label") && json["id2label"].is_object() ? static_cast<int64_t>(json["id2label"].size())
                                                                                  : cfg.integer("num_labels", 2);

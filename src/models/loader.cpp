@@ -1,6 +1,7 @@
 #include "shadowpeft/models/loader.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
@@ -9,6 +10,7 @@
 #include <regex>
 
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/core/logging.h"
 #include "shadowpeft/io/model_dir.h"
 #include "shadowpeft/io/safetensors.h"
 
@@ -75,13 +77,11 @@ void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std:
   throw LoadError(fmt::format("{}: checkpoint does not match the model config ({} problems): {}", source, problems.size(), listed));
 }
 
-CausalLM load_causal_lm(const std::string& model_name, const LoadOptions& options) {
-  const fs::path dir = io::resolve_model_dir(model_name);
-  ModelConfig config = read_model_config(dir / "config.json");
-  const ModelDescriptor& descriptor = descriptor_for(config.raw, dir / "config.json");
-  const at::ScalarType dtype = options.dtype.value_or(dtype_from_config(config.raw));
-  const auto checkpoint = io::SafetensorsCheckpoint::open(dir);
+namespace {
 
+// The checkpoint's tensors in our module layout; every tensor must fall in a weight group.
+io::TensorMap read_tensors(const fs::path& dir, const ModelConfig& config, const ModelDescriptor& descriptor) {
+  const auto checkpoint = io::SafetensorsCheckpoint::open(dir);
   io::TensorMap tensors;
   std::vector<std::string> outside_groups;
   for (const std::string& name : checkpoint.names()) {
@@ -93,7 +93,12 @@ CausalLM load_causal_lm(const std::string& model_name, const LoadOptions& option
     throw LoadError(fmt::format("{}: tensors that belong to no weight group of a {} model with {} layers: {}", dir.string(),
                                 descriptor.name(), config.num_layers(), fmt::join(outside_groups, ", ")));
   descriptor.checkpoint_to_modules(tensors, config);
+  return tensors;
+}
 
+CausalLM build_model(ModelConfig config, io::TensorMap tensors, const fs::path& dir, const ModelDescriptor& descriptor,
+                     const LoadOptions& options) {
+  const at::ScalarType dtype = options.dtype.value_or(dtype_from_config(config.raw));
   CausalLM model(std::move(config));
   model->to(dtype);
   // transformers drops a stored lm_head.weight when embeddings are tied; so do we.
@@ -103,6 +108,94 @@ CausalLM load_causal_lm(const std::string& model_name, const LoadOptions& option
   model->to(options.device);
   model->eval();
   return model;
+}
+
+// GPT2LMHeadModel → GPT2ForSequenceClassification, LlamaForCausalLM → LlamaForSequenceClassification.
+std::string classifier_architecture(const ModelConfig& config, const ModelDescriptor& descriptor, const fs::path& file) {
+  if (descriptor.requires_trust_remote_code() || config.projected_hidden_size)
+    throw UnsupportedError(fmt::format("{}: transformers has no sequence-classification class for a {} model ({})",
+                                       file.string(), descriptor.name(), config.architecture));
+  const std::string arch = config.architecture.empty() ? descriptor.architectures().front() : config.architecture;
+  for (const std::string suffix : {"ForCausalLM", "LMHeadModel"})
+    if (arch.ends_with(suffix)) return arch.substr(0, arch.size() - suffix.size()) + "ForSequenceClassification";
+  throw UnsupportedError(fmt::format("{}: architecture '{}' is neither a causal LM (*ForCausalLM, *LMHeadModel) nor a "
+                                     "*ForSequenceClassification model",
+                                     file.string(), arch));
+}
+
+void set_labels(io::Json& raw, int64_t num_labels, const std::vector<std::string>& labels) {
+  io::Json id2label = io::Json::object(), label2id = io::Json::object();
+  for (int64_t i = 0; i < num_labels; ++i) {
+    const std::string name = labels.empty() ? fmt::format("LABEL_{}", i) : labels[static_cast<std::size_t>(i)];
+    id2label[std::to_string(i)] = name;
+    label2id[name] = i;
+  }
+  raw["id2label"] = id2label;
+  raw["label2id"] = label2id;
+  if (raw.contains("num_labels")) raw["num_labels"] = num_labels;
+}
+
+}  // namespace
+
+CausalLM load_causal_lm(const std::string& model_name, const LoadOptions& options) {
+  const fs::path dir = io::resolve_model_dir(model_name);
+  ModelConfig config = read_model_config(dir / "config.json");
+  const ModelDescriptor& descriptor = descriptor_for(config.raw, dir / "config.json");
+  io::TensorMap tensors = read_tensors(dir, config, descriptor);
+  return build_model(std::move(config), std::move(tensors), dir, descriptor, options);
+}
+
+CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_labels, const LoadOptions& options,
+                                  const SequenceClassifierOptions& classifier) {
+  if (num_labels < 1) throw ConfigError(fmt::format("{}: num_labels must be at least 1, got {}", model_name, num_labels));
+  if (!classifier.labels.empty() && static_cast<int64_t>(classifier.labels.size()) != num_labels)
+    throw ConfigError(fmt::format("{}: {} label names given for num_labels {}", model_name, classifier.labels.size(), num_labels));
+  const fs::path dir = io::resolve_model_dir(model_name);
+  const fs::path config_file = dir / "config.json";
+  ModelConfig config = read_model_config(config_file);
+  const ModelDescriptor& descriptor = descriptor_for(config.raw, config_file);
+
+  if (config.is_sequence_classifier()) {
+    if (config.num_labels != num_labels)
+      throw ConfigError(fmt::format("{}: num_labels (from {}) is {}, expected {}", config_file.string(),
+                                    config.raw.contains("id2label") ? "id2label" : "num_labels", config.num_labels, num_labels));
+    if (!classifier.labels.empty()) set_labels(config.raw, num_labels, classifier.labels);
+    io::TensorMap tensors = read_tensors(dir, config, descriptor);
+    return build_model(std::move(config), std::move(tensors), dir, descriptor, options);
+  }
+
+  const std::string architecture = classifier_architecture(config, descriptor, config_file);
+  io::TensorMap tensors = read_tensors(dir, config, descriptor);
+  // transformers leaves the causal head unused (the embeddings stay, tied or not).
+  std::erase_if(tensors, [&](const auto& item) { return item.first.starts_with(descriptor.output_embedding_name() + "."); });
+
+  config.architecture = architecture;
+  config.head_name = "score";
+  config.num_labels = num_labels;
+  config.tie_word_embeddings = false;
+  config.raw["architectures"] = io::Json::array({architecture});
+  set_labels(config.raw, num_labels, classifier.labels);
+
+  const io::Json& lm = descriptor.language_model_config(config.raw);
+  const double std = lm.contains("initializer_range") && lm["initializer_range"].is_number()
+                         ? lm["initializer_range"].get<double>()
+                         : 0.02;
+  at::Tensor score = at::empty({num_labels, config.head_in_features()}, at::kFloat);
+  {
+    torch::NoGradGuard no_grad;
+    if (classifier.seed) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(*classifier.seed);
+      score.normal_(0.0, std, gen);
+    } else {
+      score.normal_(0.0, std);
+    }
+  }
+  tensors["score.weight"] = score;
+  log_warning(fmt::format("Some weights of {} were not initialized from the model checkpoint at {} and are newly "
+                          "initialized: ['score.weight'] ([{}, {}], normal(0, {})). Train this model on a down-stream "
+                          "task before using it for predictions.",
+                          architecture, dir.string(), num_labels, config.head_in_features(), std));
+  return build_model(std::move(config), std::move(tensors), dir, descriptor, options);
 }
 
 io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelDescriptor& descriptor) {

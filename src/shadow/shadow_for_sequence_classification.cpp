@@ -16,7 +16,7 @@ ShadowForSequenceClassificationImpl::ShadowForSequenceClassificationImpl(ShadowP
   const models::CausalLMImpl& base = *peft_model->base_model;
   if (!base.config().is_sequence_classifier())
     throw ConfigError(fmt::format("ShadowForSequenceClassification needs a *ForSequenceClassification base model (a `score` "
-                                  "head); this one is {}",
+                                  "head); this one is {} (load a causal LM with models::load_sequence_classifier)",
                                   base.config().architecture));
   const models::LinearImpl& head = *base.lm_head;
   shadow_classifier_head = register_module(

@@ -27,6 +27,8 @@ Two further kinds of case: `projected_model` (an `AutoModelForCausalLMWithHidden
 `wrap(init_optimal_projection=True)`, saved to `projected/`) and `qwen3_0_6b_count` (parameter count of an
 implicit shadow on a Qwen3-0.6B-sized model built on the meta device; `base/` holds config.json only).
 
+And `cls_from_causal_<family>`: a classifier built from a causal-LM directory by `AutoModelForSequenceClassification.from_pretrained(dir, num_labels=3)` (see `cls_from_causal`).
+
 `OUT_DIR/shadow/index.json` is `{"cases": [...], "skipped": {case: reason}}`.
 
 Everything runs on CPU, single-threaded, float32, eager attention, dropout 0.0, `torch.manual_seed(0)` at
@@ -968,6 +970,98 @@ def case_qwen3_0_6b_count(d):
             "checks": checks, "notes": notes}
 
 
+# ------------------------------------------------------- sequence classification from a causal-LM directory
+
+CLS_FROM_CAUSAL_LABELS = 3
+CLS_SCORE_SEED = 2024
+CLS_FROM_CAUSAL = {
+    # untied: the causal checkpoint stores lm_head.weight, which the classifier ignores
+    "llama": ("LlamaConfig", "LlamaForCausalLM", dict(LLAMA, pad_token_id=PAD_ID)),
+    # tied like Qwen3-0.6B: no lm_head.weight stored at all
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", dict(QWEN3, tie_word_embeddings=True, pad_token_id=PAD_ID)),
+    # GPT2LMHeadModel: no *ForCausalLM name, Conv1D tensors, tied head
+    "gpt2": ("GPT2Config", "GPT2LMHeadModel", dict(GPT2, pad_token_id=PAD_ID)),
+}
+
+
+def cls_from_causal(family):
+    """A classifier built from a causal-LM directory, as users do with
+    `AutoModelForSequenceClassification.from_pretrained(causal_dir, num_labels=3)`.
+
+    Writes `causal/` (the causal LM), `classifier/` (the classifier as transformers saves it, score set to
+    `score_weight`), `adapter/` (ShadowForSequenceClassification over it: adapter re-drawn, both heads
+    perturbed, so classifier_head in shadow_modules.safetensors differs from score_weight) and
+    `reference.safetensors`: inputs (seq_cls padding), `score_weight` (seeded randn * BASE_STD, copied into
+    the freshly initialised score), `fresh_score_weight` (transformers' own init, for its std only),
+    `base.logits` / `base.loss` (the classifier before wrapping), `logits`, `shadow_logits`, `loss`
+    (base_shadow) and `shadow_only.logits` / `shadow_only.loss` of the wrapped model."""
+    def fn(d):
+        torch.manual_seed(SEED)
+        config_cls, model_cls, kw = CLS_FROM_CAUSAL[family]
+        causal_dir, clf_dir, adapter_dir = (os.path.join(d, n) for n in ("causal", "classifier", "adapter"))
+        inp = make_inputs("seq_cls")
+        build_model(config_cls, model_cls, kw).save_pretrained(causal_dir)
+
+        clf = cls("AutoModelForSequenceClassification").from_pretrained(
+            causal_dir, num_labels=CLS_FROM_CAUSAL_LABELS, attn_implementation="eager", dtype=torch.float32).eval()
+        score = clf.score
+        hidden = clf.config.hidden_size if family != "gpt2" else clf.config.n_embd
+        if score.bias is not None or tuple(score.weight.shape) != (CLS_FROM_CAUSAL_LABELS, hidden):
+            raise CheckFailed(f"unexpected score head {score}")
+        fresh = score.weight.detach().clone()
+        g = torch.Generator().manual_seed(CLS_SCORE_SEED)
+        score_weight = torch.randn(fresh.shape, generator=g) * BASE_STD
+        with torch.no_grad():
+            score.weight.copy_(score_weight)
+        clf.save_pretrained(clf_dir)  # before any forward with labels, which records problem_type in the config
+        with torch.no_grad():
+            bout = clf(**model_kwargs(inp))
+
+        peft = shadow_peft.get_shadow_model(clf, ShadowConfig(**SHADOW_KW))
+        task = ShadowForSequenceClassification(peft, shadow_loss_weight=SHADOW_LOSS_WEIGHT)
+        redraw_adapter(peft)
+        perturb_heads(task)
+        task.eval()
+        task.save_pretrained(adapter_dir)
+        out = run_task(task, inp, "base_shadow", grad=False)
+        so = run_task(task, inp, "shadow_only", grad=False)
+
+        # Self-check: classifier/ + adapter/ loaded back the usual way gives the same outputs.
+        loaded = ShadowForSequenceClassification.from_pretrained(
+            load_model("AutoModelForSequenceClassification", clf_dir), adapter_dir, is_trainable=True,
+            shadow_loss_weight=SHADOW_LOSS_WEIGHT).eval()
+        out2 = run_task(loaded, inp, "base_shadow", grad=False)
+        reload_diff = max((out.logits - out2.logits).abs().max().item(),
+                          (out.shadow_logits - out2.shadow_logits).abs().max().item())
+        if reload_diff != 0.0:
+            raise CheckFailed(f"classifier/ + adapter/ reloaded differs by {reload_diff}")
+        if (out.logits - bout.logits).abs().max().item() <= 1e-2:
+            raise CheckFailed("the adapter does not change the classifier logits")
+
+        tensors = {k: v.contiguous() for k, v in inp.items()}
+        tensors.update({"score_weight": score_weight.contiguous(), "fresh_score_weight": fresh.contiguous(),
+                        "base.logits": bout.logits.detach().contiguous(),
+                        "base.loss": bout.loss.detach().reshape(()).contiguous(),
+                        "logits": out.logits.detach().contiguous(),
+                        "shadow_logits": out.shadow_logits.detach().contiguous(),
+                        "loss": out.loss.detach().reshape(()).contiguous(),
+                        "shadow_only.logits": so.logits.detach().contiguous(),
+                        "shadow_only.loss": so.loss.detach().reshape(()).contiguous()})
+        save_file(tensors, os.path.join(d, "reference.safetensors"), metadata={"format": "pt"})
+        return {"kind": "seq_cls_from_causal", "task": "seq_cls_from_causal", "num_labels": CLS_FROM_CAUSAL_LABELS,
+                "causal_architecture": cls(model_cls).__name__, "classifier_architecture": type(clf).__name__,
+                "initializer_range": clf.config.initializer_range, "shadow_loss_weight": SHADOW_LOSS_WEIGHT,
+                **FP32_TOL, "adapter_files": {f: file_info(os.path.join(adapter_dir, f))
+                                              for f in ("shadow_adapter.safetensors", "shadow_modules.safetensors")},
+                "checks": {"reloaded_max_abs_diff": reload_diff,
+                           "fresh_score_std": fresh.std().item()},
+                "notes": "transformers drops the causal head (lm_head.weight when stored), builds score = "
+                         "Linear(hidden, num_labels, bias=False) initialised normal(0, initializer_range), writes "
+                         "architectures [<Family>ForSequenceClassification] and id2label/label2id LABEL_i. Pooling "
+                         "and loss as in the seq_cls case."}
+    return fn
+
+
 # ------------------------------------------------------------------------------------------------ driver
 
 CASES = {
@@ -984,6 +1078,7 @@ CASES = {
     "seq_cls": ("llama", case_seq_cls),
     "projected_model": ("llama", case_projected_model),
     "qwen3_0_6b_count": ("qwen3", case_qwen3_0_6b_count),
+    **{f"cls_from_causal_{f}": (f, cls_from_causal(f)) for f in CLS_FROM_CAUSAL},
 }
 
 

@@ -22,6 +22,32 @@ struct LoadOptions {
 // together in one LoadError naming file, tensor, layer, expected and actual.
 CausalLM load_causal_lm(const std::string& model, const LoadOptions& options = {});
 
+// How load_sequence_classifier names the classes and initialises a new head.
+struct SequenceClassifierOptions {
+  // Class names by index, written as config id2label / label2id; empty: LABEL_0 … LABEL_{n-1}
+  // (transformers' names). When given, its size must equal num_labels.
+  std::vector<std::string> labels;
+  // Seeds the new `score` head's normal(0, initializer_range) init; unset: torch's default generator.
+  std::optional<uint64_t> seed;
+};
+
+// A sequence classifier, as transformers' AutoModelForSequenceClassification.from_pretrained(model,
+// num_labels=N) builds it. `model` may be
+//  - a causal-LM directory (LlamaForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel, ...): the backbone is
+//    loaded strictly as by load_causal_lm, the causal head (`lm_head.weight`, if stored) is ignored, and a
+//    new bias-free head `score` [num_labels, hidden] is drawn from normal(0, initializer_range) (config
+//    `initializer_range`, default 0.02), announced by a warning. The in-memory config becomes
+//    `<Family>ForSequenceClassification` with id2label / label2id, so save_pretrained writes a directory
+//    transformers loads as that class;
+//  - a *ForSequenceClassification directory: loaded as is; its label count must equal num_labels.
+// The result pools the logits of the last non-padding token (config pad_token_id; without one only
+// batch size 1 works), and is the base ShadowForSequenceClassification expects.
+// Throws ConfigError for num_labels < 1, a label-count mismatch or a bad `labels` size;
+// UnsupportedError for families transformers has no sequence-classification class for (DeciLM,
+// projected models); LoadError for checkpoint problems as load_causal_lm.
+CausalLM load_sequence_classifier(const std::string& model, int64_t num_labels, const LoadOptions& options = {},
+                                  const SequenceClassifierOptions& classifier = {});
+
 // Copies checkpoint tensors (already in our module layout) into `model`'s parameters, checking
 // completeness. `source` names the checkpoint in errors.
 void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std::string& source,

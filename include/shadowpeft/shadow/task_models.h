@@ -66,7 +66,10 @@ struct ShadowSequenceClassifierOutput {
   at::Tensor shadow_logits;  // [B, num_labels]
 };
 
-// Sequence classification over a *ForSequenceClassification base (head `score`). The base pools
+// Sequence classification over a *ForSequenceClassification base (head `score`; from a causal-LM
+// directory, load it with models::load_sequence_classifier). The base head is saved and restored as
+// `classifier_head` in shadow_modules.safetensors, so a freshly initialised score travels with the
+// adapter. The base pools
 // at the last non-padding token (transformers); the shadow pools s0 at attention_mask.sum(1) - 1
 // (shadow-peft's rule — the real-token count, which for left padding is not the last token).
 class ShadowForSequenceClassificationImpl : public torch::nn::Module {
