@@ -62,7 +62,8 @@ class TrainGenerateCli : public ::testing::Test {
     io::Json config = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 151669},
                        {"hidden_size", hidden}, {"intermediate_size", 2 * hidden}, {"num_hidden_layers", 2},
                        {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"max_position_embeddings", 256},
-                       {"rms_norm_eps", 1e-6}, {"tie_word_embeddings", true}, {"eos_token_id", 151645}};
+                       {"rms_norm_eps", 1e-6}, {"tie_word_embeddings", true}, {"eos_token_id", 151645},
+                       {"pad_token_id", 151643}};
     io::write_json_file(model / "config.json", config);
     models::CausalLM lm(models::read_model_config(model / "config.json"));
     torch::manual_seed(hidden);
@@ -273,6 +274,34 @@ TEST_F(TrainGenerateCli, DataParallelTrainingEqualsGradientAccumulation) {
                       (dir_ / "missing").string());
   EXPECT_NE(run.status, 0);
   EXPECT_NE(run.out.find("a training process failed"), std::string::npos) << run.out;
+}
+
+TEST_F(TrainGenerateCli, ClassifiesWithACausalLanguageModelBase) {
+  // Two classes the model can tell apart by the first word; a causal-LM directory gets a new score head.
+  const fs::path data = dir_ / "sentiment.jsonl";
+  {
+    std::ofstream out(data);
+    for (int i = 0; i < 24; ++i)
+      out << fmt::format("{{\"text\": \"{} number {}\", \"label\": \"{}\"}}\n", i % 2 ? "great" : "awful", i,
+                         i % 2 ? "positive" : "negative");
+  }
+  const fs::path out = dir_ / "classifier";
+  auto run = test::run_cli("train --task seq_cls " + model_flag() + " --data " + data.string() + " --eval-data " + data.string() +
+                           " --output-dir " + out.string() + " --batch-size 4 --learning-rate 2e-2 --max-steps 8 --json");
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_NE(run.out.find("classifying into 2 classes (from the labels in the data)"), std::string::npos) << run.out;
+  const io::Json summary = last_json(run.out);
+  EXPECT_LT(summary["after"]["eval_base_shadow_loss"].get<double>(), summary["before"]["eval_base_shadow_loss"].get<double>());
+  const io::TensorMap heads = io::SafetensorsFile::open(out / "shadow_modules.safetensors").load_all();
+  ASSERT_TRUE(heads.count("classifier_head.weight"));
+  EXPECT_EQ(heads.at("classifier_head.weight").sizes(), (std::vector<int64_t>{2, 32}));
+
+  // eval sizes the head from the adapter and restores the trained one: the numbers training reported.
+  run = test::run_cli("eval --task seq_cls " + model_flag() + " --adapter " + out.string() + " --data " + data.string() + " --json");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const io::Json metrics = last_json(run.out);
+  for (const char* key : {"eval_base_shadow_accuracy", "eval_base_shadow_loss", "eval_shadow_only_loss"})
+    EXPECT_NEAR(metrics[key].get<double>(), summary["after"][key].get<double>(), 1e-5) << key;
 }
 
 TEST_F(TrainGenerateCli, PretrainsAShadowAndAlignsAProjection) {

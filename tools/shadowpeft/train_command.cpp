@@ -19,6 +19,7 @@
 #include "shadowpeft/data/split.h"
 #include "shadowpeft/io/json_file.h"
 #include "shadowpeft/io/model_dir.h"
+#include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/shadow/task_models.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
@@ -56,6 +57,7 @@ struct TrainFlags {
   bool bf16 = false;
   std::string device = "cpu";
   int nproc_per_node = 1;
+  std::optional<int64_t> num_labels;  // seq_cls over a causal-LM directory
 };
 
 train::TrainingArguments training_arguments(const TrainFlags& f) {
@@ -199,6 +201,40 @@ void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
     if (fs::exists(from / name) && !fs::exists(to / name)) fs::copy_file(from / name, to / name);
 }
 
+// The base model. For seq_cls over a causal-LM directory: a classifier with a new `score` head (as
+// transformers' AutoModelForSequenceClassification), its label count from --num-labels, else the
+// adapter's trained head, else the data.
+models::CausalLM load_base(const TrainFlags& f, const fs::path& model_dir, const models::LoadOptions& load,
+                           const data::Dataset& train_set, const std::vector<data::Example>& eval_examples, uint64_t seed) {
+  if (f.task != "seq_cls") return models::load_causal_lm(model_dir.string(), load);
+  const io::Json config = io::read_json_file(model_dir / "config.json");
+  const bool classifier = config.contains("architectures") && config["architectures"].is_array() &&
+                          !config["architectures"].empty() &&
+                          config["architectures"][0].get<std::string>().ends_with("ForSequenceClassification");
+  if (classifier && !f.num_labels) return models::load_causal_lm(model_dir.string(), load);
+  int64_t num_labels = 0;
+  std::string source;
+  if (f.num_labels) {
+    num_labels = *f.num_labels, source = "--num-labels";
+  } else if (const fs::path heads = fs::path(f.adapter) / "shadow_modules.safetensors"; !f.adapter.empty() && fs::exists(heads)) {
+    const auto file = io::SafetensorsFile::open(heads);
+    if (!file.contains("classifier_head.weight"))
+      throw ConfigError(fmt::format("{}: no classifier_head.weight to size the classifier from; pass --num-labels", heads.string()));
+    num_labels = file.tensor("classifier_head.weight").size(0), source = heads.string();
+  } else {
+    for (const auto* examples : {&train_set.examples, &eval_examples})
+      for (const data::Example& e : *examples) num_labels = std::max(num_labels, e.class_label.value_or(0) + 1);
+    num_labels = std::max<int64_t>(num_labels, static_cast<int64_t>(train_set.label_names.size()));
+    source = "the labels in the data";
+  }
+  log_info(fmt::format("{} is a causal LM: classifying into {} classes (from {}) with a new score head", model_dir.string(),
+                       num_labels, source));
+  models::SequenceClassifierOptions options;
+  options.seed = seed;
+  if (static_cast<int64_t>(train_set.label_names.size()) == num_labels) options.labels = train_set.label_names;
+  return models::load_sequence_classifier(model_dir.string(), num_labels, load, options);
+}
+
 struct Prepared {
   fs::path tokenizer_dir;
   std::unique_ptr<train::TrainingTask> task;
@@ -225,12 +261,14 @@ Prepared prepare(const TrainFlags& f, const train::TrainingArguments& args, bool
   models::LoadOptions load;
   load.dtype = at::kFloat;  // the adapter trains in float32; bf16 runs under autocast
   load.device = training_device(f);
-  models::CausalLM base = models::load_causal_lm(model_dir.string(), load);
+  models::CausalLM base = load_base(f, model_dir, load, train_set, eval_examples, args.seed);
   Prepared p;
   p.tokenizer_dir = tokenizer_dir(f, model_dir);
   torch::manual_seed(args.seed);  // a fresh adapter's initialisation
   p.task = make_task(f, base, training);
-  const int64_t pad = data::default_pad_id(tokenizer);
+  // A classifier pools at the last token that is not its pad_token_id: batches are padded with it.
+  const int64_t pad = f.task == "seq_cls" && base->config().pad_token_id ? *base->config().pad_token_id
+                                                                          : data::default_pad_id(tokenizer);
   if (training)
     p.train = std::make_unique<train::DatasetBatches>(std::move(train_set.examples), args.per_device_train_batch_size, pad, true, args.seed);
   else
@@ -306,7 +344,8 @@ void add_common(CLI::App* cmd, TrainFlags& f) {
   cmd->add_option("--model", f.model, "Base model directory or org/name[@revision] in the local HF cache")->required();
   cmd->add_option("--tokenizer", f.tokenizer, "Tokenizer directory (default: the model directory)");
   cmd->add_option("--task", f.task,
-                  "causal_lm (default), seq_cls (a *ForSequenceClassification base), shadow_pretraining (train --model "
+                  "causal_lm (default), seq_cls (classification: a *ForSequenceClassification or causal-LM base), "
+                  "shadow_pretraining (train --model "
                   "itself, embeddings and head frozen) or projection_alignment (train only the projection of a projected "
                   "--model by distillation from --teacher)")
       ->check(CLI::IsMember({"causal_lm", "seq_cls", "shadow_pretraining", "projection_alignment"}));
@@ -315,6 +354,8 @@ void add_common(CLI::App* cmd, TrainFlags& f) {
   cmd->add_flag("--skip-bad-records", f.skip_bad_records, "Skip malformed records (counted) instead of stopping at the first");
   cmd->add_option("--chat-template-kwargs", f.chat_template_kwargs, "Extra chat template variables as JSON, e.g. '{\"enable_thinking\": false}'");
   cmd->add_option("--shadow-loss-weight", f.shadow_loss_weight, "Weight of the shadow head's loss (default 0.05)");
+  cmd->add_option("--num-labels", f.num_labels,
+                  "seq_cls over a causal-LM --model: classes of the new score head (default: the adapter's, else the data's)");
   cmd->add_flag("--json", f.json, "Print a JSON summary on stdout");
   cmd->add_option("--device", f.device, "cpu (default), cuda (cuda:LOCAL_RANK in a multi-process run) or cuda:N");
 }
