@@ -4,11 +4,30 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
+#include <set>
 
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/models/gradient_checkpoint.h"
 
 namespace shadowpeft::models {
+namespace {
+
+at::Tensor checkpointed_layer(const std::shared_ptr<DecoderLayerImpl>& layer, const at::Tensor& h,
+                              const std::shared_ptr<AttentionContext>& ctx) {
+  const auto parameters = layer->parameters();
+  const bool parameters_need_grad =
+      std::any_of(parameters.begin(), parameters.end(), [](const at::Tensor& p) { return p.requires_grad(); });
+  // A skipped layer stores nothing, and without anything requiring grad there is no graph to save.
+  if (parameters.empty() || (!h.requires_grad() && !parameters_need_grad)) return layer->forward(h, *ctx);
+  // The context (rotary tables, masks) is shared with the recomputation, which runs after forward returns.
+  return checkpoint([layer, ctx](const at::Tensor& x) { return layer->forward(x, *ctx); }, h,
+                            parameters_need_grad);
+}
+
+}  // namespace
 
 DecoderImpl::DecoderImpl(const ModelConfig& config, bool token_embeddings) : config_(&config) {
   if (token_embeddings) embed_tokens = register_module("embed_tokens", Embedding(config.vocab_size, config.hidden_size));
@@ -35,15 +54,28 @@ at::Tensor DecoderImpl::prepare_inputs_embeds(at::Tensor h, const at::Tensor& po
 }
 
 at::Tensor DecoderImpl::forward(at::Tensor h, const at::Tensor& position_ids, const ForwardOptions& options) {
-  AttentionContext ctx(*config_, position_ids, options.attention_mask, options.cache);
+  const auto ctx = std::make_shared<AttentionContext>(*config_, position_ids, options.attention_mask, options.cache);
+  const bool checkpointing = gradient_checkpointing && is_training() && at::GradMode::is_enabled() && !options.cache;
   for (std::size_t i = 0; i < layers->size(); ++i) {
     const auto layer_index = static_cast<int64_t>(i);
     if (options.hooks && options.hooks->before_layer) h = options.hooks->before_layer(layer_index, h);
-    h = layers->ptr<DecoderLayerImpl>(i)->forward(h, ctx);
+    const auto layer = layers->ptr<DecoderLayerImpl>(i);
+    h = checkpointing ? checkpointed_layer(layer, h, ctx) : layer->forward(h, *ctx);
     if (options.hooks && options.hooks->after_layer) options.hooks->after_layer(layer_index, h);
   }
   if (options.cache) options.cache->advance(h.size(1));
   return norm->forward(h);
+}
+
+int64_t set_gradient_checkpointing(torch::nn::Module& root, bool enabled) {
+  std::set<DecoderImpl*> decoders;
+  auto visit = [&](torch::nn::Module& module) {
+    if (auto* decoder = dynamic_cast<DecoderImpl*>(&module)) decoders.insert(decoder);
+  };
+  visit(root);
+  for (const auto& module : root.modules(/*include_self=*/false)) visit(*module);
+  for (DecoderImpl* decoder : decoders) decoder->gradient_checkpointing = enabled;
+  return static_cast<int64_t>(decoders.size());
 }
 
 CausalLMImpl::CausalLMImpl(ModelConfig config) : config_(std::move(config)) {

@@ -14,6 +14,7 @@
 #include "shadowpeft/core/logging.h"
 #include "shadowpeft/io/json_file.h"
 #include "shadowpeft/io/safetensors.h"
+#include "shadowpeft/models/causal_lm.h"
 #include "shadowpeft/train/adamw.h"
 #include "shadowpeft/train/distributed.h"
 #include "shadowpeft/train/loss_curve.h"
@@ -140,6 +141,9 @@ Trainer::Trainer(TrainingTask& task, TrainingArguments args, BatchSource& train_
     : task_(task), args_(std::move(args)), train_(train_batches), eval_(eval_batches) {
   args_.validate();
   if (train_.size() == 0) throw ConfigError("the training set has no batches");
+  // Reentrant checkpointing: parameter gradients reach .grad because train() calls loss.backward().
+  if (args_.gradient_checkpointing && models::set_gradient_checkpointing(task_.module(), true) == 0)
+    throw ConfigError("gradient_checkpointing: the model being trained has no decoder to checkpoint");
 }
 
 bool Trainer::is_main() const { return !group_ || group_->rank() == 0; }

@@ -114,9 +114,6 @@ void TrainingArguments::validate() const {
   require(save_steps >= 0, fmt::format("save_steps must be >= 0, got {}", save_steps));
   require(!save_total_limit || *save_total_limit > 0, "save_total_limit must be > 0 when set");
   require(shadow_lr_multiplier > 0, fmt::format("shadow_lr_multiplier must be > 0, got {}", shadow_lr_multiplier));
-  if (gradient_checkpointing)
-    throw UnsupportedError("gradient_checkpointing is not supported yet: the shadow adapters are small, so train with "
-                           "a smaller batch or gradient_accumulation_steps instead");
 }
 
 int64_t TrainingArguments::total_steps(int64_t batches_per_epoch) const {

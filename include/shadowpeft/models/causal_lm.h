@@ -42,6 +42,10 @@ class DecoderImpl : public torch::nn::Module {
   // Runs every layer and the final norm on embeddings `h`.
   at::Tensor forward(at::Tensor h, const at::Tensor& position_ids, const ForwardOptions& options);
 
+  // Gradient (activation) checkpointing: while set, in training mode, with grad enabled and no KV
+  // cache, each layer keeps only its input; backward recomputes it (see set_gradient_checkpointing).
+  bool gradient_checkpointing = false;
+
   Embedding embed_tokens{nullptr};     // [V, H]
   Embedding embed_positions{nullptr};  // [P, H], learned positions only
   torch::nn::ModuleList layers;
@@ -51,6 +55,20 @@ class DecoderImpl : public torch::nn::Module {
   const ModelConfig* config_;
 };
 TORCH_MODULE(Decoder);
+
+// Switches gradient checkpointing on or off for every Decoder in the tree under `root` (itself
+// included): for a ShadowPEFT model, the base model's and the shadow backbone's. Returns how many.
+//
+// Like transformers' checkpointing with torch.utils.checkpoint(use_reentrant=True), only the
+// decoder layer itself is checkpointed — the layer hooks (ShadowPEFT's injection before a layer,
+// its update after it) run normally — and only while the module is in training mode, grad mode is
+// on and no KV cache is used; otherwise forward is unchanged. Losses and gradients are the same
+// as without it (dropout replays the same masks), but parameter gradients reach .grad only through
+// backward(): differentiate the loss with backward(), not torch::autograd::grad.
+// shadow-peft's gradient_checkpointing_enable() checkpoints the base model's layers only; here the
+// shadow backbone's are checkpointed too, which saves a little more memory for the cost of
+// recomputing the (small) shadow layers.
+int64_t set_gradient_checkpointing(torch::nn::Module& root, bool enabled);
 
 class CausalLMImpl : public torch::nn::Module {
  public:

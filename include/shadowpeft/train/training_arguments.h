@@ -32,7 +32,7 @@ struct TrainingArguments {
   std::optional<int64_t> save_total_limit;
   uint64_t seed = 42;
   bool bf16 = false;                    // autocast matmuls to bfloat16; weights stay float32
-  bool gradient_checkpointing = false;  // not supported yet: rejected by validate()
+  bool gradient_checkpointing = false;  // recompute decoder layers in backward: less memory, ~1 more forward
   double shadow_lr_multiplier = 1.0;    // learning rate factor for every shadow parameter
 
   // Unknown keys are an error naming the key (a typo must not silently train with defaults).
