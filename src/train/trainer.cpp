@@ -300,6 +300,8 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
       throw Error(fmt::format("training diverged: loss is {} at step {} (lower learning_rate or enable clipping)", step_loss, step + 1));
     const double grad_norm = clip_grad_norm(tensors, args_.max_grad_norm);
     optimizer.step(multiplier);
+    // Autocast caches bfloat16 copies of weights that require grad: the updated ones must be cast anew.
+    if (args_.bf16) at::autocast::clear_cache();
     optimizer.zero_grad();
     ++step;
     ++steps_run;

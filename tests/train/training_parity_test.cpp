@@ -3,6 +3,7 @@
 // the same loss, gradient norm and learning rate at every step and the same adapter after 1 and
 // after all steps; and a run interrupted after a checkpoint resumes to the same result bit for bit.
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -114,6 +115,32 @@ TEST(TrainingParity, OneStepEqualsThePyTorchLoop) {
     trainer.train();
     expect_adapter_equals(c.adapter(), training_dir() / name / "after_2", name + " after 2 steps");
   }
+}
+
+TEST(TrainingBf16, EveryStepSeesTheUpdatedWeights) {
+  // gpt2_linear: no warmup, so step 1 already changes the adapter; dropout 0.
+  const std::string name = "gpt2_linear";
+  Case two_steps = load_case(name);
+  train::FixedBatches batches(two_steps.batches);
+  train::TrainingArguments args = test::fixture_arguments(two_steps.info.at("args"), test::scratch_dir("two"));
+  args.bf16 = true;
+  train::Trainer trainer(*two_steps.task, args, batches);
+  trainer.stop_after(2);
+  trainer.train();
+
+  // One step, then the second batch's loss under a fresh autocast region: what step 2 must have seen.
+  Case one_step = load_case(name);
+  train::FixedBatches one_step_batches(one_step.batches);
+  args.output_dir = test::scratch_dir("one").string();
+  train::Trainer first(*one_step.task, args, one_step_batches);
+  first.stop_after(1);
+  first.train();
+  at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCPU, true);
+  const double expected = one_step.task->loss(one_step.batches[1]).item<double>();
+  at::autocast::set_autocast_enabled(at::kCPU, false);
+  at::autocast::clear_cache();
+  EXPECT_EQ(trainer.step_records()[1].loss, expected);
 }
 
 TEST(TrainingResume, InterruptedRunResumesBitExactly) {
