@@ -54,7 +54,7 @@ struct TrainFlags {
   std::optional<int64_t> max_steps, batch_size, eval_batch_size, gradient_accumulation_steps, warmup_steps, logging_steps,
       eval_steps, save_steps, save_total_limit;
   std::optional<uint64_t> seed;
-  bool bf16 = false;
+  bool bf16 = false, gradient_checkpointing = false;
   std::string device = "cpu";
   int nproc_per_node = 1;
   std::optional<int64_t> num_labels;  // seq_cls over a causal-LM directory
@@ -84,6 +84,7 @@ train::TrainingArguments training_arguments(const TrainFlags& f) {
   if (f.save_total_limit) a.save_total_limit = *f.save_total_limit;
   set(a.seed, f.seed);
   if (f.bf16) a.bf16 = true;
+  if (f.gradient_checkpointing) a.gradient_checkpointing = true;
   a.validate();
   return a;
 }
@@ -406,6 +407,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--save-total-limit", f->save_total_limit, "Keep at most N checkpoints");
   cmd->add_option("--seed", f->seed, "Seed for initialisation, shuffling and dropout (default 42)");
   cmd->add_flag("--bf16", f->bf16, "Autocast matmuls to bfloat16");
+  cmd->add_flag("--gradient-checkpointing", f->gradient_checkpointing,
+                "Recompute each decoder layer in the backward pass instead of keeping its activations");
   cmd->add_option("--nproc-per-node", f->nproc_per_node,
                   "Data-parallel training in N local processes (Gloo on CPU, NCCL on GPU); under torchrun the "
                   "RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT variables are used instead")
