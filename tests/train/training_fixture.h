@@ -2,8 +2,12 @@
 // Reading the training fixtures (make_training_fixtures.py, make_training_mode_fixtures.py): the
 // optimisation arguments of case.json and the micro-batches of batches.safetensors.
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <iostream>
 #include <vector>
 
 #include "shadowpeft/io/json_file.h"
@@ -42,6 +46,26 @@ inline std::vector<train::TrainBatch> fixture_batches(const std::filesystem::pat
                      batches.tensor(prefix + "labels")});
     }
   return out;
+}
+
+// Loss and gradient norm of every step within 1e-5 of case.json's, learning rates within 1e-12;
+// prints the largest differences.
+inline void expect_steps_equal(const std::vector<train::StepRecord>& records, const io::Json& info, const std::string& name) {
+  const auto losses = info.at("losses").get<std::vector<double>>();
+  const auto norms = info.at("grad_norms").get<std::vector<double>>();
+  const auto lrs = info.at("learning_rates").get<std::vector<double>>();
+  ASSERT_EQ(records.size(), losses.size());
+  double worst_loss = 0, worst_norm = 0;
+  for (std::size_t i = 0; i < losses.size(); ++i) {
+    const auto& r = records[i];
+    EXPECT_NEAR(r.loss, losses[i], 1e-5) << "step " << i + 1;
+    EXPECT_NEAR(r.grad_norm, norms[i], 1e-5) << "step " << i + 1;
+    EXPECT_NEAR(r.learning_rate, lrs[i], 1e-12) << "step " << i + 1;
+    worst_loss = std::max(worst_loss, std::abs(r.loss - losses[i]));
+    worst_norm = std::max(worst_norm, std::abs(r.grad_norm - norms[i]));
+  }
+  std::cout << fmt::format("  {}: {} steps, max |loss diff| {:.3e}, max |grad norm diff| {:.3e}\n", name, losses.size(),
+                           worst_loss, worst_norm);
 }
 
 }  // namespace shadowpeft::test

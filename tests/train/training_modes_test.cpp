@@ -92,21 +92,7 @@ TEST(TrainingModes, LossesWeightsAndMetricsEqualThePyTorchLoop) {
     train::FixedBatches batches(c.batches), eval_batches(c.first_step);
     train::Trainer trainer(*c.task, test::fixture_arguments(c.info.at("args"), out), batches, &eval_batches);
     trainer.train();
-    const auto losses = c.info.at("losses").get<std::vector<double>>();
-    const auto norms = c.info.at("grad_norms").get<std::vector<double>>();
-    const auto lrs = c.info.at("learning_rates").get<std::vector<double>>();
-    ASSERT_EQ(trainer.step_records().size(), losses.size());
-    double worst_loss = 0, worst_norm = 0;
-    for (std::size_t i = 0; i < losses.size(); ++i) {
-      const auto& r = trainer.step_records()[i];
-      EXPECT_NEAR(r.loss, losses[i], 1e-5) << "step " << i + 1;
-      EXPECT_NEAR(r.grad_norm, norms[i], 1e-5) << "step " << i + 1;
-      EXPECT_NEAR(r.learning_rate, lrs[i], 1e-12) << "step " << i + 1;
-      worst_loss = std::max(worst_loss, std::abs(r.loss - losses[i]));
-      worst_norm = std::max(worst_norm, std::abs(r.grad_norm - norms[i]));
-    }
-    std::cout << fmt::format("  {}: {} steps, max |loss diff| {:.3e}, max |grad norm diff| {:.3e}\n", name, losses.size(),
-                             worst_loss, worst_norm);
+    test::expect_steps_equal(trainer.step_records(), c.info, name);
 
     // Trained weights: the reference's saved model, and the one we saved, loaded back.
     const models::CausalLM expected = models::load_causal_lm((modes_dir() / name / c.info.at("after_dir").get<std::string>()).string());

@@ -86,22 +86,9 @@ TEST(TrainingParity, LossesGradNormsAndWeightsEqualThePyTorchLoop) {
     const io::Json& args = c.info.at("args");
     train::Trainer trainer(*c.task, test::fixture_arguments(args, test::scratch_dir(name)), batches);
     trainer.train();
-    const auto losses = c.info.at("losses").get<std::vector<double>>();
-    const auto norms = c.info.at("grad_norms").get<std::vector<double>>();
-    const auto lrs = c.info.at("learning_rates").get<std::vector<double>>();
-    ASSERT_EQ(trainer.step_records().size(), losses.size());
-    double worst_loss = 0, worst_norm = 0;
-    for (std::size_t i = 0; i < losses.size(); ++i) {
-      const auto& r = trainer.step_records()[i];
-      EXPECT_NEAR(r.loss, losses[i], 1e-5) << "step " << i + 1;
-      EXPECT_NEAR(r.grad_norm, norms[i], 1e-5) << "step " << i + 1;
-      EXPECT_NEAR(r.learning_rate, lrs[i], 1e-12) << "step " << i + 1;
-      worst_loss = std::max(worst_loss, std::abs(r.loss - losses[i]));
-      worst_norm = std::max(worst_norm, std::abs(r.grad_norm - norms[i]));
-    }
-    std::cout << fmt::format("  {}: {} steps, max |loss diff| {:.3e}, max |grad norm diff| {:.3e}\n", name, losses.size(),
-                             worst_loss, worst_norm);
-    expect_adapter_equals(c.adapter(), training_dir() / name / fmt::format("after_{}", losses.size()), name + " final");
+    test::expect_steps_equal(trainer.step_records(), c.info, name);
+    const std::size_t steps = c.info.at("losses").size();
+    expect_adapter_equals(c.adapter(), training_dir() / name / fmt::format("after_{}", steps), name + " final");
   }
 }
 
