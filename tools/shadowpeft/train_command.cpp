@@ -245,7 +245,9 @@ struct Prepared {
 Prepared prepare(const TrainFlags& f, const train::TrainingArguments& args, bool training) {
   check_flags(f);
   const fs::path model_dir = io::resolve_model_dir(f.model);
-  const tokenizer::Tokenizer tokenizer = tokenizer::Tokenizer::from_pretrained(tokenizer_dir(f, model_dir));
+  Prepared p;
+  p.tokenizer_dir = tokenizer_dir(f, model_dir);
+  const tokenizer::Tokenizer tokenizer = tokenizer::Tokenizer::from_pretrained(p.tokenizer_dir);
   data::Dataset train_set = load_data(f.data, tokenizer, f);
   std::vector<data::Example> eval_examples;
   if (!f.eval_data.empty()) {
@@ -263,8 +265,6 @@ Prepared prepare(const TrainFlags& f, const train::TrainingArguments& args, bool
   load.dtype = at::kFloat;  // the adapter trains in float32; bf16 runs under autocast
   load.device = training_device(f);
   models::CausalLM base = load_base(f, model_dir, load, train_set, eval_examples, args.seed);
-  Prepared p;
-  p.tokenizer_dir = tokenizer_dir(f, model_dir);
   torch::manual_seed(args.seed);  // a fresh adapter's initialisation
   p.task = make_task(f, base, training);
   // A classifier pools at the last token that is not its pad_token_id: batches are padded with it.
