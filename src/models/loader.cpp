@@ -31,6 +31,30 @@ at::ScalarType dtype_from_config(const io::Json& config) {
 
 namespace {
 
+std::string dtype_name(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kFloat: return "float32";
+    case at::kBFloat16: return "bfloat16";
+    case at::kHalf: return "float16";
+    case at::kDouble: return "float64";
+    default: throw Error(fmt::format("save_pretrained: parameters of dtype {} have no config name", c10::toString(dtype)));
+  }
+}
+
+// config.json as transformers' save_pretrained writes it: the config as read, with `dtype` set to
+// the parameters' dtype (a model loaded as float32 from a bfloat16 checkpoint is saved as float32).
+io::Json config_json_to_save(CausalLMImpl& model) {
+  io::Json json = model.config().raw;
+  for (const auto& p : model.parameters())
+    if (p.is_floating_point()) {
+      // The key the config already uses (remote-code configs such as DeciLM's keep `torch_dtype`).
+      const char* key = json.contains("torch_dtype") && !json.contains("dtype") ? "torch_dtype" : "dtype";
+      json[key] = dtype_name(p.scalar_type());
+      break;
+    }
+  return json;
+}
+
 std::string shape_text(at::IntArrayRef shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
 std::string layer_of(const std::string& name) {
@@ -209,7 +233,7 @@ void save_pretrained(CausalLMImpl& model, const fs::path& dir, uint64_t max_shar
   const ModelDescriptor& descriptor = descriptor_for(model.config().raw, dir / "config.json");
   fs::create_directories(dir);
   io::save_sharded_safetensors(dir, checkpoint_tensors(model, descriptor), {.max_shard_bytes = max_shard_bytes});
-  io::write_json_file(dir / "config.json", model.config().raw, {.indent = 2, .sort_keys = true});
+  io::write_json_file(dir / "config.json", config_json_to_save(model), {.indent = 2, .sort_keys = true});
 }
 
 void save_subblocks(CausalLMImpl& model, const fs::path& dir) {
@@ -225,7 +249,7 @@ void save_subblocks(CausalLMImpl& model, const fs::path& dir) {
     weight_map[name] = "subblocks_safetensors/" + *group + ".safetensors";
   }
   for (const auto& [group, tensors] : groups) io::save_safetensors(subdir / (group + ".safetensors"), tensors, {{"format", "pt"}});
-  io::write_json_file(dir / "config.json", model.config().raw, {.indent = 2, .sort_keys = true});
+  io::write_json_file(dir / "config.json", config_json_to_save(model), {.indent = 2, .sort_keys = true});
   io::write_json_file(dir / "model.safetensors.index.json", {{"metadata", {{"format", "pt"}}}, {"weight_map", weight_map}},
                       {.indent = 2, .sort_keys = true});
 }

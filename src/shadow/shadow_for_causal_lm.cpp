@@ -7,6 +7,7 @@
 #include "shadowpeft/core/logging.h"
 #include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/models/loader.h"
+#include "shadowpeft/models/losses.h"
 #include "shadowpeft/shadow/task_models.h"
 #include "task_heads.h"
 
@@ -17,15 +18,6 @@ InferenceMode parse_inference_mode(const std::string& name) {
   if (name == "base_shadow") return InferenceMode::BaseShadow;
   if (name == "shadow_only") return InferenceMode::ShadowOnly;
   throw ConfigError(fmt::format("inference mode '{}' is not one of base_shadow, shadow_only", name));
-}
-
-at::Tensor shifted_cross_entropy(const at::Tensor& logits, const at::Tensor& labels) {
-  if (labels.sizes() != logits.sizes().slice(0, 2))
-    throw ShapeError(fmt::format("labels must be [batch, sequence] like the input ids, got {}", fmt::join(labels.sizes(), "x")));
-  const int64_t v = logits.size(-1);
-  const at::Tensor shift_logits = logits.slice(1, 0, -1).to(at::kFloat).reshape({-1, v});
-  const at::Tensor shift_labels = labels.slice(1, 1).reshape({-1}).to(at::kLong);
-  return at::cross_entropy_loss(shift_logits, shift_labels, {}, at::Reduction::Mean, -100);
 }
 
 ShadowForCausalLMImpl::ShadowForCausalLMImpl(ShadowPeftModel peft, double shadow_loss_weight, InferenceMode mode)
@@ -52,15 +44,17 @@ ShadowCausalLMOutput ShadowForCausalLMImpl::forward(const at::Tensor& input_ids,
   if (mode_ == InferenceMode::ShadowOnly) {
     out.shadow_logits = shadow_lm_head->forward(peft_model->initial_shadow_hidden(input_ids, options));
     out.logits = out.shadow_logits;
-    if (labels.defined()) out.loss = shifted_cross_entropy(out.shadow_logits, labels);
+    if (labels.defined()) out.loss = models::shifted_cross_entropy(out.shadow_logits, labels);
     return out;
   }
   const auto result = peft_model->forward(input_ids, options);
   out.logits = peft_model->base_model->logits_from_hidden(result.hidden);
   out.shadow_logits = shadow_lm_head->forward(result.shadow_hidden);
   if (labels.defined()) {
-    out.loss = shifted_cross_entropy(out.logits, labels);
-    if (shadow_loss_weight_ > 0) out.loss = out.loss + shadow_loss_weight_ * shifted_cross_entropy(out.shadow_logits, labels);
+    // As shadow-peft: the base model's own loss (transformers' ForCausalLMLoss, in float32) plus the
+    // weighted shadow term in shadow-peft's shifted cross-entropy.
+    out.loss = models::causal_lm_loss(out.logits, labels);
+    if (shadow_loss_weight_ > 0) out.loss = out.loss + shadow_loss_weight_ * models::shifted_cross_entropy(out.shadow_logits, labels);
   }
   return out;
 }

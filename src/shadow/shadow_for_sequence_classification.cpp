@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/models/losses.h"
 #include "shadowpeft/shadow/task_models.h"
 #include "task_heads.h"
 
@@ -51,9 +52,7 @@ ShadowSequenceClassifierOutput ShadowForSequenceClassificationImpl::forward(cons
                                                                              const models::ForwardOptions& options,
                                                                              const at::Tensor& labels) {
   ShadowSequenceClassifierOutput out;
-  auto cross_entropy = [&](const at::Tensor& logits) {
-    return at::cross_entropy_loss(logits.to(at::kFloat), labels.to(at::kLong), {}, at::Reduction::Mean, -100);
-  };
+  auto cross_entropy = [&](const at::Tensor& logits) { return models::classification_loss(logits, labels); };
   if (mode_ == InferenceMode::ShadowOnly) {
     out.shadow_logits = shadow_classifier_head->forward(pool_shadow(peft_model->initial_shadow_hidden(input_ids, options), options));
     out.logits = out.shadow_logits;

@@ -7,6 +7,7 @@
 
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/models/loader.h"
+#include "shadowpeft/models/losses.h"
 #include "shadowpeft/shadow/task_models.h"
 #include "shadowpeft/train/training_task.h"
 #include "task_support.h"
@@ -40,8 +41,8 @@ class ProjectionAlignmentTask final : public TrainingTask {
       teacher = at::linear(hidden, teacher_);
     }
     at::Tensor total = at::zeros({}, student.options());
-    if (options_.alpha < 1.0) total = total + (1.0 - options_.alpha) * shifted_cross_entropy(student, batch.labels);
-    const at::Tensor mask = batch.labels.ne(-100).to(student.scalar_type());
+    if (options_.alpha < 1.0) total = total + (1.0 - options_.alpha) * models::shifted_cross_entropy(student, batch.labels);
+    const at::Tensor mask = batch.labels.ne(kIgnoreIndex).to(student.scalar_type());
     auto masked_mean = [&](const at::Tensor& per_token) { return (per_token * mask).sum() / mask.sum(); };
     std::vector<at::Tensor> distill;
     if (options_.use_kld) {
@@ -60,8 +61,8 @@ class ProjectionAlignmentTask final : public TrainingTask {
 
   EvalSums evaluate(const TrainBatch& batch) override {
     const at::Tensor hidden = model_->hidden_states(batch.input_ids, options_of(batch));
-    const auto [projected, tokens] = shifted_ce_sum(model_->logits_from_hidden(hidden), batch.labels);
-    const auto [small_model, unused] = shifted_ce_sum(at::linear(hidden, teacher_), batch.labels);
+    const auto [projected, tokens] = models::shifted_cross_entropy_sum(model_->logits_from_hidden(hidden), batch.labels);
+    const auto [small_model, unused] = models::shifted_cross_entropy_sum(at::linear(hidden, teacher_), batch.labels);
     return {{{"tokens", tokens}, {"projected_ce", projected}, {"small_model_ce", small_model}}};
   }
   std::string eval_loss_metric() const override { return "projected_loss"; }

@@ -3,6 +3,7 @@
 
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/models/loader.h"
+#include "shadowpeft/models/losses.h"
 #include "shadowpeft/shadow/task_models.h"
 #include "shadowpeft/train/training_task.h"
 #include "task_support.h"
@@ -18,10 +19,11 @@ class ShadowPretrainingTask final : public TrainingTask {
   }
   torch::nn::Module& module() override { return *model_; }
   at::Tensor loss(const TrainBatch& batch) override {
-    return shifted_cross_entropy(model_->forward(batch.input_ids, options_of(batch)), batch.labels);
+    // The model's own loss, as upstream's pretraining script trains it: transformers' ForCausalLMLoss.
+    return models::causal_lm_loss(model_->forward(batch.input_ids, options_of(batch)), batch.labels);
   }
   EvalSums evaluate(const TrainBatch& batch) override {
-    const auto [ce, tokens] = shifted_ce_sum(model_->forward(batch.input_ids, options_of(batch)), batch.labels);
+    const auto [ce, tokens] = models::shifted_cross_entropy_sum(model_->forward(batch.input_ids, options_of(batch)), batch.labels);
     return {{{"tokens", tokens}, {"model_ce", ce}}};
   }
   std::string eval_loss_metric() const override { return "model_loss"; }

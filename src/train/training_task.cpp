@@ -6,12 +6,11 @@
 #include <set>
 
 #include "shadowpeft/models/layers.h"
+#include "shadowpeft/models/losses.h"
 #include "task_support.h"
 
 namespace shadowpeft::train {
 namespace {
-
-constexpr int64_t kIgnoreIndex = -100;
 
 class CausalLMTask final : public TrainingTask {
  public:
@@ -22,10 +21,10 @@ class CausalLMTask final : public TrainingTask {
   }
   EvalSums evaluate(const TrainBatch& batch) override {
     const auto out = model_->forward(batch.input_ids, options_of(batch));
-    const auto [base_shadow, tokens] = shifted_ce_sum(out.logits, batch.labels);
-    const auto [shadow_only, unused] = shifted_ce_sum(out.shadow_logits, batch.labels);
+    const auto [base_shadow, tokens] = models::shifted_cross_entropy_sum(out.logits, batch.labels);
+    const auto [shadow_only, unused] = models::shifted_cross_entropy_sum(out.shadow_logits, batch.labels);
     const at::Tensor base_logits = model_->peft_model->base_model->forward(batch.input_ids, options_of(batch));
-    const auto [base, unused2] = shifted_ce_sum(base_logits, batch.labels);
+    const auto [base, unused2] = models::shifted_cross_entropy_sum(base_logits, batch.labels);
     return {{{"tokens", tokens}, {"base_shadow_ce", base_shadow}, {"shadow_only_ce", shadow_only}, {"base_ce", base}}};
   }
   void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
@@ -46,9 +45,7 @@ class SequenceClassificationTask final : public TrainingTask {
     auto correct = [&](const at::Tensor& logits) {
       return static_cast<double>(logits.argmax(-1).eq(batch.labels).sum().item<int64_t>());
     };
-    auto ce = [&](const at::Tensor& logits) {
-      return at::cross_entropy_loss(logits.to(at::kFloat), batch.labels, {}, at::Reduction::Sum, kIgnoreIndex).item<double>();
-    };
+    auto ce = [&](const at::Tensor& logits) { return models::classification_loss_sum(logits, batch.labels); };
     return {{{"examples", static_cast<double>(batch.labels.size(0))},
              {"base_shadow_correct", correct(out.logits)},
              {"shadow_only_correct", correct(out.shadow_logits)},

@@ -37,6 +37,8 @@ temperature} of step 0 micro 0, alignment only), "eval" (after training, over th
 {"model_loss"} = CE sum / labelled tokens; alignment {"projected_loss", "small_model_loss"} the same for student and
 teacher logits).
 
+Every case runs in float64 (args.dtype): the models are loaded in float32 and converted, as the C++ side does.
+
 Self-checks: the loss goes down; only the intended parameters change (frozen ones bitwise equal after training).
 
 Usage: make_training_mode_fixtures.py OUT_DIR [CASE ...]
@@ -57,6 +59,9 @@ from safetensors.torch import save_file  # noqa: E402
 from transformers import AutoModelForCausalLM  # noqa: E402
 
 from shadow_peft import AutoModelForCausalLMWithHiddenProjection  # noqa: E402
+
+# float64 (see make_training_fixtures.py: trained weights can then be compared tightly on any CPU).
+DTYPE = torch.float64
 
 OPT = dict(adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, per_device_train_batch_size=2, seq_len=12)
 
@@ -104,17 +109,17 @@ def load_model(spec):
     if spec["mode"] == "shadow_pretraining":
         if spec["model"].endswith("qwen3_tied_model"):
             qwen3_tied_model()
-        model = AutoModelForCausalLM.from_pretrained(out_path(spec["model"]), attn_implementation="eager",
-                                                     dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(out_path(spec["model"]), attn_implementation=tf.attn_implementation(str(DTYPE).removeprefix("torch.")),
+                                                     dtype=torch.float32).to(DTYPE)
         for module in (model.get_input_embeddings(), model.get_output_embeddings()):
             for p in module.parameters():
                 p.requires_grad = False
         return model, None
     model = AutoModelForCausalLMWithHiddenProjection.from_pretrained(
-        out_path(spec["model"]), attn_implementation="eager", dtype=torch.float32, freeze_backbone=True,
-        freeze_embed_tokens=True, freeze_lm_head=True)
-    small = AutoModelForCausalLM.from_pretrained(out_path(spec["teacher"]), attn_implementation="eager",
-                                                 dtype=torch.float32)
+        out_path(spec["model"]), attn_implementation=tf.attn_implementation(str(DTYPE).removeprefix("torch.")), dtype=torch.float32, freeze_backbone=True,
+        freeze_embed_tokens=True, freeze_lm_head=True).to(DTYPE)
+    small = AutoModelForCausalLM.from_pretrained(out_path(spec["teacher"]), attn_implementation=tf.attn_implementation(str(DTYPE).removeprefix("torch.")),
+                                                 dtype=torch.float32).to(DTYPE)
     teacher = copy.deepcopy(small.get_output_embeddings()).eval()
     for p in teacher.parameters():
         p.requires_grad = False
@@ -237,6 +242,7 @@ def mode_case(name):
         args = {k: spec[k] for k in ("learning_rate", "weight_decay", "max_grad_norm", "lr_scheduler_type",
                                      "warmup_steps", "gradient_accumulation_steps", "max_steps")}
         args.update({k: OPT[k] for k in ("adam_beta1", "adam_beta2", "adam_epsilon")})
+        args["dtype"] = str(DTYPE).removeprefix("torch.")
         info = {"mode": spec["mode"], "model_dir": spec["model"], "args": args, "losses": losses, "grad_norms": norms,
                 "learning_rates": lrs, "trainable_parameter_names": [n for n, _ in params],
                 "decay_parameter_names": [n for n, _ in decay], "eval": evaluate(model, teacher, spec, batches[0]),

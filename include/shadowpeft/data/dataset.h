@@ -52,6 +52,7 @@
 #include <string>
 #include <vector>
 
+#include "shadowpeft/core/labels.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
 
 namespace shadowpeft::data {
@@ -63,7 +64,6 @@ std::string to_string(RecordKind kind);
 // The inverse of to_string; ConfigError listing the accepted names otherwise.
 RecordKind parse_record_kind(const std::string& name);
 
-inline constexpr int64_t kIgnoreIndex = -100;  // PyTorch cross_entropy's default ignore_index
 
 struct DatasetOptions {
   RecordKind kind = RecordKind::Auto;  // Auto: detected from the first valid record's keys

@@ -26,9 +26,6 @@ struct ShadowCausalLMOutput {
   at::Tensor shadow_logits;  // [B, T, V]
 };
 
-// Shifted next-token cross-entropy, mean over labels != -100 (transformers' causal LM loss).
-at::Tensor shifted_cross_entropy(const at::Tensor& logits, const at::Tensor& labels);
-
 class ShadowForCausalLMImpl : public torch::nn::Module {
  public:
   ShadowForCausalLMImpl(ShadowPeftModel peft_model, double shadow_loss_weight = 0.05,
