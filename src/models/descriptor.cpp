@@ -74,12 +74,48 @@ const ModelDescriptor& descriptor_for(const io::Json& config, const fs::path& fi
                                      fmt::join(supported, "; ")));
 }
 
+namespace {
+
+// `dtype` (transformers 5) or `torch_dtype`: at the top level, else in the language-model config.
+std::string parse_dtype(const io::Json& json, const io::Json& language_model, const fs::path& file) {
+  static const std::vector<std::string> known = {"float32", "bfloat16", "float16", "float64"};
+  for (const io::Json* scope : {&json, &language_model})
+    for (const char* key : {"dtype", "torch_dtype"}) {
+      if (!scope->contains(key) || (*scope)[key].is_null()) continue;
+      const io::Json& v = (*scope)[key];
+      if (!v.is_string() || std::find(known.begin(), known.end(), v.get<std::string>()) == known.end())
+        throw ConfigError(fmt::format("{}: field '{}' is {}; expected one of {}", file.string(), key, v.dump(), fmt::join(known, ", ")));
+      return v.get<std::string>();
+    }
+  return "float32";
+}
+
+std::vector<int64_t> parse_eos_token_ids(const detail::ConfigReader& cfg) {
+  if (!cfg.has("eos_token_id")) return {};
+  const io::Json& v = cfg.json().at("eos_token_id");
+  if (!v.is_array()) return {cfg.integer("eos_token_id")};
+  std::vector<int64_t> ids;
+  for (const io::Json& id : v) ids.push_back(cfg.as_integer("eos_token_id", id));
+  return ids;
+}
+
+}  // namespace
+
 ModelConfig read_model_config(const fs::path& config_file) {
-  const io::Json json = io::read_json_file(config_file);
+  return parse_model_config(io::read_json_file(config_file), config_file);
+}
+
+ModelConfig parse_model_config(const io::Json& json, const fs::path& config_file) {
   if (!json.is_object()) throw ConfigError(config_file.string() + ": must hold a JSON object");
   const ModelDescriptor& descriptor = descriptor_for(json, config_file);
-  ModelConfig config = descriptor.parse_config(descriptor.language_model_config(json), config_file);
+  const io::Json& language_model = descriptor.language_model_config(json);
+  ModelConfig config = descriptor.parse_config(language_model, config_file);
+  config.descriptor = &descriptor;
   config.raw = json;
+  config.dtype = parse_dtype(json, language_model, config_file);
+  const detail::ConfigReader lm(language_model, config_file);
+  config.initializer_range = lm.number("initializer_range", 0.02);
+  config.eos_token_ids = parse_eos_token_ids(json.contains("eos_token_id") ? detail::ConfigReader(json, config_file) : lm);
   // architectures[0] as declared: a family's parse_config may name its causal class (GPT-2 does).
   const bool declared_classifier = json.contains("architectures") && json["architectures"].is_array() &&
                                    !json["architectures"].empty() && json["architectures"][0].is_string() &&

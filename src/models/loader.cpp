@@ -17,18 +17,6 @@
 namespace shadowpeft::models {
 namespace fs = std::filesystem;
 
-at::ScalarType dtype_from_config(const io::Json& config) {
-  for (const char* key : {"dtype", "torch_dtype"}) {
-    if (!config.contains(key) || !config[key].is_string()) continue;
-    const std::string name = config[key].get<std::string>();
-    if (name == "float32") return at::kFloat;
-    if (name == "bfloat16") return at::kBFloat16;
-    if (name == "float16") return at::kHalf;
-    if (name == "float64") return at::kDouble;
-  }
-  return at::kFloat;
-}
-
 namespace {
 
 std::string dtype_name(at::ScalarType dtype) {
@@ -41,18 +29,18 @@ std::string dtype_name(at::ScalarType dtype) {
   }
 }
 
-// config.json as transformers' save_pretrained writes it: the config as read, with `dtype` set to
-// the parameters' dtype (a model loaded as float32 from a bfloat16 checkpoint is saved as float32).
-io::Json config_json_to_save(CausalLMImpl& model) {
-  io::Json json = model.config().raw;
+// The parameters' dtype, as transformers records it in the config it saves.
+std::string parameter_dtype_name(CausalLMImpl& model) {
   for (const auto& p : model.parameters())
-    if (p.is_floating_point()) {
-      // The key the config already uses (remote-code configs such as DeciLM's keep `torch_dtype`).
-      const char* key = json.contains("torch_dtype") && !json.contains("dtype") ? "torch_dtype" : "dtype";
-      json[key] = dtype_name(p.scalar_type());
-      break;
-    }
-  return json;
+    if (p.is_floating_point()) return dtype_name(p.scalar_type());
+  return model.config().dtype;
+}
+
+at::ScalarType scalar_type(const std::string& dtype) {
+  if (dtype == "bfloat16") return at::kBFloat16;
+  if (dtype == "float16") return at::kHalf;
+  if (dtype == "float64") return at::kDouble;
+  return at::kFloat;  // parse_model_config accepts no other names
 }
 
 std::string shape_text(at::IntArrayRef shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
@@ -122,7 +110,7 @@ io::TensorMap read_tensors(const fs::path& dir, const ModelConfig& config, const
 
 CausalLM build_model(ModelConfig config, io::TensorMap tensors, const fs::path& dir, const ModelDescriptor& descriptor,
                      const LoadOptions& options) {
-  const at::ScalarType dtype = options.dtype.value_or(dtype_from_config(config.raw));
+  const at::ScalarType dtype = options.dtype.value_or(scalar_type(config.dtype));
   CausalLM model(std::move(config));
   model->to(dtype);
   // transformers drops a stored lm_head.weight when embeddings are tied; so do we.
@@ -147,24 +135,12 @@ std::string classifier_architecture(const ModelConfig& config, const ModelDescri
                                      file.string(), arch));
 }
 
-void set_labels(io::Json& raw, int64_t num_labels, const std::vector<std::string>& labels) {
-  io::Json id2label = io::Json::object(), label2id = io::Json::object();
-  for (int64_t i = 0; i < num_labels; ++i) {
-    const std::string name = labels.empty() ? fmt::format("LABEL_{}", i) : labels[static_cast<std::size_t>(i)];
-    id2label[std::to_string(i)] = name;
-    label2id[name] = i;
-  }
-  raw["id2label"] = id2label;
-  raw["label2id"] = label2id;
-  if (raw.contains("num_labels")) raw["num_labels"] = num_labels;
-}
-
 }  // namespace
 
 CausalLM load_causal_lm(const std::string& model_name, const LoadOptions& options) {
   const fs::path dir = io::resolve_model_dir(model_name);
   ModelConfig config = read_model_config(dir / "config.json");
-  const ModelDescriptor& descriptor = descriptor_for(config.raw, dir / "config.json");
+  const ModelDescriptor& descriptor = *config.descriptor;
   io::TensorMap tensors = read_tensors(dir, config, descriptor);
   return build_model(std::move(config), std::move(tensors), dir, descriptor, options);
 }
@@ -177,13 +153,13 @@ CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_lab
   const fs::path dir = io::resolve_model_dir(model_name);
   const fs::path config_file = dir / "config.json";
   ModelConfig config = read_model_config(config_file);
-  const ModelDescriptor& descriptor = descriptor_for(config.raw, config_file);
+  const ModelDescriptor& descriptor = *config.descriptor;
 
   if (config.is_sequence_classifier()) {
     if (config.num_labels != num_labels)
-      throw ConfigError(fmt::format("{}: num_labels (from {}) is {}, expected {}", config_file.string(),
-                                    config.raw.contains("id2label") ? "id2label" : "num_labels", config.num_labels, num_labels));
-    if (!classifier.labels.empty()) set_labels(config.raw, num_labels, classifier.labels);
+      throw ConfigError(fmt::format("{}: num_labels (from id2label, else num_labels) is {}, expected {}", config_file.string(),
+                                    config.num_labels, num_labels));
+    if (!classifier.labels.empty()) make_sequence_classifier(config, config.architecture, num_labels, classifier.labels);
     io::TensorMap tensors = read_tensors(dir, config, descriptor);
     return build_model(std::move(config), std::move(tensors), dir, descriptor, options);
   }
@@ -193,17 +169,8 @@ CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_lab
   // transformers leaves the causal head unused (the embeddings stay, tied or not).
   std::erase_if(tensors, [&](const auto& item) { return item.first.starts_with(descriptor.output_embedding_name() + "."); });
 
-  config.architecture = architecture;
-  config.head_name = "score";
-  config.num_labels = num_labels;
-  config.tie_word_embeddings = false;
-  config.raw["architectures"] = io::Json::array({architecture});
-  set_labels(config.raw, num_labels, classifier.labels);
-
-  const io::Json& lm = descriptor.language_model_config(config.raw);
-  const double std = lm.contains("initializer_range") && lm["initializer_range"].is_number()
-                         ? lm["initializer_range"].get<double>()
-                         : 0.02;
+  make_sequence_classifier(config, architecture, num_labels, classifier.labels);
+  const double std = config.initializer_range;
   at::Tensor score = at::empty({num_labels, config.head_in_features()}, at::kFloat);
   {
     torch::NoGradGuard no_grad;
@@ -230,14 +197,14 @@ io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelDescriptor& des
 }
 
 void save_pretrained(CausalLMImpl& model, const fs::path& dir, uint64_t max_shard_bytes) {
-  const ModelDescriptor& descriptor = descriptor_for(model.config().raw, dir / "config.json");
+  const ModelDescriptor& descriptor = *model.config().descriptor;
   fs::create_directories(dir);
   io::save_sharded_safetensors(dir, checkpoint_tensors(model, descriptor), {.max_shard_bytes = max_shard_bytes});
-  io::write_json_file(dir / "config.json", config_json_to_save(model), {.indent = 2, .sort_keys = true});
+  io::write_json_file(dir / "config.json", config_json_to_save(model.config(), parameter_dtype_name(model)), {.indent = 2, .sort_keys = true});
 }
 
 void save_subblocks(CausalLMImpl& model, const fs::path& dir) {
-  const ModelDescriptor& descriptor = descriptor_for(model.config().raw, dir / "config.json");
+  const ModelDescriptor& descriptor = *model.config().descriptor;
   const fs::path subdir = dir / "subblocks_safetensors";
   fs::create_directories(subdir);
   std::map<std::string, io::TensorMap> groups;
@@ -249,7 +216,7 @@ void save_subblocks(CausalLMImpl& model, const fs::path& dir) {
     weight_map[name] = "subblocks_safetensors/" + *group + ".safetensors";
   }
   for (const auto& [group, tensors] : groups) io::save_safetensors(subdir / (group + ".safetensors"), tensors, {{"format", "pt"}});
-  io::write_json_file(dir / "config.json", config_json_to_save(model), {.indent = 2, .sort_keys = true});
+  io::write_json_file(dir / "config.json", config_json_to_save(model.config(), parameter_dtype_name(model)), {.indent = 2, .sort_keys = true});
   io::write_json_file(dir / "model.safetensors.index.json", {{"metadata", {{"format", "pt"}}}, {"weight_map", weight_map}},
                       {.indent = 2, .sort_keys = true});
 }

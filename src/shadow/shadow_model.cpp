@@ -21,13 +21,6 @@ namespace {
 
 constexpr const char* kAdapterFile = "shadow_adapter.safetensors";
 
-// transformers' setters take the first attribute the config has; config.json lists them all.
-std::optional<std::string> first_present(const io::Json& json, std::initializer_list<const char*> keys) {
-  for (const char* k : keys)
-    if (json.contains(k)) return std::string(k);
-  return std::nullopt;
-}
-
 // "model" for model.embed_tokens, "transformer" for transformer.wte: where the backbone lives.
 std::string backbone_prefix(const models::ModelDescriptor& d) {
   const std::string name = d.input_embedding_name();
@@ -67,37 +60,13 @@ std::string trainable_parameters_string(int64_t trainable, int64_t total) {
 
 ModelConfig implicit_shadow_config(const ModelConfig& base, const ShadowConfig& config) {
   config.validate();
-  io::Json raw = base.raw;
-  const fs::path source = fmt::format("implicit shadow of {}", base.architecture.empty() ? base.model_type : base.architecture);
-  const int64_t n = config.num_shadow_layers;
-  auto set = [&](std::initializer_list<const char*> keys, int64_t value, const char* what, bool required) {
-    if (auto key = first_present(raw, keys)) raw[*key] = value;
-    else if (required)
-      throw ConfigError(fmt::format("{}: the base config has no {} field to override with {}", source.string(), what, value));
-  };
-  set({"num_hidden_layers", "n_layer", "num_layers"}, n, "layer count", true);
-  if (config.shadow_intermediate_size) set({"intermediate_size", "ffn_dim", "n_inner"}, *config.shadow_intermediate_size, "intermediate size", false);
-  if (config.shadow_num_attention_heads)
-    set({"num_attention_heads", "n_head", "num_heads", "attention_heads"}, *config.shadow_num_attention_heads, "attention-head", true);
-  if (config.shadow_num_key_value_heads)
-    set({"num_key_value_heads", "num_kv_heads", "n_kv_head"}, *config.shadow_num_key_value_heads, "key/value-head", true);
-  if (config.shadow_head_dim) set({"head_dim", "attention_head_dim"}, *config.shadow_head_dim, "head_dim", true);
-  // Per-layer sources keep their first n entries, as a transformers config with fewer layers does.
-  for (const char* list : {"layer_types", "block_configs"})
-    if (raw.contains(list) && raw[list].is_array() && static_cast<int64_t>(raw[list].size()) > n)
-      raw[list].erase(raw[list].begin() + n, raw[list].end());
-  if (raw.contains("per_layer_config") && raw["per_layer_config"].is_object()) {
-    io::Json kept = io::Json::object();
-    for (const auto& [key, v] : raw["per_layer_config"].items())
-      if (std::stoll(key) < n) kept[key] = v;
-    raw["per_layer_config"] = kept;
-  }
-  if (raw.contains("max_window_layers") && raw["max_window_layers"].is_number_integer() && raw["max_window_layers"].get<int64_t>() > n)
-    raw["max_window_layers"] = n;
-  const models::ModelDescriptor& d = models::descriptor_for(raw, source);
-  ModelConfig shadow = d.parse_config(d.language_model_config(raw), source);
-  shadow.raw = raw;
-  return shadow;
+  return models::derive_config(base,
+                               {.num_layers = config.num_shadow_layers,
+                                .intermediate_size = config.shadow_intermediate_size,
+                                .num_attention_heads = config.shadow_num_attention_heads,
+                                .num_key_value_heads = config.shadow_num_key_value_heads,
+                                .head_dim = config.shadow_head_dim},
+                               fmt::format("implicit shadow of {}", base.architecture.empty() ? base.model_type : base.architecture));
 }
 
 // ---- ShadowPeftModel ------------------------------------------------------------------------
@@ -114,7 +83,7 @@ ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig con
   if (explicit_shadow) {
     explicit_shadow_ = std::move(explicit_shadow);
     shadow_model_config_ = explicit_shadow_->config();
-    shadow_descriptor_ = &models::descriptor_for(shadow_model_config_.raw, "explicit shadow config");
+    shadow_descriptor_ = shadow_model_config_.descriptor;
     if (explicit_shadow_->model->embed_tokens.is_empty())
       throw ConfigError("the explicit shadow model has no token embeddings");
     shares_embeddings_ = false;
@@ -134,12 +103,12 @@ ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig con
     }
   } else {
     shadow_model_config_ = implicit_shadow_config(base_config, config_);
-    shadow_descriptor_ = &models::descriptor_for(shadow_model_config_.raw, "shadow config");
+    shadow_descriptor_ = shadow_model_config_.descriptor;
     // shadow-peft removes the shadow's `embed_tokens` and feeds it the base's embeddings; a family
     // whose table has another name (GPT-2's wte) keeps its own table, unused, as upstream does.
     const bool keeps_table = !shadow_descriptor_->input_embedding_name().ends_with(".embed_tokens");
     shadow_model = register_module("shadow_model", models::Decoder(shadow_model_config_, keeps_table));
-    init_like_transformers(*shadow_model, shadow_model_config_.raw.value("initializer_range", 0.02));
+    init_like_transformers(*shadow_model, shadow_model_config_.initializer_range);
   }
 
   const int64_t slots = base_config.num_layers() - 1, h = base_config.hidden_size;
@@ -329,7 +298,7 @@ namespace shadowpeft {
 
 std::pair<int64_t, int64_t> count_parameters_from_config(const models::ModelConfig& base, const ShadowConfig& config) {
   const models::ModelConfig shadow = implicit_shadow_config(base, config);
-  const auto& d = models::descriptor_for(shadow.raw, "shadow config");
+  const models::ModelDescriptor& d = *shadow.descriptor;
   const bool keeps_table = !d.input_embedding_name().ends_with(".embed_tokens");
   const int64_t slots = base.num_layers() - 1, h = base.hidden_size;
   const int64_t injection = 2 * slots * h * config.injection_hidden_size;

@@ -89,7 +89,7 @@ void run_inspect(const InspectOptions& opts) {
   if (config.is_object()) {
     try {
       model_config = models::read_model_config(dir_or_file / "config.json");
-      descriptor = &models::descriptor_for(config, dir_or_file / "config.json");
+      descriptor = model_config->descriptor;
     } catch (const Error& e) {
       family_error = e.what();
     }

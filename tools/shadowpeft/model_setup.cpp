@@ -48,8 +48,8 @@ generate::GenerationConfig generation_config(const fs::path& model_dir, const mo
   if (fs::exists(model_dir / "generation_config.json"))
     generation = generate::GenerationConfig::from_file(model_dir / "generation_config.json");
   if (generation.eos_token_ids.empty()) {
-    if (const auto& eos = config.raw.find("eos_token_id"); eos != config.raw.end() && !eos->is_null())
-      generation.eos_token_ids = eos->is_array() ? eos->get<std::vector<int64_t>>() : std::vector<int64_t>{eos->get<int64_t>()};
+    if (!config.eos_token_ids.empty())
+      generation.eos_token_ids = config.eos_token_ids;
     else if (tokenizer && tokenizer->eos_token() && tokenizer->eos_token()->id)
       generation.eos_token_ids = {*tokenizer->eos_token()->id};
   }

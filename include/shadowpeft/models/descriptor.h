@@ -51,7 +51,10 @@ class ModelDescriptor {
 const ModelDescriptor& descriptor_for(const io::Json& config, const std::filesystem::path& file);
 const std::vector<const ModelDescriptor*>& all_descriptors();
 
-// Reads and normalises a config.json with its family's descriptor.
+// A config.json's content → the complete ModelConfig, with its family's descriptor: the one place a
+// config is interpreted. `source` names it in errors (a file, or what derived it).
+ModelConfig parse_model_config(const io::Json& json, const std::filesystem::path& source);
+// Reads a config.json and parses it.
 ModelConfig read_model_config(const std::filesystem::path& config_file);
 
 }  // namespace shadowpeft::models

@@ -66,6 +66,4 @@ void save_pretrained(CausalLMImpl& model, const std::filesystem::path& dir, uint
 // Skipped sub-blocks have no file. It loads back like any sharded checkpoint.
 void save_subblocks(CausalLMImpl& model, const std::filesystem::path& dir);
 
-at::ScalarType dtype_from_config(const io::Json& config);
-
 }  // namespace shadowpeft::models

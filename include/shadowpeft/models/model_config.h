@@ -11,6 +11,8 @@
 
 namespace shadowpeft::models {
 
+class ModelDescriptor;
+
 enum class AttentionKind {
   Full,    // self-attention (sliding-window if LayerSpec::sliding_window is set)
   Linear,  // DeciLM replace_with_linear: one H×H matrix on the normed hidden state
@@ -67,6 +69,7 @@ struct RopeConfig {
 };
 
 struct ModelConfig {
+  const ModelDescriptor* descriptor = nullptr;  // the family, resolved once by parse_model_config
   std::string model_type;
   std::string architecture;  // architectures[0]
   int64_t vocab_size = 0;
@@ -88,7 +91,12 @@ struct ModelConfig {
   // A projected causal LM (shadow-peft's AutoModelForCausalLMWithHiddenProjection): the final
   // hidden state goes through shadow_hidden_projection (hidden_size → this) before the head.
   std::optional<int64_t> projected_hidden_size;
-  io::Json raw;  // config.json as read (unknown keys preserved for write-back)
+  std::string dtype = "float32";   // the checkpoint's parameters: float32, bfloat16, float16 or float64
+  double initializer_range = 0.02;  // std of the normal init of new matrices and embeddings
+  std::vector<int64_t> eos_token_ids;
+  // config.json as read, for writing it back (unknown keys preserved). Only config parsing and
+  // writing (config_parsing.cpp, config_writing.cpp, descriptors) read or change it.
+  io::Json raw;
 
   int64_t num_layers() const { return static_cast<int64_t>(layers.size()); }
   bool is_sequence_classifier() const { return num_labels > 0; }
@@ -98,5 +106,36 @@ struct ModelConfig {
 
 std::string to_string(AttentionKind kind);
 std::string to_string(MlpKind kind);
+
+// ---- deriving and writing configs (config_writing.cpp) ----------------------------------------
+
+// What a smaller model of the same family changes (an implicit shadow, a sub-model): the first
+// `num_layers` layers and, when set, other sizes for every layer.
+struct DerivedSizes {
+  int64_t num_layers = 0;
+  std::optional<int64_t> intermediate_size, num_attention_heads, num_key_value_heads, head_dim;
+};
+
+// The config of a smaller model of `base`'s family, as transformers builds it from a config.json
+// with these fields changed: per-layer sources (layer_types, block_configs, per_layer_config) keep
+// their first num_layers entries; a nested text_config is changed in place. `what` names the result
+// in errors. ConfigError when the family has no field for a requested size.
+ModelConfig derive_config(const ModelConfig& base, const DerivedSizes& sizes, const std::string& what);
+
+// A causal LM's config as the `architecture` sequence classifier over `num_labels` classes, named by
+// `labels` (empty: LABEL_0 … LABEL_{n-1}), with id2label / label2id written as transformers does.
+void make_sequence_classifier(ModelConfig& config, const std::string& architecture, int64_t num_labels,
+                              const std::vector<std::string>& labels);
+
+// shadow-peft's projected causal LM (AutoModelForCausalLMWithHiddenProjection): the config of
+// `small`'s backbone projected to `base_hidden_size` and scored over `vocab_size` — a projected
+// `small` is re-wrapped around its own backbone, keeping the classes it records.
+ModelConfig projected_model_config(const ModelConfig& small, int64_t base_hidden_size, int64_t vocab_size);
+// The backbone config inside a projected model's config; the config itself for any other model.
+ModelConfig backbone_config(const ModelConfig& config);
+
+// config.json content for a model whose parameters are in `dtype` (transformers records the
+// parameters' dtype when saving).
+io::Json config_json_to_save(const ModelConfig& config, const std::string& dtype);
 
 }  // namespace shadowpeft::models

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "../config_fields.h"
+#include "shadowpeft/core/error.h"
 #include "shadowpeft/models/descriptor.h"
 
 namespace shadowpeft::models {
@@ -56,11 +57,49 @@ class ProjectedDescriptor final : public ModelDescriptor {
   }
 };
 
+// The Python class records where the backbone's classes live, e.g.
+// transformers.models.llama.modeling_llama:LlamaModel.
+std::pair<std::string, std::string> backbone_class_paths(const ModelConfig& c) {
+  std::string prefix = c.architecture;
+  if (prefix.empty()) throw ConfigError("projected model: the small model's config names no architecture");
+  if (const auto pos = prefix.find("For"); pos != std::string::npos) prefix.resize(pos);
+  const std::string mt = c.model_type;
+  return {fmt::format("transformers.models.{0}.modeling_{0}:{1}Model", mt, prefix),
+          fmt::format("transformers.models.{0}.configuration_{0}:{1}Config", mt, prefix)};
+}
+
 }  // namespace
 
 const ModelDescriptor& projected_descriptor() {
   static const ProjectedDescriptor d;
   return d;
+}
+
+ModelConfig backbone_config(const ModelConfig& config) {
+  if (!config.projected_hidden_size) return config;
+  return parse_model_config(config.raw.at("shadow_model_config"), "backbone of a projected model");
+}
+
+ModelConfig projected_model_config(const ModelConfig& small, int64_t base_hidden_size, int64_t vocab_size) {
+  const ModelConfig inner = backbone_config(small);
+  const auto [model_class, config_class] =
+      small.projected_hidden_size
+          ? std::pair{small.raw.value("shadow_model_class", ""), small.raw.value("shadow_model_config_class", "")}
+          : backbone_class_paths(inner);
+  io::Json raw = {{"architectures", {"AutoModelForCausalLMWithHiddenProjection"}},
+                  {"model_type", "causal_lm_with_hidden_projection"},
+                  {"base_hidden_size", base_hidden_size},
+                  {"hidden_size", base_hidden_size},
+                  {"vocab_size", vocab_size},
+                  {"shadow_model_class", model_class},
+                  {"shadow_model_config_class", config_class},
+                  {"shadow_model_config", inner.raw}};
+  // The Python config copies these from the inner config for convenience.
+  for (const char* key : {"num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
+                          "max_position_embeddings", "rope_theta", "rms_norm_eps", "layer_types", "sliding_window",
+                          "attention_dropout", "head_dim", "use_sliding_window", "max_window_layers", "dtype"})
+    if (inner.raw.contains(key)) raw[key] = inner.raw[key];
+  return parse_model_config(raw, "projected model");
 }
 
 }  // namespace shadowpeft::models

@@ -1,0 +1,85 @@
+// Every change to a config's JSON: derived (smaller) models, classifier heads, the dtype on save.
+// The rest of the library reads ModelConfig fields only.
+#include <fmt/format.h>
+
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/models/descriptor.h"
+#include "shadowpeft/models/model_config.h"
+
+namespace shadowpeft::models {
+namespace {
+
+// transformers' config setters take the first attribute a family has; config.json lists them all.
+const char* first_present(const io::Json& json, std::initializer_list<const char*> keys) {
+  for (const char* k : keys)
+    if (json.contains(k)) return k;
+  return nullptr;
+}
+
+// The language model's part of `raw` (a nested text_config, or raw itself), writable.
+io::Json& language_model_json(io::Json& raw, const ModelDescriptor& descriptor) {
+  // The descriptor answers with a reference into `raw`, which is ours to change here.
+  return const_cast<io::Json&>(descriptor.language_model_config(raw));
+}
+
+}  // namespace
+
+ModelConfig derive_config(const ModelConfig& base, const DerivedSizes& sizes, const std::string& what) {
+  if (!base.descriptor) throw Error(fmt::format("{}: the base config was not parsed (no descriptor)", what));
+  io::Json raw = base.raw;
+  io::Json& lm = language_model_json(raw, *base.descriptor);
+  const int64_t n = sizes.num_layers;
+  auto set = [&](std::initializer_list<const char*> keys, int64_t value, const char* field, bool required) {
+    if (const char* key = first_present(lm, keys)) lm[key] = value;
+    else if (required)
+      throw ConfigError(fmt::format("{}: the {} config has no {} field to set to {}", what, base.descriptor->name(), field, value));
+  };
+  set({"num_hidden_layers", "n_layer", "num_layers"}, n, "layer count", true);
+  if (sizes.intermediate_size) set({"intermediate_size", "ffn_dim", "n_inner"}, *sizes.intermediate_size, "intermediate size", false);
+  if (sizes.num_attention_heads)
+    set({"num_attention_heads", "n_head", "num_heads", "attention_heads"}, *sizes.num_attention_heads, "attention-head", true);
+  if (sizes.num_key_value_heads)
+    set({"num_key_value_heads", "num_kv_heads", "n_kv_head"}, *sizes.num_key_value_heads, "key/value-head", true);
+  if (sizes.head_dim) set({"head_dim", "attention_head_dim"}, *sizes.head_dim, "head_dim", true);
+  // Per-layer sources keep their first n entries, as a transformers config with fewer layers does.
+  for (const char* list : {"layer_types", "block_configs"})
+    if (lm.contains(list) && lm[list].is_array() && static_cast<int64_t>(lm[list].size()) > n)
+      lm[list].erase(lm[list].begin() + n, lm[list].end());
+  if (lm.contains("per_layer_config") && lm["per_layer_config"].is_object()) {
+    io::Json kept = io::Json::object();
+    for (const auto& [key, v] : lm["per_layer_config"].items())
+      if (std::stoll(key) < n) kept[key] = v;
+    lm["per_layer_config"] = kept;
+  }
+  if (lm.contains("max_window_layers") && lm["max_window_layers"].is_number_integer() && lm["max_window_layers"].get<int64_t>() > n)
+    lm["max_window_layers"] = n;
+  return parse_model_config(raw, what);
+}
+
+void make_sequence_classifier(ModelConfig& config, const std::string& architecture, int64_t num_labels,
+                              const std::vector<std::string>& labels) {
+  config.architecture = architecture;
+  config.head_name = "score";
+  config.num_labels = num_labels;
+  config.tie_word_embeddings = false;
+  io::Json id2label = io::Json::object(), label2id = io::Json::object();
+  for (int64_t i = 0; i < num_labels; ++i) {
+    const std::string name = labels.empty() ? fmt::format("LABEL_{}", i) : labels[static_cast<std::size_t>(i)];
+    id2label[std::to_string(i)] = name;
+    label2id[name] = i;
+  }
+  config.raw["architectures"] = io::Json::array({architecture});
+  config.raw["id2label"] = id2label;
+  config.raw["label2id"] = label2id;
+  if (config.raw.contains("num_labels")) config.raw["num_labels"] = num_labels;
+}
+
+io::Json config_json_to_save(const ModelConfig& config, const std::string& dtype) {
+  io::Json json = config.raw;
+  // The key the config already uses (remote-code configs such as DeciLM's keep `torch_dtype`).
+  const char* key = json.contains("torch_dtype") && !json.contains("dtype") ? "torch_dtype" : "dtype";
+  json[key] = dtype;
+  return json;
+}
+
+}  // namespace shadowpeft::models
