@@ -109,7 +109,11 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
 }
 
 at::Tensor CausalLMImpl::logits_from_hidden(const at::Tensor& hidden) const {
-  return at::linear(shadow_hidden_projection ? shadow_hidden_projection->forward(hidden) : hidden, output_embedding());
+  at::Tensor logits = at::linear(shadow_hidden_projection ? shadow_hidden_projection->forward(hidden) : hidden, output_embedding());
+  // transformers caps the language-model head only (its classifiers score the hidden states directly).
+  if (config_.final_logit_softcap && !config_.is_sequence_classifier())
+    logits = at::tanh(logits / *config_.final_logit_softcap) * *config_.final_logit_softcap;
+  return logits;
 }
 
 at::Tensor CausalLMImpl::pool_last_token(const at::Tensor& input_ids, const at::Tensor& per_token) const {

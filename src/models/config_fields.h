@@ -80,6 +80,10 @@ struct LlamaLikeDefaults {
   bool scale_embeddings = false;
   bool read_attention_bias = true;  // `attention_bias` key applies to q/k/v and o
   std::optional<int64_t> sliding_window;  // Mistral's window when the key is absent
+  NormPlacement norm_placement = NormPlacement::Pre;
+  // Without `layer_types`: every layer slides except each n-th (Gemma 2: 2; Gemma 3: the config's
+  // sliding_window_pattern, default 6); 0: Qwen's max_window_layers rule.
+  int64_t sliding_window_pattern = 0;
 };
 
 ModelConfig parse_llama_like(const io::Json& config, const std::filesystem::path& file, const LlamaLikeDefaults& d);
@@ -89,7 +93,7 @@ Activation parse_activation(const ConfigReader& cfg, const std::string& key, con
 // Per-layer overrides from transformers' `per_layer_config` (both `skip` list and `skip_*` flag forms).
 void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg);
 // Qwen3/Qwen2-style `layer_types` + `use_sliding_window` / `max_window_layers`.
-void apply_layer_types(ModelConfig& config, const ConfigReader& cfg);
+void apply_layer_types(ModelConfig& config, const ConfigReader& cfg, int64_t sliding_window_pattern = 0);
 
 }  // namespace shadowpeft::models::detail
 

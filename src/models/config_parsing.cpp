@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -69,7 +70,6 @@ ModelConfig parse_llama_like(const io::Json& json, const fs::path& file, const L
   config.norm = d.norm;
   config.norm_eps = cfg.number("rms_norm_eps", d.norm_eps);
   config.activation = parse_activation(cfg, cfg.has("hidden_activation") ? "hidden_activation" : "hidden_act", d.hidden_act);
-  config.rope = parse_rope(cfg, d.rope_theta);
   config.tie_word_embeddings = cfg.boolean("tie_word_embeddings", d.tie_word_embeddings);
   config.scale_embeddings = d.scale_embeddings;
 
@@ -88,6 +88,12 @@ ModelConfig parse_llama_like(const io::Json& json, const fs::path& file, const L
   spec.o_bias = attention_bias;
   spec.mlp_bias = cfg.boolean("mlp_bias", false);
   spec.qk_norm = d.qk_norm;
+  spec.norm_placement = d.norm_placement;
+  spec.rope = parse_rope(cfg, d.rope_theta);
+  // Gemma 2/3: q is scaled by query_pre_attn_scalar^-0.5; scores and logits may be soft-capped.
+  if (cfg.has("query_pre_attn_scalar")) spec.attention_scale = 1.0 / std::sqrt(cfg.number("query_pre_attn_scalar", 0));
+  if (cfg.has("attn_logit_softcapping")) spec.attn_logit_softcap = cfg.number("attn_logit_softcapping", 0);
+  if (cfg.has("final_logit_softcapping")) config.final_logit_softcap = cfg.number("final_logit_softcapping", 0);
   if (json.contains("sliding_window")) {
     spec.sliding_window = cfg.optional_integer("sliding_window");
   } else {
@@ -98,7 +104,7 @@ ModelConfig parse_llama_like(const io::Json& json, const fs::path& file, const L
   return config;
 }
 
-void apply_layer_types(ModelConfig& config, const ConfigReader& cfg) {
+void apply_layer_types(ModelConfig& config, const ConfigReader& cfg, int64_t sliding_window_pattern) {
   // The window applies only to layers typed "sliding_attention"; with use_sliding_window false,
   // transformers stores sliding_window = null and no layer slides.
   const std::optional<int64_t> window =
@@ -110,6 +116,9 @@ void apply_layer_types(ModelConfig& config, const ConfigReader& cfg) {
       throw ConfigError(fmt::format("{} must list one type per layer ({}), got {}", cfg.where("layer_types"),
                                     config.layers.size(), lt.dump()));
     for (const auto& t : lt) types.push_back(t.is_string() ? t.get<std::string>() : "");
+  } else if (sliding_window_pattern > 0) {
+    const int64_t n = cfg.integer("sliding_window_pattern", sliding_window_pattern);
+    for (int64_t i = 0; i < config.num_layers(); ++i) types.push_back((i + 1) % n ? "sliding_attention" : "full_attention");
   } else {
     const int64_t max_window_layers = cfg.integer("max_window_layers", config.num_layers());
     for (int64_t i = 0; i < config.num_layers(); ++i)

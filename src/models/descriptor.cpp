@@ -17,16 +17,21 @@ const io::Json& ModelDescriptor::language_model_config(const io::Json& config) c
 
 std::string ModelDescriptor::layer_block_name(int64_t index) const { return fmt::format("model.layers.{}", index); }
 
-std::optional<std::string> ModelDescriptor::weight_group(const std::string& tensor, int64_t num_layers) const {
+std::optional<std::string> ModelDescriptor::weight_group(const std::string& tensor, const ModelConfig& config) const {
   // The Llama layout, which every family without an override uses.
-  static const std::regex block(R"(model\.layers\.(\d+)\.(input_layernorm|self_attn|post_attention_layernorm|mlp)\..+)");
+  static const std::regex block(
+      R"(model\.layers\.(\d+)\.(input_layernorm|self_attn|post_attention_layernorm|pre_feedforward_layernorm|post_feedforward_layernorm|mlp)\..+)");
+  const int64_t num_layers = config.num_layers();
   if (tensor.starts_with("model.embed_tokens.")) return "embeddings";
   if (tensor.starts_with("lm_head.") || tensor.starts_with("model.norm.") || tensor.starts_with("score.")) return "lm_head";
   std::smatch m;
   if (std::regex_match(tensor, m, block)) {
     const int64_t i = std::stoll(m[1]);
     if (i >= num_layers) return std::nullopt;
-    const bool attention = m[2] == "input_layernorm" || m[2] == "self_attn";
+    // post_attention_layernorm normalises the MLP's input (Pre) or the attention's output (Sandwich).
+    const bool sandwich = config.layers[static_cast<std::size_t>(i)].norm_placement == NormPlacement::Sandwich;
+    const bool attention =
+        m[2] == "input_layernorm" || m[2] == "self_attn" || (m[2] == "post_attention_layernorm" && sandwich);
     return fmt::format("block_{}_{}", i, attention ? "attention" : "ffn");
   }
   return std::nullopt;
@@ -41,6 +46,7 @@ const ModelDescriptor& mistral_descriptor();
 const ModelDescriptor& qwen2_descriptor();
 const ModelDescriptor& qwen3_descriptor();
 const ModelDescriptor& gemma_descriptor();
+const ModelDescriptor& gemma2_descriptor();
 const ModelDescriptor& gpt2_descriptor();
 const ModelDescriptor& nemotron_nas_descriptor();
 const ModelDescriptor& projected_descriptor();
@@ -48,7 +54,7 @@ const ModelDescriptor& projected_descriptor();
 const std::vector<const ModelDescriptor*>& all_descriptors() {
   static const std::vector<const ModelDescriptor*> all = {
       &llama_descriptor(), &mistral_descriptor(), &qwen2_descriptor(), &qwen3_descriptor(),
-      &gemma_descriptor(), &gpt2_descriptor(),    &nemotron_nas_descriptor(), &projected_descriptor()};
+      &gemma_descriptor(), &gemma2_descriptor(), &gpt2_descriptor(),    &nemotron_nas_descriptor(), &projected_descriptor()};
   return all;
 }
 

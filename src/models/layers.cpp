@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <cmath>
+#include <limits>
 #include <tuple>
 
 #include "rope.h"
@@ -67,18 +69,17 @@ AttentionContext::AttentionContext(const ModelConfig& config, at::Tensor positio
       cache_(cache),
       past_(cache ? cache->length() : 0) {}
 
-std::pair<at::Tensor, at::Tensor> AttentionContext::rotary(int64_t head_dim, at::ScalarType dtype) {
-  const auto key = std::make_pair(head_dim, static_cast<int>(dtype));
-  if (auto it = rotary_.find(key); it != rotary_.end()) return it->second;
+std::pair<at::Tensor, at::Tensor> AttentionContext::rotary(const RopeConfig& rope, int64_t head_dim, at::ScalarType dtype) {
+  for (const RotaryTables& t : rotary_)
+    if (t.head_dim == head_dim && t.dtype == dtype && t.rope == rope) return {t.cos, t.sin};
   const int64_t seq_len = position_ids_.numel() ? position_ids_.max().item<int64_t>() + 1 : 0;
-  auto [inv_freq, scale] = detail::rope_inv_freq(config_.rope, head_dim, config_.max_position_embeddings, seq_len);
+  auto [inv_freq, scale] = detail::rope_inv_freq(rope, head_dim, config_.max_position_embeddings, seq_len);
   inv_freq = inv_freq.to(position_ids_.device());
   // [B, T, 1] * [D/2] in float32, as transformers computes it (autocast disabled).
   const at::Tensor freqs = position_ids_.to(at::kFloat).unsqueeze(-1) * inv_freq;
   const at::Tensor emb = at::cat({freqs, freqs}, -1);
-  auto result = std::make_pair((emb.cos() * scale).to(dtype).unsqueeze(1), (emb.sin() * scale).to(dtype).unsqueeze(1));
-  rotary_.emplace(key, result);
-  return result;
+  rotary_.push_back({rope, head_dim, dtype, (emb.cos() * scale).to(dtype).unsqueeze(1), (emb.sin() * scale).to(dtype).unsqueeze(1)});
+  return {rotary_.back().cos, rotary_.back().sin};
 }
 
 const at::Tensor& AttentionContext::mask(std::optional<int64_t> sliding_window, const at::Tensor& key_positions) {
@@ -108,7 +109,7 @@ const at::Tensor& AttentionContext::mask(std::optional<int64_t> sliding_window, 
 // ---- attention ------------------------------------------------------------------------------
 
 AttentionImpl::AttentionImpl(const LayerSpec& spec_, const ModelConfig& config, int64_t layer_index_)
-    : spec(spec_), layer_index(layer_index_), rope(config.positions == PositionKind::Rope), norm_eps(config.norm_eps) {
+    : spec(spec_), layer_index(layer_index_) {
   const int64_t h = config.hidden_size;
   if (spec.attention == AttentionKind::Linear) {
     linear_attn = register_module("linear_attn", Linear(h, h, false));
@@ -119,8 +120,8 @@ AttentionImpl::AttentionImpl(const LayerSpec& spec_, const ModelConfig& config, 
   v_proj = register_module("v_proj", Linear(h, spec.num_kv_heads * spec.head_dim, spec.qkv_bias));
   o_proj = register_module("o_proj", Linear(spec.num_heads * spec.head_dim, h, spec.o_bias));
   if (spec.qk_norm) {
-    q_norm = register_module("q_norm", Norm(NormKind::RMSNorm, spec.head_dim, config.norm_eps));
-    k_norm = register_module("k_norm", Norm(NormKind::RMSNorm, spec.head_dim, config.norm_eps));
+    q_norm = register_module("q_norm", Norm(config.norm, spec.head_dim, config.norm_eps));
+    k_norm = register_module("k_norm", Norm(config.norm, spec.head_dim, config.norm_eps));
   }
 }
 
@@ -144,8 +145,8 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
   }
   q = q.transpose(1, 2);
   k = k.transpose(1, 2);
-  if (rope) {
-    const auto [cos, sin] = ctx.rotary(d, q.scalar_type());
+  if (spec.rope) {
+    const auto [cos, sin] = ctx.rotary(*spec.rope, d, q.scalar_type());
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
   }
@@ -161,8 +162,20 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
     k = k.repeat_interleave(groups, 1);
     v = v.repeat_interleave(groups, 1);
   }
-  const at::Tensor out = at::scaled_dot_product_attention(q, k, v, ctx.mask(spec.sliding_window, key_positions), 0.0, false,
-                                                          1.0 / std::sqrt(static_cast<double>(d)));
+  const at::Tensor& allowed = ctx.mask(spec.sliding_window, key_positions);
+  const double scale = spec.attention_scale.value_or(1.0 / std::sqrt(static_cast<double>(d)));
+  at::Tensor out;
+  if (spec.attn_logit_softcap) {
+    // SDPA has no soft-capping: transformers' eager path (capped scores, softmax in float32).
+    const double cap = *spec.attn_logit_softcap;
+    const at::Tensor scores = at::tanh(at::matmul(q, k.transpose(-2, -1)) * scale / cap) * cap;
+    const at::Tensor weights = at::softmax(scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity()), -1,
+                                           at::kFloat)
+                                   .to(q.scalar_type());
+    out = at::matmul(weights, v);
+  } else {
+    out = at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, scale);
+  }
   return o_proj->forward(out.transpose(1, 2).reshape({b, t, spec.num_heads * d}));
 }
 
@@ -200,21 +213,44 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
 
 // ---- decoder layer --------------------------------------------------------------------------
 
+namespace {
+
+// Checkpoint names of a layer's norms, by placement: attention pre/post, MLP pre/post ("": none).
+struct NormNames {
+  const char *attention_pre, *attention_post, *mlp_pre, *mlp_post;
+};
+NormNames norm_names(NormPlacement placement) {
+  switch (placement) {
+    case NormPlacement::Pre: return {"input_layernorm", "", "post_attention_layernorm", ""};
+    case NormPlacement::Sandwich:
+      return {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"};
+  }
+  return {"", "", "", ""};
+}
+
+}  // namespace
+
 DecoderLayerImpl::DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& config, int64_t layer_index) {
+  const NormNames names = norm_names(spec.norm_placement);
+  auto norm = [&](const char* name) {
+    return *name ? register_module(name, Norm(config.norm, config.hidden_size, config.norm_eps)) : Norm(nullptr);
+  };
   if (spec.attention != AttentionKind::None) {
-    input_layernorm = register_module("input_layernorm", Norm(config.norm, config.hidden_size, config.norm_eps));
+    attention_pre_norm = norm(names.attention_pre);
     self_attn = register_module("self_attn", Attention(spec, config, layer_index));
+    attention_post_norm = norm(names.attention_post);
   }
   if (spec.mlp != MlpKind::None) {
-    post_attention_layernorm =
-        register_module("post_attention_layernorm", Norm(config.norm, config.hidden_size, config.norm_eps));
+    mlp_pre_norm = norm(names.mlp_pre);
     mlp = register_module("mlp", Mlp(spec, config));
+    mlp_post_norm = norm(names.mlp_post);
   }
 }
 
 at::Tensor DecoderLayerImpl::forward(at::Tensor h, AttentionContext& ctx) {
-  if (self_attn) h = h + self_attn->forward(input_layernorm->forward(h), ctx);
-  if (mlp) h = h + mlp->forward(post_attention_layernorm->forward(h));
+  auto apply = [](const Norm& norm, const at::Tensor& x) { return norm ? norm->forward(x) : x; };
+  if (self_attn) h = h + apply(attention_post_norm, self_attn->forward(apply(attention_pre_norm, h), ctx));
+  if (mlp) h = h + apply(mlp_post_norm, mlp->forward(apply(mlp_pre_norm, h)));
   return h;
 }
 

@@ -97,7 +97,7 @@ io::TensorMap read_tensors(const fs::path& dir, const ModelConfig& config, const
   io::TensorMap tensors;
   std::vector<std::string> outside_groups;
   for (const std::string& name : checkpoint.names()) {
-    if (!descriptor.weight_group(name, config.num_layers()))
+    if (!descriptor.weight_group(name, config))
       outside_groups.push_back(fmt::format("'{}' (in {})", name, checkpoint.file_of(name).path().filename().string()));
     tensors.emplace(name, checkpoint.tensor(name));
   }
@@ -210,7 +210,7 @@ void save_subblocks(CausalLMImpl& model, const fs::path& dir) {
   std::map<std::string, io::TensorMap> groups;
   io::Json weight_map = io::Json::object();
   for (auto& [name, t] : checkpoint_tensors(model, descriptor)) {
-    const auto group = descriptor.weight_group(name, model.config().num_layers());
+    const auto group = descriptor.weight_group(name, model.config());
     if (!group) throw Error(fmt::format("save_subblocks: tensor '{}' belongs to no weight group", name));
     groups[*group].emplace(name, t);
     weight_map[name] = "subblocks_safetensors/" + *group + ".safetensors";

@@ -4,18 +4,18 @@ namespace shadowpeft::models {
 
 int64_t count_decoder_parameters(const ModelConfig& c, bool token_embeddings) {
   const int64_t h = c.hidden_size;
-  const int64_t norm = c.norm == NormKind::LayerNorm ? 2 * h : h;
-  int64_t total = norm;  // final norm
+  int64_t total = c.norm == NormKind::LayerNorm ? 2 * h : h;  // final norm
   if (token_embeddings) total += c.vocab_size * h;
   if (c.positions == PositionKind::Learned) total += c.max_position_embeddings * h;
   for (const LayerSpec& s : c.layers) {
     const int64_t q = s.num_heads * s.head_dim, kv = s.num_kv_heads * s.head_dim, m = s.intermediate_size;
+    const int64_t norm = (s.norm_placement == NormPlacement::Sandwich ? 2 : 1) * (c.norm == NormKind::LayerNorm ? 2 * h : h);
     switch (s.attention) {
       case AttentionKind::Full:
         total += norm + h * q + 2 * h * kv + q * h;
         if (s.qkv_bias) total += q + 2 * kv;
         if (s.o_bias) total += h;
-        if (s.qk_norm) total += 2 * s.head_dim;
+        if (s.qk_norm) total += (c.norm == NormKind::LayerNorm ? 4 : 2) * s.head_dim;
         break;
       case AttentionKind::Linear: total += norm + h * h; break;
       case AttentionKind::None: break;

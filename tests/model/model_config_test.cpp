@@ -54,6 +54,30 @@ TEST(ModelConfig, RejectsAnUnknownDtypeNamingFieldAndValues) {
   }
 }
 
+// Gemma 2 checkpoints from before transformers wrote `layer_types` alternate sliding and full
+// layers (transformers' default); everything else Gemma 2 adds is per-layer data too.
+TEST(ModelConfig, Gemma2WithoutLayerTypesAlternatesSlidingAndFullLayers) {
+  const io::Json json = {{"architectures", {"Gemma2ForCausalLM"}}, {"model_type", "gemma2"}, {"vocab_size", 128},
+                         {"hidden_size", 32}, {"intermediate_size", 64}, {"num_hidden_layers", 4},
+                         {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"head_dim", 8},
+                         {"sliding_window", 4}, {"query_pre_attn_scalar", 16}, {"attn_logit_softcapping", 50.0},
+                         {"final_logit_softcapping", 30.0}};
+  const models::ModelConfig config = models::parse_model_config(json, "config.json");
+  ASSERT_EQ(config.num_layers(), 4);
+  for (int64_t i = 0; i < 4; ++i) {
+    const models::LayerSpec& s = config.layers[static_cast<std::size_t>(i)];
+    EXPECT_EQ(s.sliding_window, i % 2 == 0 ? std::optional<int64_t>(4) : std::nullopt) << "layer " << i;
+    EXPECT_EQ(s.norm_placement, models::NormPlacement::Sandwich);
+    EXPECT_EQ(s.attention_scale, 0.25);
+    EXPECT_EQ(s.attn_logit_softcap, 50.0);
+    ASSERT_TRUE(s.rope.has_value());
+    EXPECT_EQ(s.rope->theta, 10000.0);
+  }
+  EXPECT_EQ(config.final_logit_softcap, 30.0);
+  EXPECT_TRUE(config.tie_word_embeddings);
+  EXPECT_TRUE(config.scale_embeddings);
+}
+
 TEST(DeriveConfig, KeepsTheFirstLayersAndChangesSizes) {
   const models::ModelConfig base = models::parse_model_config(llama_json(), "config.json");
   const models::ModelConfig small = models::derive_config(base, {.num_layers = 2, .intermediate_size = 40}, "small");

@@ -113,6 +113,7 @@ PLAIN_MODELS = {        # name -> max_new_tokens
     "qwen3_sliding": 16,
     "gpt2": 12,
     "gemma": 12,
+    "gemma2": 16,       # sliding_window 4 on alternate layers, soft-capped scores and logits
 }
 SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "llama": 10,
@@ -120,6 +121,7 @@ SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "mistral": 12,      # prompt + 12 > window 4 many times; every step re-runs the whole sequence
     "gpt2": 10,
     "explicit_projected": 10,
+    "gemma2": 10,
 }
 MODES = ("base_shadow", "shadow_only")
 

@@ -418,6 +418,37 @@ def case_gemma(d):
     return r
 
 
+def set_layer_attr(name, value):
+    """Sets an attribute that attention modules copy from the config at construction."""
+    def mutate(model):
+        for layer in model.model.layers:
+            setattr(layer.self_attn, name, value)
+    return mutate
+
+
+def case_gemma2(d):
+    kw = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
+              num_key_value_heads=2, head_dim=8, rms_norm_eps=1e-6, max_position_embeddings=64,
+              rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, hidden_activation="gelu_pytorch_tanh",
+              query_pre_attn_scalar=16, sliding_window=4, attn_logit_softcapping=1.0, final_logit_softcapping=2.0,
+              pad_token_id=0, bos_token_id=2, eos_token_id=1)
+    r = hf_case(d, config_cls="Gemma2Config", model_cls="Gemma2ForCausalLM", config_kwargs=kw,
+                input_names=STD_INPUTS + ["long"],
+                variants=[("no_attn_softcap", set_layer_attr("attn_logit_softcapping", None), "single", "differ"),
+                          ("no_final_softcap", set_config_attr(final_logit_softcapping=None), "single", "differ"),
+                          ("all_full_attention", set_config_attr(layer_types=["full_attention"] * 4), "long", "differ"),
+                          ("query_scale_head_dim", set_layer_attr("scaling", 8 ** -0.5), "single", "differ")])
+    r["notes"] = ("Gemma2ForCausalLM, 4 layers, layer_types default [sliding, full, sliding, full] (written to "
+                  "config.json), sliding_window 4, GQA (4 heads, 2 kv heads), head_dim 8. Differences from Gemma: "
+                  "four (1 + w) RMSNorms per layer (input_layernorm before attention, post_attention_layernorm on "
+                  "its output, pre_/post_feedforward_layernorm around the MLP); q·k scaled by "
+                  "query_pre_attn_scalar^-0.5 = 16^-0.5 (not head_dim^-0.5); scores soft-capped as "
+                  "cap * tanh(scores / cap) before the mask, cap 1.0 (50 in real models: lowered so that the "
+                  "variants prove it live); logits soft-capped with cap 2.0 (30 in real models). The variants "
+                  "show every feature changes the logits.")
+    return r
+
+
 def case_gpt2(d):
     kw = dict(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=1, eos_token_id=1)
     r = hf_case(d, config_cls="GPT2Config", model_cls="GPT2LMHeadModel", config_kwargs=kw)
@@ -833,6 +864,7 @@ CASES = {
     "qwen3": ("qwen3", case_qwen3),
     "qwen3_sliding": ("qwen3", case_qwen3_sliding),
     "gemma": ("gemma", case_gemma),
+    "gemma2": ("gemma2", case_gemma2),
     "gpt2": ("gpt2", case_gpt2),
     "llama_hetero": ("llama", case_llama_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),

@@ -229,6 +229,8 @@ GEMMA = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_
              num_key_value_heads=1, head_dim=8, rms_norm_eps=1e-6, max_position_embeddings=64,
              rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, hidden_act="gelu_pytorch_tanh",
              attention_dropout=0.0, pad_token_id=0, bos_token_id=2, eos_token_id=1)
+GEMMA2 = dict(GEMMA, num_key_value_heads=2, hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=16,
+              sliding_window=4, attn_logit_softcapping=5.0, final_logit_softcapping=3.0)
 GPT2 = dict(vocab_size=VOCAB, n_embd=32, n_layer=4, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
             attn_pdrop=0.0, bos_token_id=1, eos_token_id=1)
 SMALL_LLAMA = dict(LLAMA, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -242,6 +244,7 @@ FAMILY_MODELS = {
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", QWEN3),
     "mistral": ("MistralConfig", "MistralForCausalLM", MISTRAL),
     "gemma": ("GemmaConfig", "GemmaForCausalLM", GEMMA),
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", GEMMA2),
     "gpt2": ("GPT2Config", "GPT2LMHeadModel", GPT2),
 }
 
@@ -469,14 +472,16 @@ def shadow_case(case_dir, *, family, task_kind, base_spec, shadow_kw, explicit=N
 
     # How far a second valid implementation (transformers' sdpa attention) lands from this eager reference:
     # a floor for the tolerances.
-    task_sdpa, _ = load_task(True, "sdpa")
-    _, out_sdpa, g_sdpa = grads_of(task_sdpa)
-    checks["sdpa_vs_eager_valid_logits_max_abs_diff"] = max(
-        valid_diff(out_sdpa.logits, ref["logits"], mask),
-        valid_diff(out_sdpa.shadow_logits, ref["shadow_logits"], mask),
-        (out_sdpa.loss - ref["loss"]).abs().item())
-    checks["sdpa_vs_eager_grad_max_abs_diff"] = max(
-        (g_sdpa[k] - raw_grads[k]).abs().max().item() for k in raw_grads if raw_grads[k] is not None)
+    # (Gemma 2 has no sdpa path: sdpa cannot soft-cap scores.)
+    if getattr(cls(base_spec[1]), "_supports_sdpa", True):
+        task_sdpa, _ = load_task(True, "sdpa")
+        _, out_sdpa, g_sdpa = grads_of(task_sdpa)
+        checks["sdpa_vs_eager_valid_logits_max_abs_diff"] = max(
+            valid_diff(out_sdpa.logits, ref["logits"], mask),
+            valid_diff(out_sdpa.shadow_logits, ref["shadow_logits"], mask),
+            (out_sdpa.loss - ref["loss"]).abs().item())
+        checks["sdpa_vs_eager_grad_max_abs_diff"] = max(
+            (g_sdpa[k] - raw_grads[k]).abs().max().item() for k in raw_grads if raw_grads[k] is not None)
     sens = sensitivity(task2, inp, ref)
     checks["perturbation_sensitivity"] = sens
     weak = [g for g, d in sens.items() if max(d.values()) < 1e-4]
@@ -685,6 +690,10 @@ CASE_NOTES = {
              "does not scale inputs_embeds again: scaled exactly once. Base lm_head is tied to embed_tokens; "
              "shadow_lm_head is an untied deepcopy (frozen here, default modules_to_save []). Shadow norms are "
              "GemmaRMSNorm (1 + w).",
+    "gemma2": "Gemma 2: sandwich (1 + w) RMSNorms, q·k scaled by query_pre_attn_scalar^-0.5 (16), attention "
+              "scores soft-capped (cap 5) and sliding_window 4 on the layers layer_types marks [sliding, full, "
+              "sliding, full]; the implicit shadow keeps layer 0 (sliding). The base logits are soft-capped (cap "
+              "3); shadow_logits come from shadow_lm_head, an nn.Linear copy of the head, NOT capped.",
     "gpt2": "GPT-2: _remove_embed_tokens only looks for an attribute named `embed_tokens`, GPT2Model has "
             "`wte`/`wpe`, so NOTHING is removed: shadow_model.wte.weight [128, 32] and shadow_model.wpe.weight "
             "[64, 32] are both in the adapter file and trainable. GPT2Model.forward accepts inputs_embeds, so "
@@ -1071,6 +1080,7 @@ CASES = {
     "qwen3": ("qwen3", implicit("qwen3", CASE_NOTES["qwen3"])),
     "mistral": ("mistral", implicit("mistral", CASE_NOTES["mistral"])),
     "gemma": ("gemma", implicit("gemma", CASE_NOTES["gemma"])),
+    "gemma2": ("gemma2", implicit("gemma2", CASE_NOTES["gemma2"])),
     "gpt2": ("gpt2", implicit("gpt2", CASE_NOTES["gpt2"])),
     "explicit_projected": ("llama", case_explicit_projected),
     "explicit_shared_embeddings": ("llama", case_explicit_shared_embeddings),

@@ -88,6 +88,26 @@ TEST(InspectCli, HeterogeneousModelShowsPerLayerTableAndWeightGroups) {
   EXPECT_EQ(total, report["num_parameters"].get<int64_t>());
 }
 
+// Gemma 2: sandwich norms (grouped with the sub-block they sit around), query_pre_attn_scalar,
+// soft-capped scores and sliding layers, all visible per layer.
+TEST(InspectCli, Gemma2ShowsNormsScaleSoftcapAndWindows) {
+  const auto r = run_cli("inspect --json " + (test::fixtures_dir() / "models" / "gemma2").string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const io::Json report = io::Json::parse(r.out);
+  EXPECT_EQ(report["family"], "gemma2");
+  const auto& layers = report["layers"];
+  ASSERT_EQ(layers.size(), 4u);
+  EXPECT_EQ(layers[0]["norms"], "sandwich");
+  EXPECT_EQ(layers[0]["attention_scale"], 0.25);  // 16^-0.5
+  EXPECT_EQ(layers[0]["attn_logit_softcap"], 1.0);
+  EXPECT_EQ(layers[0]["sliding_window"], 4);
+  EXPECT_TRUE(layers[1]["sliding_window"].is_null());
+  const auto& groups = report["weight_groups"];
+  EXPECT_EQ(groups["block_0_attention"]["tensors"], 6);  // input/post_attention norms + q/k/v/o
+  EXPECT_EQ(groups["block_0_ffn"]["tensors"], 5);        // pre/post_feedforward norms + gate/up/down
+  EXPECT_FALSE(groups.contains("(no group)"));
+}
+
 TEST(InspectCli, HelpListsTheCommand) {
   const auto r = run_cli("--help");
   EXPECT_EQ(r.status, 0);

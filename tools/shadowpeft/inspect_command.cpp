@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -47,6 +48,12 @@ Json layer_table(const models::ModelConfig& config) {
                       {"kv_heads", attn ? Json(s.num_kv_heads) : Json()},
                       {"head_dim", attn ? Json(s.head_dim) : Json()},
                       {"sliding_window", attn && s.sliding_window ? Json(*s.sliding_window) : Json()},
+                      {"rope_theta", attn && s.rope ? Json(s.rope->theta) : Json()},
+                      {"rope_type", attn && s.rope ? Json(s.rope->type) : Json()},
+                      {"attention_scale", attn ? Json(s.attention_scale.value_or(1.0 / std::sqrt(static_cast<double>(s.head_dim)))) : Json()},
+                      {"attn_logit_softcap", attn && s.attn_logit_softcap ? Json(*s.attn_logit_softcap) : Json()},
+                      {"qk_norm", attn ? Json(s.qk_norm) : Json()},
+                      {"norms", s.norm_placement == models::NormPlacement::Sandwich ? "sandwich" : "pre"},
                       {"mlp", models::to_string(s.mlp)},
                       {"intermediate_size", mlp ? Json(s.intermediate_size) : Json()}});
   }
@@ -67,12 +74,14 @@ struct GroupOrder {
 std::string cell(const Json& v) { return v.is_null() ? "-" : v.is_string() ? v.get<std::string>() : v.dump(); }
 
 void print_layer_table(const Json& layers) {
-  fmt::print("{:>5}  {:<9} {:>5} {:>8} {:>8} {:>6}  {:<6} {:>12}\n", "layer", "attention", "heads", "kv_heads", "head_dim",
-             "window", "mlp", "intermediate");
+  fmt::print("{:>5}  {:<9} {:>5} {:>8} {:>8} {:>6} {:>10} {:>7} {:>7} {:>7}  {:<8} {:<6} {:>12}\n", "layer", "attention", "heads",
+             "kv_heads", "head_dim", "window", "rope_theta", "scale", "softcap", "qk_norm", "norms", "mlp", "intermediate");
+  auto number = [](const Json& v) { return v.is_number() ? fmt::format("{:.6g}", v.get<double>()) : cell(v); };
   for (const auto& l : layers)
-    fmt::print("{:>5}  {:<9} {:>5} {:>8} {:>8} {:>6}  {:<6} {:>12}\n", cell(l["layer"]), cell(l["attention"]), cell(l["heads"]),
-               cell(l["kv_heads"]), cell(l["head_dim"]), cell(l["sliding_window"]), cell(l["mlp"]),
-               cell(l["intermediate_size"]));
+    fmt::print("{:>5}  {:<9} {:>5} {:>8} {:>8} {:>6} {:>10} {:>7} {:>7} {:>7}  {:<8} {:<6} {:>12}\n", cell(l["layer"]),
+               cell(l["attention"]), cell(l["heads"]), cell(l["kv_heads"]), cell(l["head_dim"]), cell(l["sliding_window"]),
+               number(l["rope_theta"]), number(l["attention_scale"]), number(l["attn_logit_softcap"]), cell(l["qk_norm"]),
+               cell(l["norms"]), cell(l["mlp"]), cell(l["intermediate_size"]));
 }
 
 void run_inspect(const InspectOptions& opts) {
@@ -103,7 +112,7 @@ void run_inspect(const InspectOptions& opts) {
     const std::string dtype(io::dtype_name(t.dtype));
     numel_by_dtype[dtype] += t.numel();
     if (descriptor) {
-      auto& g = groups[descriptor->weight_group(name, model_config->num_layers()).value_or("(no group)")];
+      auto& g = groups[descriptor->weight_group(name, *model_config).value_or("(no group)")];
       g.first += 1;
       g.second += t.numel();
     }

@@ -35,8 +35,9 @@ class ModelDescriptor {
   virtual std::string layer_block_name(int64_t index) const;
 
   // Weight group of a checkpoint tensor: "embeddings", "lm_head" (head and final norm),
-  // "block_{i}_attention" or "block_{i}_ffn"; nullopt if it belongs to none.
-  virtual std::optional<std::string> weight_group(const std::string& tensor, int64_t num_layers) const;
+  // "block_{i}_attention" or "block_{i}_ffn" (a layer's norms go with the sub-block they sit
+  // around, per its NormPlacement); nullopt if it belongs to none.
+  virtual std::optional<std::string> weight_group(const std::string& tensor, const ModelConfig& config) const;
 
   // Checkpoint tensors ↔ our module layout (names and values); identity for Llama-layout families.
   virtual void checkpoint_to_modules(io::TensorMap& tensors, const ModelConfig& config) const;

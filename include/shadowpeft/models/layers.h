@@ -47,7 +47,7 @@ class NormImpl : public torch::nn::Module {
 TORCH_MODULE(Norm);
 
 // Everything attention needs that is shared by all layers of one forward pass: rotary tables
-// (per head_dim) and boolean masks (per sliding window), built once and reused.
+// (per RoPE variant and head_dim) and boolean masks (per sliding window), built once and reused.
 class AttentionContext {
  public:
   // position_ids: [B, T] int64 absolute positions of the queries. key_padding_mask: [B, S] with
@@ -58,7 +58,7 @@ class AttentionContext {
   KVCache* cache() const { return cache_; }
 
   // cos, sin: [B, 1, T, head_dim], in `dtype`.
-  std::pair<at::Tensor, at::Tensor> rotary(int64_t head_dim, at::ScalarType dtype);
+  std::pair<at::Tensor, at::Tensor> rotary(const RopeConfig& rope, int64_t head_dim, at::ScalarType dtype);
   // [B, 1, T, S] true where query t may attend key s. key_positions: the sequence index of each
   // key [S] (-1: empty slot) when a ring buffer holds them out of order; undefined for 0..S-1.
   const at::Tensor& mask(std::optional<int64_t> sliding_window, const at::Tensor& key_positions = {});
@@ -69,7 +69,13 @@ class AttentionContext {
   at::Tensor key_padding_mask_;
   KVCache* cache_;
   int64_t past_;  // tokens already in the cache
-  std::map<std::pair<int64_t, int>, std::pair<at::Tensor, at::Tensor>> rotary_;
+  struct RotaryTables {
+    RopeConfig rope;
+    int64_t head_dim;
+    at::ScalarType dtype;
+    at::Tensor cos, sin;
+  };
+  std::vector<RotaryTables> rotary_;  // a model has one or two RoPE variants
   std::map<int64_t, at::Tensor> masks_;  // window (-1: none) → mask
 };
 
@@ -79,8 +85,6 @@ class AttentionImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, AttentionContext& ctx);  // x: [B, T, H]
   LayerSpec spec;
   int64_t layer_index;
-  bool rope;
-  double norm_eps;
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr}, linear_attn{nullptr};
   Norm q_norm{nullptr}, k_norm{nullptr};
 };
@@ -96,13 +100,14 @@ class MlpImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Mlp);
 
-// Pre-norm residual block: h += attn(norm(h)); h += mlp(norm(h)). A skipped sub-block has no
-// modules at all and leaves h unchanged.
+// Residual block: h += post(attn(pre(h))); h += post(mlp(pre(h))), with the norms the spec's
+// NormPlacement puts there (absent ones are the identity). A skipped sub-block has no modules at
+// all, norms included, and leaves h unchanged.
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& config, int64_t layer_index);
   at::Tensor forward(at::Tensor h, AttentionContext& ctx);
-  Norm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  Norm attention_pre_norm{nullptr}, attention_post_norm{nullptr}, mlp_pre_norm{nullptr}, mlp_post_norm{nullptr};
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};
 };

@@ -34,25 +34,17 @@ enum class NormKind {
 
 enum class Activation { SiLU, GeluTanh, GeluExact, ReLU };
 
-enum class PositionKind {
-  Rope,     // rotary embeddings in every attention layer
-  Learned,  // absolute position embeddings added to the token embeddings (GPT-2)
+// Where a layer's norms sit around its two sub-blocks (attention, MLP); each norm is a module of
+// its own, named as the family's checkpoints name it.
+enum class NormPlacement {
+  Pre,       // h += attn(input_layernorm(h)); h += mlp(post_attention_layernorm(h))  (Llama)
+  Sandwich,  // h += post_attention_layernorm(attn(input_layernorm(h)));
+             // h += post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h)))  (Gemma 2/3)
 };
 
-struct LayerSpec {
-  AttentionKind attention = AttentionKind::Full;
-  MlpKind mlp = MlpKind::Gated;
-  int64_t num_heads = 0;
-  int64_t num_kv_heads = 0;
-  int64_t head_dim = 0;
-  int64_t intermediate_size = 0;
-  std::optional<int64_t> sliding_window;  // a query at i sees keys j with i - w < j <= i
-  bool qk_norm = false;                   // RMSNorm over head_dim on q and k (Qwen3)
-  bool qkv_bias = false;
-  bool o_bias = false;
-  bool mlp_bias = false;
-
-  bool operator==(const LayerSpec&) const = default;
+enum class PositionKind {
+  Rope,     // no absolute positions: each layer's LayerSpec::rope says how it rotates q and k
+  Learned,  // absolute position embeddings added to the token embeddings (GPT-2)
 };
 
 struct RopeConfig {
@@ -66,6 +58,28 @@ struct RopeConfig {
   std::optional<double> mscale, mscale_all_dim;     // yarn
   double beta_fast = 32.0, beta_slow = 1.0;         // yarn
   bool truncate = true;                             // yarn
+
+  bool operator==(const RopeConfig&) const = default;
+};
+
+struct LayerSpec {
+  AttentionKind attention = AttentionKind::Full;
+  MlpKind mlp = MlpKind::Gated;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t intermediate_size = 0;
+  std::optional<int64_t> sliding_window;  // a query at i sees keys j with i - w < j <= i
+  bool qk_norm = false;                   // the model's norm over head_dim on q and k (Qwen3, Gemma 3)
+  bool qkv_bias = false;
+  bool o_bias = false;
+  bool mlp_bias = false;
+  NormPlacement norm_placement = NormPlacement::Pre;
+  std::optional<RopeConfig> rope;          // rotary embedding of q and k; none: no positions here (NoPE)
+  std::optional<double> attention_scale;   // multiplies q·k; unset: 1/sqrt(head_dim)
+  std::optional<double> attn_logit_softcap;  // scores → c * tanh(scores / c) before the mask (Gemma 2)
+
+  bool operator==(const LayerSpec&) const = default;
 };
 
 struct ModelConfig {
@@ -79,9 +93,9 @@ struct ModelConfig {
   NormKind norm = NormKind::RMSNorm;
   Activation activation = Activation::SiLU;
   PositionKind positions = PositionKind::Rope;
-  RopeConfig rope;
   bool tie_word_embeddings = false;
   bool scale_embeddings = false;  // multiply token embeddings by sqrt(hidden_size) (Gemma)
+  std::optional<double> final_logit_softcap;  // logits → c * tanh(logits / c) (Gemma 2)
   std::vector<LayerSpec> layers;
   // The output head: "lm_head" over the vocabulary, or "score" over num_labels for
   // *ForSequenceClassification checkpoints (pooled at the last non-padding token).

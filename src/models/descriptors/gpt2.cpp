@@ -50,7 +50,8 @@ class Gpt2Descriptor final : public ModelDescriptor {
     return config;
   }
 
-  std::optional<std::string> weight_group(const std::string& tensor, int64_t num_layers) const override {
+  std::optional<std::string> weight_group(const std::string& tensor, const ModelConfig& config) const override {
+    const int64_t num_layers = config.num_layers();
     static const std::regex block(R"(transformer\.h\.(\d+)\.(ln_1|attn|ln_2|mlp)\..+)");
     if (tensor.starts_with("transformer.wte.") || tensor.starts_with("transformer.wpe.")) return "embeddings";
     if (tensor.starts_with("lm_head.") || tensor.starts_with("transformer.ln_f.") || tensor.starts_with("score.")) return "lm_head";

@@ -38,10 +38,10 @@ class ProjectedDescriptor final : public ModelDescriptor {
     return config;
   }
 
-  std::optional<std::string> weight_group(const std::string& tensor, int64_t num_layers) const override {
+  std::optional<std::string> weight_group(const std::string& tensor, const ModelConfig& config) const override {
     if (tensor.starts_with("shadow_hidden_projection.")) return "lm_head";
     if (tensor.starts_with("lm_head.")) return "lm_head";
-    if (tensor.starts_with("shadow_model.")) return ModelDescriptor::weight_group("model." + tensor.substr(13), num_layers);
+    if (tensor.starts_with("shadow_model.")) return ModelDescriptor::weight_group("model." + tensor.substr(13), config);
     return std::nullopt;
   }
 
