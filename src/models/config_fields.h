@@ -84,6 +84,10 @@ struct LlamaLikeDefaults {
   // Without `layer_types`: every layer slides except each n-th (Gemma 2: 2; Gemma 3: the config's
   // sliding_window_pattern, default 6); 0: Qwen's max_window_layers rule.
   int64_t sliding_window_pattern = 0;
+  // RoPE per layer type (Gemma 3): `rope_parameters` keyed by sliding_attention / full_attention, or
+  // the legacy rope_theta (full layers, default rope_theta above) + rope_local_base_freq (sliding
+  // layers, default this) + rope_scaling (full layers only).
+  std::optional<double> local_rope_theta;
 };
 
 ModelConfig parse_llama_like(const io::Json& config, const std::filesystem::path& file, const LlamaLikeDefaults& d);
@@ -93,7 +97,7 @@ Activation parse_activation(const ConfigReader& cfg, const std::string& key, con
 // Per-layer overrides from transformers' `per_layer_config` (both `skip` list and `skip_*` flag forms).
 void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg);
 // Qwen3/Qwen2-style `layer_types` + `use_sliding_window` / `max_window_layers`.
-void apply_layer_types(ModelConfig& config, const ConfigReader& cfg, int64_t sliding_window_pattern = 0);
+void apply_layer_types(ModelConfig& config, const ConfigReader& cfg, const LlamaLikeDefaults& defaults);
 
 }  // namespace shadowpeft::models::detail
 

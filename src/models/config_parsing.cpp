@@ -22,13 +22,10 @@ Activation parse_activation(const ConfigReader& cfg, const std::string& key, con
                                      "gelu_pytorch_tanh, relu)", cfg.where(key), name));
 }
 
-RopeConfig parse_rope(const ConfigReader& cfg, double default_theta) {
-  RopeConfig rope;
-  rope.theta = cfg.number("rope_theta", default_theta);
-  // transformers 5 writes `rope_parameters`; older configs have `rope_theta` + `rope_scaling`.
-  const char* key = cfg.has("rope_parameters") ? "rope_parameters" : cfg.has("rope_scaling") ? "rope_scaling" : nullptr;
-  if (!key) return rope;
-  const ConfigReader p = cfg.child(key);
+namespace {
+
+// One RoPE variant's parameters (a rope_parameters / rope_scaling object) on top of `rope`.
+RopeConfig parse_rope_parameters(const ConfigReader& p, RopeConfig rope) {
   rope.type = p.string("rope_type", p.string("type", "default"));
   rope.theta = p.number("rope_theta", rope.theta);
   if (p.has("partial_rotary_factor") && p.number("partial_rotary_factor", 1.0) != 1.0)
@@ -38,7 +35,7 @@ RopeConfig parse_rope(const ConfigReader& cfg, double default_theta) {
     throw UnsupportedError(fmt::format("{} = '{}' is not supported (supported: default, linear, dynamic, llama3, yarn)",
                                        p.where("rope_type"), rope.type));
   if (rope.type == "yarn" && !p.has("factor")) {
-    rope.factor = 0;  // derived below from max_position_embeddings / original_max_position_embeddings
+    rope.factor = 0;  // derived from max_position_embeddings / original_max_position_embeddings
   } else {
     if (!p.has("factor")) throw ConfigError(p.where("factor") + " is required for rope_type " + rope.type);
     rope.factor = p.number("factor", 1.0);
@@ -55,6 +52,33 @@ RopeConfig parse_rope(const ConfigReader& cfg, double default_theta) {
   if (rope.type == "llama3" && !rope.original_max_position_embeddings)
     throw ConfigError(p.where("original_max_position_embeddings") + " is required for rope_type llama3");
   return rope;
+}
+
+// Gemma 3's RoPE per layer type; see LlamaLikeDefaults::local_rope_theta.
+std::map<std::string, RopeConfig> parse_layer_type_ropes(const ConfigReader& cfg, const LlamaLikeDefaults& d) {
+  RopeConfig full, sliding;
+  full.theta = cfg.number("rope_theta", d.rope_theta);
+  sliding.theta = cfg.number("rope_local_base_freq", *d.local_rope_theta);
+  if (cfg.has("rope_parameters")) {
+    const ConfigReader p = cfg.child("rope_parameters");
+    for (const char* key : {"full_attention", "sliding_attention"})
+      if (!p.has(key)) throw ConfigError(p.where(key) + " is required: this family has one RoPE per layer type");
+    full = parse_rope_parameters(p.child("full_attention"), full);
+    sliding = parse_rope_parameters(p.child("sliding_attention"), sliding);
+  } else if (cfg.has("rope_scaling")) {
+    full = parse_rope_parameters(cfg.child("rope_scaling"), full);
+  }
+  return {{"full_attention", full}, {"sliding_attention", sliding}};
+}
+
+}  // namespace
+
+RopeConfig parse_rope(const ConfigReader& cfg, double default_theta) {
+  RopeConfig rope;
+  rope.theta = cfg.number("rope_theta", default_theta);
+  // transformers 5 writes `rope_parameters`; older configs have `rope_theta` + `rope_scaling`.
+  const char* key = cfg.has("rope_parameters") ? "rope_parameters" : cfg.has("rope_scaling") ? "rope_scaling" : nullptr;
+  return key ? parse_rope_parameters(cfg.child(key), rope) : rope;
 }
 
 ModelConfig parse_llama_like(const io::Json& json, const fs::path& file, const LlamaLikeDefaults& d) {
@@ -89,7 +113,7 @@ ModelConfig parse_llama_like(const io::Json& json, const fs::path& file, const L
   spec.mlp_bias = cfg.boolean("mlp_bias", false);
   spec.qk_norm = d.qk_norm;
   spec.norm_placement = d.norm_placement;
-  spec.rope = parse_rope(cfg, d.rope_theta);
+  spec.rope = d.local_rope_theta ? parse_layer_type_ropes(cfg, d).at("full_attention") : parse_rope(cfg, d.rope_theta);
   // Gemma 2/3: q is scaled by query_pre_attn_scalar^-0.5; scores and logits may be soft-capped.
   if (cfg.has("query_pre_attn_scalar")) spec.attention_scale = 1.0 / std::sqrt(cfg.number("query_pre_attn_scalar", 0));
   if (cfg.has("attn_logit_softcapping")) spec.attn_logit_softcap = cfg.number("attn_logit_softcapping", 0);
@@ -100,11 +124,14 @@ ModelConfig parse_llama_like(const io::Json& json, const fs::path& file, const L
     spec.sliding_window = d.sliding_window;
   }
   if (cfg.has("attention_chunk_size")) throw UnsupportedError(cfg.where("attention_chunk_size") + ": chunked attention is not supported");
+  if (cfg.boolean("use_bidirectional_attention", false))
+    throw UnsupportedError(cfg.where("use_bidirectional_attention") + " = true (an embedding model) is not supported: causal LMs only");
   config.layers.assign(static_cast<std::size_t>(cfg.integer("num_hidden_layers")), spec);
   return config;
 }
 
-void apply_layer_types(ModelConfig& config, const ConfigReader& cfg, int64_t sliding_window_pattern) {
+void apply_layer_types(ModelConfig& config, const ConfigReader& cfg, const LlamaLikeDefaults& defaults) {
+  const int64_t sliding_window_pattern = defaults.sliding_window_pattern;
   // The window applies only to layers typed "sliding_attention"; with use_sliding_window false,
   // transformers stores sliding_window = null and no layer slides.
   const std::optional<int64_t> window =
@@ -124,12 +151,15 @@ void apply_layer_types(ModelConfig& config, const ConfigReader& cfg, int64_t sli
     for (int64_t i = 0; i < config.num_layers(); ++i)
       types.push_back(window && i >= max_window_layers ? "sliding_attention" : "full_attention");
   }
+  std::map<std::string, RopeConfig> ropes;
+  if (defaults.local_rope_theta) ropes = parse_layer_type_ropes(cfg, defaults);
   for (std::size_t i = 0; i < types.size(); ++i) {
     if (types[i] == "sliding_attention") config.layers[i].sliding_window = window;
     else if (types[i] == "full_attention") config.layers[i].sliding_window.reset();
     else
       throw UnsupportedError(fmt::format("{}[{}] = {} is not supported (full_attention, sliding_attention)",
                                          cfg.where("layer_types"), i, cfg.json()["layer_types"][i].dump()));
+    if (!ropes.empty()) config.layers[i].rope = ropes.at(types[i]);
   }
 }
 

@@ -78,6 +78,31 @@ TEST(ModelConfig, Gemma2WithoutLayerTypesAlternatesSlidingAndFullLayers) {
   EXPECT_TRUE(config.scale_embeddings);
 }
 
+// Gemma 3 configs on the Hub predate rope_parameters keyed by layer type: rope_theta (full layers),
+// rope_local_base_freq (sliding layers), rope_scaling (full layers only) and five sliding layers
+// to each full one.
+TEST(ModelConfig, Gemma3LegacyRopeFieldsGiveOneRopePerLayerType) {
+  const io::Json json = {{"architectures", {"Gemma3ForCausalLM"}}, {"model_type", "gemma3_text"}, {"vocab_size", 128},
+                         {"hidden_size", 32}, {"intermediate_size", 64}, {"num_hidden_layers", 7},
+                         {"num_attention_heads", 4}, {"num_key_value_heads", 1}, {"head_dim", 8},
+                         {"sliding_window", 512}, {"query_pre_attn_scalar", 8}, {"rope_theta", 1000000.0},
+                         {"rope_local_base_freq", 10000.0}, {"rope_scaling", {{"rope_type", "linear"}, {"factor", 8.0}}}};
+  const models::ModelConfig config = models::parse_model_config(json, "config.json");
+  ASSERT_EQ(config.num_layers(), 7);
+  for (int64_t i = 0; i < 7; ++i) {
+    const models::LayerSpec& s = config.layers[static_cast<std::size_t>(i)];
+    const bool full = i == 5;
+    EXPECT_EQ(s.sliding_window.has_value(), !full) << "layer " << i;
+    ASSERT_TRUE(s.rope.has_value());
+    EXPECT_EQ(s.rope->theta, full ? 1e6 : 1e4) << "layer " << i;
+    EXPECT_EQ(s.rope->type, full ? "linear" : "default") << "layer " << i;
+    EXPECT_TRUE(s.qk_norm);
+  }
+  io::Json embedding = json;
+  embedding["use_bidirectional_attention"] = true;
+  EXPECT_THROW(models::parse_model_config(embedding, "config.json"), UnsupportedError);
+}
+
 TEST(DeriveConfig, KeepsTheFirstLayersAndChangesSizes) {
   const models::ModelConfig base = models::parse_model_config(llama_json(), "config.json");
   const models::ModelConfig small = models::derive_config(base, {.num_layers = 2, .intermediate_size = 40}, "small");

@@ -114,6 +114,7 @@ PLAIN_MODELS = {        # name -> max_new_tokens
     "gpt2": 12,
     "gemma": 12,
     "gemma2": 16,       # sliding_window 4 on alternate layers, soft-capped scores and logits
+    "gemma3": 16,       # sliding_window 4 on alternate layers, RoPE per layer type
 }
 SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "llama": 10,
@@ -122,6 +123,7 @@ SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "gpt2": 10,
     "explicit_projected": 10,
     "gemma2": 10,
+    "gemma3": 10,
 }
 MODES = ("base_shadow", "shadow_only")
 

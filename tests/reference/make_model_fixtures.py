@@ -449,6 +449,42 @@ def case_gemma2(d):
     return r
 
 
+def set_rope_parameters(rope_parameters):
+    """Rebuilds the rotary module from changed per-layer-type RoPE parameters."""
+    def mutate(model):
+        cfg = copy.deepcopy(model.config)
+        cfg.rope_parameters = copy.deepcopy(rope_parameters)
+        model.model.rotary_emb = type(model.model.rotary_emb)(config=cfg)
+    return mutate
+
+
+GEMMA3_ROPE = {"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+               "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0}}
+
+
+def case_gemma3(d):
+    kw = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
+              num_key_value_heads=2, head_dim=8, rms_norm_eps=1e-6, max_position_embeddings=64,
+              rope_parameters=copy.deepcopy(GEMMA3_ROPE), hidden_activation="gelu_pytorch_tanh",
+              query_pre_attn_scalar=16, sliding_window=4, sliding_window_pattern=2,
+              pad_token_id=0, bos_token_id=2, eos_token_id=1)
+    same_rope = {"sliding_attention": GEMMA3_ROPE["full_attention"], "full_attention": GEMMA3_ROPE["full_attention"]}
+    r = hf_case(d, config_cls="Gemma3TextConfig", model_cls="Gemma3ForCausalLM", config_kwargs=kw,
+                input_names=STD_INPUTS + ["long"],
+                variants=[("all_full_attention", set_config_attr(layer_types=["full_attention"] * 4), "long", "differ"),
+                          ("one_rope_for_both_layer_types", set_rope_parameters(same_rope), "long", "differ"),
+                          ("no_qk_norm", lambda m: [setattr(l.self_attn, "q_norm", torch.nn.Identity())
+                                                    for l in m.model.layers], "single", "differ")])
+    r["notes"] = ("Gemma3ForCausalLM (gemma3_text), 4 layers, layer_types [sliding, full, sliding, full] (from "
+                  "sliding_window_pattern 2; real models use 6), sliding_window 4. Gemma 2's layer (four (1 + w) "
+                  "RMSNorms, q·k scaled by query_pre_attn_scalar^-0.5 = 0.25) plus q_norm / k_norm ((1 + w) "
+                  "RMSNorm over head_dim) and one RoPE per layer type from rope_parameters keyed by layer type: "
+                  "sliding layers theta 10000 (default), full layers theta 1e6 with linear scaling factor 8. No "
+                  "soft-capping (both caps null). The variants show layer types, the per-type RoPE and the q/k norm "
+                  "each change the logits.")
+    return r
+
+
 def case_gpt2(d):
     kw = dict(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=1, eos_token_id=1)
     r = hf_case(d, config_cls="GPT2Config", model_cls="GPT2LMHeadModel", config_kwargs=kw)
@@ -865,6 +901,7 @@ CASES = {
     "qwen3_sliding": ("qwen3", case_qwen3_sliding),
     "gemma": ("gemma", case_gemma),
     "gemma2": ("gemma2", case_gemma2),
+    "gemma3": ("gemma3_text", case_gemma3),
     "gpt2": ("gpt2", case_gpt2),
     "llama_hetero": ("llama", case_llama_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),

@@ -231,6 +231,10 @@ GEMMA = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_
              attention_dropout=0.0, pad_token_id=0, bos_token_id=2, eos_token_id=1)
 GEMMA2 = dict(GEMMA, num_key_value_heads=2, hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=16,
               sliding_window=4, attn_logit_softcapping=5.0, final_logit_softcapping=3.0)
+GEMMA3 = dict(GEMMA, num_key_value_heads=2, hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=16,
+              sliding_window=4, sliding_window_pattern=2,
+              rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                               "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0}})
 GPT2 = dict(vocab_size=VOCAB, n_embd=32, n_layer=4, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
             attn_pdrop=0.0, bos_token_id=1, eos_token_id=1)
 SMALL_LLAMA = dict(LLAMA, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -245,6 +249,7 @@ FAMILY_MODELS = {
     "mistral": ("MistralConfig", "MistralForCausalLM", MISTRAL),
     "gemma": ("GemmaConfig", "GemmaForCausalLM", GEMMA),
     "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", GEMMA2),
+    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM", GEMMA3),
     "gpt2": ("GPT2Config", "GPT2LMHeadModel", GPT2),
 }
 
@@ -694,6 +699,9 @@ CASE_NOTES = {
               "scores soft-capped (cap 5) and sliding_window 4 on the layers layer_types marks [sliding, full, "
               "sliding, full]; the implicit shadow keeps layer 0 (sliding). The base logits are soft-capped (cap "
               "3); shadow_logits come from shadow_lm_head, an nn.Linear copy of the head, NOT capped.",
+    "gemma3": "Gemma 3 text: Gemma 2's layer plus (1 + w) q/k norms and one RoPE per layer type (sliding "
+              "layers theta 10000, full layers 1e6 with linear scaling 8); layer_types [sliding, full, sliding, "
+              "full]. The implicit shadow keeps layer 0 (sliding, local RoPE).",
     "gpt2": "GPT-2: _remove_embed_tokens only looks for an attribute named `embed_tokens`, GPT2Model has "
             "`wte`/`wpe`, so NOTHING is removed: shadow_model.wte.weight [128, 32] and shadow_model.wpe.weight "
             "[64, 32] are both in the adapter file and trainable. GPT2Model.forward accepts inputs_embeds, so "
@@ -1081,6 +1089,7 @@ CASES = {
     "mistral": ("mistral", implicit("mistral", CASE_NOTES["mistral"])),
     "gemma": ("gemma", implicit("gemma", CASE_NOTES["gemma"])),
     "gemma2": ("gemma2", implicit("gemma2", CASE_NOTES["gemma2"])),
+    "gemma3": ("gemma3", implicit("gemma3", CASE_NOTES["gemma3"])),
     "gpt2": ("gpt2", implicit("gpt2", CASE_NOTES["gpt2"])),
     "explicit_projected": ("llama", case_explicit_projected),
     "explicit_shared_embeddings": ("llama", case_explicit_shared_embeddings),

@@ -20,7 +20,7 @@ class LlamaLikeDescriptor final : public ModelDescriptor {
   ModelConfig parse_config(const io::Json& json, const std::filesystem::path& file) const override {
     ModelConfig config = parse_llama_like(json, file, defaults_);
     const ConfigReader cfg(json, file);
-    if (has_layer_types_) apply_layer_types(config, cfg, defaults_.sliding_window_pattern);
+    if (has_layer_types_) apply_layer_types(config, cfg, defaults_);
     apply_block_configs(config, cfg);  // puzzletron AnyModel checkpoints keep the parent model_type
     apply_per_layer_config(config, cfg);
     return config;
