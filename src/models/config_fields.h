@@ -88,6 +88,9 @@ struct LlamaLikeDefaults {
   // the legacy rope_theta (full layers, default rope_theta above) + rope_local_base_freq (sliding
   // layers, default this) + rope_scaling (full layers only).
   std::optional<double> local_rope_theta;
+  // NoPE layers (SmolLM3): `no_rope_layers` (1: RoPE, 0: none) or, without it, every n-th layer
+  // (the config's no_rope_layer_interval, default this); 0: every layer rotates unless listed.
+  int64_t no_rope_layer_interval = 0;
 };
 
 ModelConfig parse_llama_like(const io::Json& config, const std::filesystem::path& file, const LlamaLikeDefaults& d);

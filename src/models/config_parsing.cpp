@@ -73,6 +73,27 @@ std::map<std::string, RopeConfig> parse_layer_type_ropes(const ConfigReader& cfg
 
 }  // namespace
 
+// NoPE layers: see LlamaLikeDefaults::no_rope_layer_interval.
+void apply_no_rope_layers(ModelConfig& config, const ConfigReader& cfg, const LlamaLikeDefaults& d) {
+  const std::size_t n = config.layers.size();
+  if (cfg.has("no_rope_layers")) {
+    const io::Json& flags = cfg.json().at("no_rope_layers");
+    if (!flags.is_array() || flags.size() < n)
+      throw ConfigError(fmt::format("{} must hold a 1 (RoPE) or 0 (no RoPE) for each of the {} layers, got {}",
+                                    cfg.where("no_rope_layers"), n, flags.dump()));
+    for (std::size_t i = 0; i < n; ++i) {
+      const int64_t flag = cfg.as_integer("no_rope_layers", flags[i]);
+      if (flag != 0 && flag != 1)
+        throw ConfigError(fmt::format("{}[{}] = {}: expected 1 (RoPE) or 0 (no RoPE)", cfg.where("no_rope_layers"), i, flag));
+      if (flag == 0) config.layers[i].rope.reset();
+    }
+  } else if (d.no_rope_layer_interval > 0) {
+    const int64_t interval = cfg.integer("no_rope_layer_interval", d.no_rope_layer_interval);
+    for (std::size_t i = 0; i < n; ++i)
+      if ((static_cast<int64_t>(i) + 1) % interval == 0) config.layers[i].rope.reset();
+  }
+}
+
 RopeConfig parse_rope(const ConfigReader& cfg, double default_theta) {
   RopeConfig rope;
   rope.theta = cfg.number("rope_theta", default_theta);
@@ -127,6 +148,7 @@ ModelConfig parse_llama_like(const io::Json& json, const fs::path& file, const L
   if (cfg.boolean("use_bidirectional_attention", false))
     throw UnsupportedError(cfg.where("use_bidirectional_attention") + " = true (an embedding model) is not supported: causal LMs only");
   config.layers.assign(static_cast<std::size_t>(cfg.integer("num_hidden_layers")), spec);
+  apply_no_rope_layers(config, cfg, d);
   return config;
 }
 

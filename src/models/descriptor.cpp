@@ -48,6 +48,7 @@ const ModelDescriptor& qwen3_descriptor();
 const ModelDescriptor& gemma_descriptor();
 const ModelDescriptor& gemma2_descriptor();
 const ModelDescriptor& gemma3_descriptor();
+const ModelDescriptor& smollm3_descriptor();
 const ModelDescriptor& gpt2_descriptor();
 const ModelDescriptor& nemotron_nas_descriptor();
 const ModelDescriptor& projected_descriptor();
@@ -55,7 +56,7 @@ const ModelDescriptor& projected_descriptor();
 const std::vector<const ModelDescriptor*>& all_descriptors() {
   static const std::vector<const ModelDescriptor*> all = {
       &llama_descriptor(), &mistral_descriptor(), &qwen2_descriptor(), &qwen3_descriptor(),
-      &gemma_descriptor(), &gemma2_descriptor(), &gemma3_descriptor(), &gpt2_descriptor(),    &nemotron_nas_descriptor(), &projected_descriptor()};
+      &gemma_descriptor(), &gemma2_descriptor(), &gemma3_descriptor(), &smollm3_descriptor(), &gpt2_descriptor(),    &nemotron_nas_descriptor(), &projected_descriptor()};
   return all;
 }
 

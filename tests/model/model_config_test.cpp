@@ -103,6 +103,29 @@ TEST(ModelConfig, Gemma3LegacyRopeFieldsGiveOneRopePerLayerType) {
   EXPECT_THROW(models::parse_model_config(embedding, "config.json"), UnsupportedError);
 }
 
+// SmolLM3's NoPE layers: every fourth layer by default, or as no_rope_layers lists them.
+TEST(ModelConfig, SmolLM3NoRopeLayers) {
+  io::Json json = llama_json();
+  json["architectures"] = {"SmolLM3ForCausalLM"};
+  json["model_type"] = "smollm3";
+  json.erase("per_layer_config");
+  auto ropes = [](const models::ModelConfig& c) {
+    std::vector<bool> out;
+    for (const auto& s : c.layers) out.push_back(s.rope.has_value());
+    return out;
+  };
+  EXPECT_EQ(ropes(models::parse_model_config(json, "config.json")), (std::vector<bool>{true, true, true, false}));
+  json["no_rope_layers"] = {0, 1, 0, 1};
+  EXPECT_EQ(ropes(models::parse_model_config(json, "config.json")), (std::vector<bool>{false, true, false, true}));
+  json["no_rope_layers"] = {0, 1, 2, 1};
+  try {
+    models::parse_model_config(json, "config.json");
+    ADD_FAILURE() << "no_rope_layers 2 was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "config.json: field 'no_rope_layers'[2] = 2: expected 1 (RoPE) or 0 (no RoPE)");
+  }
+}
+
 TEST(DeriveConfig, KeepsTheFirstLayersAndChangesSizes) {
   const models::ModelConfig base = models::parse_model_config(llama_json(), "config.json");
   const models::ModelConfig small = models::derive_config(base, {.num_layers = 2, .intermediate_size = 40}, "small");

@@ -115,6 +115,7 @@ PLAIN_MODELS = {        # name -> max_new_tokens
     "gemma": 12,
     "gemma2": 16,       # sliding_window 4 on alternate layers, soft-capped scores and logits
     "gemma3": 16,       # sliding_window 4 on alternate layers, RoPE per layer type
+    "smollm3": 12,      # a NoPE layer
 }
 SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "llama": 10,
@@ -124,6 +125,7 @@ SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "explicit_projected": 10,
     "gemma2": 10,
     "gemma3": 10,
+    "smollm3": 10,
 }
 MODES = ("base_shadow", "shadow_only")
 

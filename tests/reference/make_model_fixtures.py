@@ -485,6 +485,16 @@ def case_gemma3(d):
     return r
 
 
+def case_smollm3(d):
+    kw = dict(LLAMA, num_hidden_layers=4, tie_word_embeddings=True, pad_token_id=0)
+    r = hf_case(d, config_cls="SmolLM3Config", model_cls="SmolLM3ForCausalLM", config_kwargs=kw,
+                variants=[("rope_everywhere", set_layer_attr("use_rope", 1), "single", "differ")])
+    r["notes"] = ("SmolLM3ForCausalLM: Llama with tied embeddings and NoPE layers. no_rope_layers (written to "
+                  "config.json) = [1, 1, 1, 0] from no_rope_layer_interval 4: layer 3 applies no rotary embedding "
+                  "to q and k. The variant turns RoPE on in every layer and changes the logits.")
+    return r
+
+
 def case_gpt2(d):
     kw = dict(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=1, eos_token_id=1)
     r = hf_case(d, config_cls="GPT2Config", model_cls="GPT2LMHeadModel", config_kwargs=kw)
@@ -902,6 +912,7 @@ CASES = {
     "gemma": ("gemma", case_gemma),
     "gemma2": ("gemma2", case_gemma2),
     "gemma3": ("gemma3_text", case_gemma3),
+    "smollm3": ("smollm3", case_smollm3),
     "gpt2": ("gpt2", case_gpt2),
     "llama_hetero": ("llama", case_llama_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),
