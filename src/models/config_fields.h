@@ -76,7 +76,7 @@ struct LlamaLikeDefaults {
   double rope_theta = 10000.0;
   bool tie_word_embeddings = false;
   bool qkv_bias = false;       // Qwen2: true, not configurable
-  bool qk_norm = false;        // Qwen3
+  QkNorm qk_norm = QkNorm::None;
   bool scale_embeddings = false;
   bool read_attention_bias = true;  // `attention_bias` key applies to q/k/v and o
   std::optional<int64_t> sliding_window;  // Mistral's window when the key is absent

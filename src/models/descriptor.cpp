@@ -28,10 +28,10 @@ std::optional<std::string> ModelDescriptor::weight_group(const std::string& tens
   if (std::regex_match(tensor, m, block)) {
     const int64_t i = std::stoll(m[1]);
     if (i >= num_layers) return std::nullopt;
-    // post_attention_layernorm normalises the MLP's input (Pre) or the attention's output (Sandwich).
-    const bool sandwich = config.layers[static_cast<std::size_t>(i)].norm_placement == NormPlacement::Sandwich;
+    // post_attention_layernorm normalises the MLP's input (Pre) or the attention's output (Sandwich, Post).
+    const bool after_attention = config.layers[static_cast<std::size_t>(i)].norm_placement != NormPlacement::Pre;
     const bool attention =
-        m[2] == "input_layernorm" || m[2] == "self_attn" || (m[2] == "post_attention_layernorm" && sandwich);
+        m[2] == "input_layernorm" || m[2] == "self_attn" || (m[2] == "post_attention_layernorm" && after_attention);
     return fmt::format("block_{}_{}", i, attention ? "attention" : "ffn");
   }
   return std::nullopt;
@@ -49,6 +49,7 @@ const ModelDescriptor& gemma_descriptor();
 const ModelDescriptor& gemma2_descriptor();
 const ModelDescriptor& gemma3_descriptor();
 const ModelDescriptor& smollm3_descriptor();
+const ModelDescriptor& olmo2_descriptor();
 const ModelDescriptor& gpt2_descriptor();
 const ModelDescriptor& nemotron_nas_descriptor();
 const ModelDescriptor& projected_descriptor();
@@ -56,7 +57,7 @@ const ModelDescriptor& projected_descriptor();
 const std::vector<const ModelDescriptor*>& all_descriptors() {
   static const std::vector<const ModelDescriptor*> all = {
       &llama_descriptor(), &mistral_descriptor(), &qwen2_descriptor(), &qwen3_descriptor(),
-      &gemma_descriptor(), &gemma2_descriptor(), &gemma3_descriptor(), &smollm3_descriptor(), &gpt2_descriptor(),    &nemotron_nas_descriptor(), &projected_descriptor()};
+      &gemma_descriptor(), &gemma2_descriptor(), &gemma3_descriptor(), &smollm3_descriptor(), &olmo2_descriptor(), &gpt2_descriptor(),    &nemotron_nas_descriptor(), &projected_descriptor()};
   return all;
 }
 
@@ -157,6 +158,24 @@ std::string to_string(AttentionKind kind) {
     case AttentionKind::Full: return "full";
     case AttentionKind::Linear: return "linear";
     case AttentionKind::None: return "none";
+  }
+  return "?";
+}
+
+std::string to_string(QkNorm kind) {
+  switch (kind) {
+    case QkNorm::None: return "none";
+    case QkNorm::PerHead: return "per_head";
+    case QkNorm::AllHeads: return "all_heads";
+  }
+  return "?";
+}
+
+std::string to_string(NormPlacement placement) {
+  switch (placement) {
+    case NormPlacement::Pre: return "pre";
+    case NormPlacement::Sandwich: return "sandwich";
+    case NormPlacement::Post: return "post";
   }
   return "?";
 }

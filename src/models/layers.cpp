@@ -40,6 +40,11 @@ at::Tensor NormImpl::forward(const at::Tensor& x) const {
       const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
       return weight * normed.to(x.scalar_type());
     }
+    case NormKind::RMSNormWeightInFloat32: {
+      const at::Tensor xf = x.to(at::kFloat);
+      const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
+      return (weight * normed).to(x.scalar_type());
+    }
     case NormKind::RMSNormPlusOne: {
       const at::Tensor xf = x.to(at::kFloat);
       const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
@@ -119,9 +124,10 @@ AttentionImpl::AttentionImpl(const LayerSpec& spec_, const ModelConfig& config, 
   k_proj = register_module("k_proj", Linear(h, spec.num_kv_heads * spec.head_dim, spec.qkv_bias));
   v_proj = register_module("v_proj", Linear(h, spec.num_kv_heads * spec.head_dim, spec.qkv_bias));
   o_proj = register_module("o_proj", Linear(spec.num_heads * spec.head_dim, h, spec.o_bias));
-  if (spec.qk_norm) {
-    q_norm = register_module("q_norm", Norm(config.norm, spec.head_dim, config.norm_eps));
-    k_norm = register_module("k_norm", Norm(config.norm, spec.head_dim, config.norm_eps));
+  if (spec.qk_norm != QkNorm::None) {
+    const bool per_head = spec.qk_norm == QkNorm::PerHead;
+    q_norm = register_module("q_norm", Norm(config.norm, per_head ? spec.head_dim : spec.num_heads * spec.head_dim, config.norm_eps));
+    k_norm = register_module("k_norm", Norm(config.norm, per_head ? spec.head_dim : spec.num_kv_heads * spec.head_dim, config.norm_eps));
   }
 }
 
@@ -136,10 +142,15 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
   if (linear_attn) return linear_attn->forward(x);
   const int64_t b = x.size(0), t = x.size(1), d = spec.head_dim;
   // [B, T, heads * D] → [B, heads, T, D]
-  at::Tensor q = q_proj->forward(x).view({b, t, spec.num_heads, d});
-  at::Tensor k = k_proj->forward(x).view({b, t, spec.num_kv_heads, d});
+  at::Tensor q = q_proj->forward(x), k = k_proj->forward(x);
+  if (spec.qk_norm == QkNorm::AllHeads) {
+    q = q_norm->forward(q);
+    k = k_norm->forward(k);
+  }
+  q = q.view({b, t, spec.num_heads, d});
+  k = k.view({b, t, spec.num_kv_heads, d});
   at::Tensor v = v_proj->forward(x).view({b, t, spec.num_kv_heads, d}).transpose(1, 2);
-  if (q_norm) {
+  if (spec.qk_norm == QkNorm::PerHead) {
     q = q_norm->forward(q);
     k = k_norm->forward(k);
   }
@@ -224,6 +235,7 @@ NormNames norm_names(NormPlacement placement) {
     case NormPlacement::Pre: return {"input_layernorm", "", "post_attention_layernorm", ""};
     case NormPlacement::Sandwich:
       return {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"};
+    case NormPlacement::Post: return {"", "post_attention_layernorm", "", "post_feedforward_layernorm"};
   }
   return {"", "", "", ""};
 }

@@ -10,12 +10,16 @@ int64_t count_decoder_parameters(const ModelConfig& c, bool token_embeddings) {
   for (const LayerSpec& s : c.layers) {
     const int64_t q = s.num_heads * s.head_dim, kv = s.num_kv_heads * s.head_dim, m = s.intermediate_size;
     const int64_t norm = (s.norm_placement == NormPlacement::Sandwich ? 2 : 1) * (c.norm == NormKind::LayerNorm ? 2 * h : h);
+    // (Post placement: one norm per sub-block, as Pre.)
     switch (s.attention) {
       case AttentionKind::Full:
         total += norm + h * q + 2 * h * kv + q * h;
         if (s.qkv_bias) total += q + 2 * kv;
         if (s.o_bias) total += h;
-        if (s.qk_norm) total += (c.norm == NormKind::LayerNorm ? 4 : 2) * s.head_dim;
+        if (s.qk_norm != QkNorm::None) {
+          const int64_t scale = c.norm == NormKind::LayerNorm ? 2 : 1;
+          total += scale * (s.qk_norm == QkNorm::PerHead ? 2 * s.head_dim : q + kv);
+        }
         break;
       case AttentionKind::Linear: total += norm + h * h; break;
       case AttentionKind::None: break;

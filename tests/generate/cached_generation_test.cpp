@@ -54,7 +54,7 @@ ShadowForCausalLM load_shadow(const std::string& name) {
 TEST(CachedGeneration, PlainModelsEqualRecomputation) {
   // mistral: window 4 on every layer; qwen3_sliding: sliding and full layers; llama_hetero:
   // skipped sub-blocks and per-layer windows and KV heads; decilm: no-op and linear attention.
-  for (const std::string name : {"llama", "mistral", "qwen3_sliding", "llama_hetero", "decilm", "gpt2", "gemma", "gemma2", "gemma3", "smollm3"}) {
+  for (const std::string name : {"llama", "mistral", "qwen3_sliding", "llama_hetero", "decilm", "gpt2", "gemma", "gemma2", "gemma3", "smollm3", "olmo2"}) {
     auto model = generate::make_decoding_model(load_model(name));
     expect_cached_equals_uncached(name, *model);
   }

@@ -96,7 +96,7 @@ TEST(ModelConfig, Gemma3LegacyRopeFieldsGiveOneRopePerLayerType) {
     ASSERT_TRUE(s.rope.has_value());
     EXPECT_EQ(s.rope->theta, full ? 1e6 : 1e4) << "layer " << i;
     EXPECT_EQ(s.rope->type, full ? "linear" : "default") << "layer " << i;
-    EXPECT_TRUE(s.qk_norm);
+    EXPECT_EQ(s.qk_norm, models::QkNorm::PerHead);
   }
   io::Json embedding = json;
   embedding["use_bidirectional_attention"] = true;

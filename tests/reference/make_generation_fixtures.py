@@ -116,6 +116,7 @@ PLAIN_MODELS = {        # name -> max_new_tokens
     "gemma2": 16,       # sliding_window 4 on alternate layers, soft-capped scores and logits
     "gemma3": 16,       # sliding_window 4 on alternate layers, RoPE per layer type
     "smollm3": 12,      # a NoPE layer
+    "olmo2": 12,        # post-norms, q/k norms over all heads
 }
 SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "llama": 10,
@@ -126,6 +127,7 @@ SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "gemma2": 10,
     "gemma3": 10,
     "smollm3": 10,
+    "olmo2": 10,
 }
 MODES = ("base_shadow", "shadow_only")
 

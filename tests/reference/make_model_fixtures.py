@@ -495,6 +495,20 @@ def case_smollm3(d):
     return r
 
 
+def case_olmo2(d):
+    kw = dict(LLAMA, pad_token_id=0)
+    r = hf_case(d, config_cls="Olmo2Config", model_cls="Olmo2ForCausalLM", config_kwargs=kw,
+                variants=[("no_qk_norm", lambda m: [setattr(l.self_attn, "q_norm", torch.nn.Identity())
+                                                    for l in m.model.layers], "single", "differ")])
+    r["notes"] = ("Olmo2ForCausalLM, 2 layers, GQA (4 heads, 2 kv heads): no norm before the sub-blocks; "
+                  "post_attention_layernorm on the attention output and post_feedforward_layernorm on the MLP "
+                  "output, each added to the residual after the norm; q_norm / k_norm are RMSNorms over all heads "
+                  "at once ([heads * head_dim] = [32] and [kv_heads * head_dim] = [16] weights) applied to the "
+                  "projections before the head split and RoPE; Olmo2RMSNorm multiplies the weight in float32 "
+                  "before casting back.")
+    return r
+
+
 def case_gpt2(d):
     kw = dict(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=1, eos_token_id=1)
     r = hf_case(d, config_cls="GPT2Config", model_cls="GPT2LMHeadModel", config_kwargs=kw)
@@ -913,6 +927,7 @@ CASES = {
     "gemma2": ("gemma2", case_gemma2),
     "gemma3": ("gemma3_text", case_gemma3),
     "smollm3": ("smollm3", case_smollm3),
+    "olmo2": ("olmo2", case_olmo2),
     "gpt2": ("gpt2", case_gpt2),
     "llama_hetero": ("llama", case_llama_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),

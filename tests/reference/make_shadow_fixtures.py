@@ -236,6 +236,7 @@ GEMMA3 = dict(GEMMA, num_key_value_heads=2, hidden_activation="gelu_pytorch_tanh
               rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
                                "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0}})
 SMOLLM3 = dict(LLAMA, tie_word_embeddings=True, no_rope_layers=[0, 1, 1, 0], pad_token_id=0)
+OLMO2 = dict(LLAMA, pad_token_id=0)
 GPT2 = dict(vocab_size=VOCAB, n_embd=32, n_layer=4, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
             attn_pdrop=0.0, bos_token_id=1, eos_token_id=1)
 SMALL_LLAMA = dict(LLAMA, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -252,6 +253,7 @@ FAMILY_MODELS = {
     "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", GEMMA2),
     "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM", GEMMA3),
     "smollm3": ("SmolLM3Config", "SmolLM3ForCausalLM", SMOLLM3),
+    "olmo2": ("Olmo2Config", "Olmo2ForCausalLM", OLMO2),
     "gpt2": ("GPT2Config", "GPT2LMHeadModel", GPT2),
 }
 
@@ -706,6 +708,8 @@ CASE_NOTES = {
               "full]. The implicit shadow keeps layer 0 (sliding, local RoPE).",
     "smollm3": "SmolLM3 with no_rope_layers [0, 1, 1, 0]: layers 0 and 3 of the base and the shadow's only "
                "layer (layer 0 of the copied list) attend without RoPE; tied embeddings.",
+    "olmo2": "OLMo 2: post-norms only (post_attention_layernorm, post_feedforward_layernorm) and q/k RMSNorms "
+             "over all heads; the implicit Olmo2Model shadow has the same layer.",
     "gpt2": "GPT-2: _remove_embed_tokens only looks for an attribute named `embed_tokens`, GPT2Model has "
             "`wte`/`wpe`, so NOTHING is removed: shadow_model.wte.weight [128, 32] and shadow_model.wpe.weight "
             "[64, 32] are both in the adapter file and trainable. GPT2Model.forward accepts inputs_embeds, so "
@@ -1095,6 +1099,7 @@ CASES = {
     "gemma2": ("gemma2", implicit("gemma2", CASE_NOTES["gemma2"])),
     "gemma3": ("gemma3", implicit("gemma3", CASE_NOTES["gemma3"])),
     "smollm3": ("smollm3", implicit("smollm3", CASE_NOTES["smollm3"])),
+    "olmo2": ("olmo2", implicit("olmo2", CASE_NOTES["olmo2"])),
     "gpt2": ("gpt2", implicit("gpt2", CASE_NOTES["gpt2"])),
     "explicit_projected": ("llama", case_explicit_projected),
     "explicit_shared_embeddings": ("llama", case_explicit_shared_embeddings),

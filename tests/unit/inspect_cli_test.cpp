@@ -98,6 +98,7 @@ TEST(InspectCli, Gemma2ShowsNormsScaleSoftcapAndWindows) {
   const auto& layers = report["layers"];
   ASSERT_EQ(layers.size(), 4u);
   EXPECT_EQ(layers[0]["norms"], "sandwich");
+  EXPECT_EQ(layers[0]["qk_norm"], "none");
   EXPECT_EQ(layers[0]["attention_scale"], 0.25);  // 16^-0.5
   EXPECT_EQ(layers[0]["attn_logit_softcap"], 1.0);
   EXPECT_EQ(layers[0]["sliding_window"], 4);

@@ -52,8 +52,8 @@ Json layer_table(const models::ModelConfig& config) {
                       {"rope_type", attn && s.rope ? Json(s.rope->type) : Json()},
                       {"attention_scale", attn ? Json(s.attention_scale.value_or(1.0 / std::sqrt(static_cast<double>(s.head_dim)))) : Json()},
                       {"attn_logit_softcap", attn && s.attn_logit_softcap ? Json(*s.attn_logit_softcap) : Json()},
-                      {"qk_norm", attn ? Json(s.qk_norm) : Json()},
-                      {"norms", s.norm_placement == models::NormPlacement::Sandwich ? "sandwich" : "pre"},
+                      {"qk_norm", attn ? Json(models::to_string(s.qk_norm)) : Json()},
+                      {"norms", models::to_string(s.norm_placement)},
                       {"mlp", models::to_string(s.mlp)},
                       {"intermediate_size", mlp ? Json(s.intermediate_size) : Json()}});
   }

@@ -29,7 +29,15 @@ enum class MlpKind {
 enum class NormKind {
   RMSNorm,         // w * x / rms(x)
   RMSNormPlusOne,  // (1 + w) * x / rms(x), computed in float32 (Gemma)
+  RMSNormWeightInFloat32,  // w * x / rms(x), the product in float32, then cast (OLMo-2)
   LayerNorm,       // with bias (GPT-2)
+};
+
+// A norm (the model's NormKind) on the projected queries and keys, before RoPE.
+enum class QkNorm {
+  None,
+  PerHead,   // over head_dim, weights [head_dim] (Qwen3, Gemma 3)
+  AllHeads,  // over all heads at once, weights [heads * head_dim] (OLMo-2)
 };
 
 enum class Activation { SiLU, GeluTanh, GeluExact, ReLU };
@@ -40,6 +48,7 @@ enum class NormPlacement {
   Pre,       // h += attn(input_layernorm(h)); h += mlp(post_attention_layernorm(h))  (Llama)
   Sandwich,  // h += post_attention_layernorm(attn(input_layernorm(h)));
              // h += post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h)))  (Gemma 2/3)
+  Post,      // h += post_attention_layernorm(attn(h)); h += post_feedforward_layernorm(mlp(h))  (OLMo-2)
 };
 
 enum class PositionKind {
@@ -70,7 +79,7 @@ struct LayerSpec {
   int64_t head_dim = 0;
   int64_t intermediate_size = 0;
   std::optional<int64_t> sliding_window;  // a query at i sees keys j with i - w < j <= i
-  bool qk_norm = false;                   // the model's norm over head_dim on q and k (Qwen3, Gemma 3)
+  QkNorm qk_norm = QkNorm::None;
   bool qkv_bias = false;
   bool o_bias = false;
   bool mlp_bias = false;
@@ -120,6 +129,8 @@ struct ModelConfig {
 
 std::string to_string(AttentionKind kind);
 std::string to_string(MlpKind kind);
+std::string to_string(QkNorm kind);            // none, per_head, all_heads
+std::string to_string(NormPlacement placement);  // pre, sandwich, post
 
 // ---- deriving and writing configs (config_writing.cpp) ----------------------------------------
 

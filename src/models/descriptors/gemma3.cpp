@@ -12,7 +12,7 @@ const ModelDescriptor& gemma3_descriptor() {
                                               .norm = NormKind::RMSNormPlusOne,
                                               .rope_theta = 1'000'000.0,
                                               .tie_word_embeddings = true,
-                                              .qk_norm = true,
+                                              .qk_norm = QkNorm::PerHead,
                                               .scale_embeddings = true,
                                               .norm_placement = NormPlacement::Sandwich,
                                               .sliding_window_pattern = 6,

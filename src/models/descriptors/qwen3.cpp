@@ -5,7 +5,7 @@
 namespace shadowpeft::models {
 
 const ModelDescriptor& qwen3_descriptor() {
-  static const detail::LlamaLikeDescriptor d("qwen3", "Qwen3ForCausalLM", {.qk_norm = true}, /*has_layer_types=*/true);
+  static const detail::LlamaLikeDescriptor d("qwen3", "Qwen3ForCausalLM", {.qk_norm = QkNorm::PerHead}, /*has_layer_types=*/true);
   return d;
 }
 
