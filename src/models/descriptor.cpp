@@ -15,7 +15,6 @@ const io::Json& ModelDescriptor::language_model_config(const io::Json& config) c
   return config.contains("text_config") && config["text_config"].is_object() ? config["text_config"] : config;
 }
 
-std::string ModelDescriptor::layer_block_name(int64_t index) const { return fmt::format("model.layers.{}", index); }
 
 std::optional<std::string> ModelDescriptor::weight_group(const std::string& tensor, const ModelConfig& config) const {
   // The Llama layout, which every family without an override uses.

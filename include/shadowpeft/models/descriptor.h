@@ -31,8 +31,6 @@ class ModelDescriptor {
 
   virtual std::string input_embedding_name() const { return "model.embed_tokens"; }
   virtual std::string output_embedding_name() const { return "lm_head"; }
-  virtual std::string final_norm_name() const { return "model.norm"; }
-  virtual std::string layer_block_name(int64_t index) const;
 
   // Weight group of a checkpoint tensor: "embeddings", "lm_head" (head and final norm),
   // "block_{i}_attention" or "block_{i}_ffn" (a layer's norms go with the sub-block they sit
@@ -44,7 +42,6 @@ class ModelDescriptor {
   virtual void modules_to_checkpoint(io::TensorMap& tensors, const ModelConfig& config) const;
 
   virtual bool requires_trust_remote_code() const { return false; }
-  virtual bool uses_autocast() const { return true; }
 };
 
 // Picks the descriptor for a config.json by architectures[0], then model_type. An unknown family is

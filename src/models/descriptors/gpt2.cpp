@@ -18,8 +18,6 @@ class Gpt2Descriptor final : public ModelDescriptor {
   std::vector<std::string> model_types() const override { return {"gpt2"}; }
   std::vector<std::string> architectures() const override { return {"GPT2LMHeadModel"}; }
   std::string input_embedding_name() const override { return "transformer.wte"; }
-  std::string final_norm_name() const override { return "transformer.ln_f"; }
-  std::string layer_block_name(int64_t i) const override { return fmt::format("transformer.h.{}", i); }
 
   ModelConfig parse_config(const io::Json& json, const std::filesystem::path& file) const override {
     const detail::ConfigReader cfg(json, file);

@@ -17,8 +17,6 @@ class ProjectedDescriptor final : public ModelDescriptor {
   std::vector<std::string> model_types() const override { return {"causal_lm_with_hidden_projection", "shadow_proj_causal_lm"}; }
   std::vector<std::string> architectures() const override { return {"AutoModelForCausalLMWithHiddenProjection"}; }
   std::string input_embedding_name() const override { return "shadow_model.embed_tokens"; }
-  std::string final_norm_name() const override { return "shadow_model.norm"; }
-  std::string layer_block_name(int64_t i) const override { return fmt::format("shadow_model.layers.{}", i); }
 
   ModelConfig parse_config(const io::Json& json, const std::filesystem::path& file) const override {
     const detail::ConfigReader cfg(json, file);
