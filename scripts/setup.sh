@@ -44,6 +44,8 @@ PY
 fi
 
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+# Paths below the checkout hash relative, so a fresh clone elsewhere (as CI makes) reuses the cache.
+export CCACHE_BASEDIR="$PWD"
 launcher=(); command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   log "configuring $BUILD_DIR ($BUILD_TYPE)"

@@ -473,8 +473,7 @@ def case_gemma3(d):
                 input_names=STD_INPUTS + ["long"],
                 variants=[("all_full_attention", set_config_attr(layer_types=["full_attention"] * 4), "long", "differ"),
                           ("one_rope_for_both_layer_types", set_rope_parameters(same_rope), "long", "differ"),
-                          ("no_qk_norm", lambda m: [setattr(l.self_attn, "q_norm", torch.nn.Identity())
-                                                    for l in m.model.layers], "single", "differ")])
+                          ("no_qk_norm", set_layer_attr("q_norm", torch.nn.Identity()), "single", "differ")])
     r["notes"] = ("Gemma3ForCausalLM (gemma3_text), 4 layers, layer_types [sliding, full, sliding, full] (from "
                   "sliding_window_pattern 2; real models use 6), sliding_window 4. Gemma 2's layer (four (1 + w) "
                   "RMSNorms, q·k scaled by query_pre_attn_scalar^-0.5 = 0.25) plus q_norm / k_norm ((1 + w) "
@@ -498,8 +497,7 @@ def case_smollm3(d):
 def case_olmo2(d):
     kw = dict(LLAMA, pad_token_id=0)
     r = hf_case(d, config_cls="Olmo2Config", model_cls="Olmo2ForCausalLM", config_kwargs=kw,
-                variants=[("no_qk_norm", lambda m: [setattr(l.self_attn, "q_norm", torch.nn.Identity())
-                                                    for l in m.model.layers], "single", "differ")])
+                variants=[("no_qk_norm", set_layer_attr("q_norm", torch.nn.Identity()), "single", "differ")])
     r["notes"] = ("Olmo2ForCausalLM, 2 layers, GQA (4 heads, 2 kv heads): no norm before the sub-blocks; "
                   "post_attention_layernorm on the attention output and post_feedforward_layernorm on the MLP "
                   "output, each added to the residual after the norm; q_norm / k_norm are RMSNorms over all heads "
