@@ -27,13 +27,30 @@ namespace {
 // One RoPE variant's parameters (a rope_parameters / rope_scaling object) on top of `rope`.
 RopeConfig parse_rope_parameters(const ConfigReader& p, RopeConfig rope) {
   rope.type = p.string("rope_type", p.string("type", "default"));
+  if (rope.type == "su") rope.type = "longrope";  // transformers' old name
   rope.theta = p.number("rope_theta", rope.theta);
-  if (p.has("partial_rotary_factor") && p.number("partial_rotary_factor", 1.0) != 1.0)
-    throw UnsupportedError(p.where("partial_rotary_factor") + " != 1 is not supported");
+  rope.partial_rotary_factor = p.number("partial_rotary_factor", rope.partial_rotary_factor);
+  if (rope.partial_rotary_factor <= 0 || rope.partial_rotary_factor > 1)
+    throw ConfigError(fmt::format("{} must be in (0, 1], got {}", p.where("partial_rotary_factor"), rope.partial_rotary_factor));
   if (rope.type == "default") return rope;
-  if (rope.type != "linear" && rope.type != "dynamic" && rope.type != "llama3" && rope.type != "yarn")
-    throw UnsupportedError(fmt::format("{} = '{}' is not supported (supported: default, linear, dynamic, llama3, yarn)",
+  if (rope.type != "linear" && rope.type != "dynamic" && rope.type != "llama3" && rope.type != "yarn" && rope.type != "longrope")
+    throw UnsupportedError(fmt::format("{} = '{}' is not supported (supported: default, linear, dynamic, llama3, yarn, longrope)",
                                        p.where("rope_type"), rope.type));
+  if (rope.type == "longrope") {
+    for (const char* key : {"short_factor", "long_factor"}) {
+      if (!p.has(key) || !p.json().at(key).is_array()) throw ConfigError(p.where(key) + " (a list of numbers) is required for rope_type longrope");
+      for (const io::Json& v : p.json().at(key)) {
+        if (!v.is_number()) throw ConfigError(fmt::format("{} must hold numbers, got {}", p.where(key), v.dump()));
+        (std::string(key) == "short_factor" ? rope.short_factor : rope.long_factor).push_back(v.get<double>());
+      }
+    }
+    if (p.has("original_max_position_embeddings")) rope.original_max_position_embeddings = p.integer("original_max_position_embeddings");
+    if (!rope.original_max_position_embeddings)
+      throw ConfigError(p.where("original_max_position_embeddings") + " is required for rope_type longrope");
+    rope.factor = p.number("factor", 0);  // 0: max_position_embeddings / original_max_position_embeddings
+    if (p.has("attention_factor")) rope.attention_factor = p.number("attention_factor", 1.0);
+    return rope;
+  }
   if (rope.type == "yarn" && !p.has("factor")) {
     rope.factor = 0;  // derived from max_position_embeddings / original_max_position_embeddings
   } else {
@@ -97,6 +114,9 @@ void apply_no_rope_layers(ModelConfig& config, const ConfigReader& cfg, const Ll
 RopeConfig parse_rope(const ConfigReader& cfg, double default_theta) {
   RopeConfig rope;
   rope.theta = cfg.number("rope_theta", default_theta);
+  rope.partial_rotary_factor = cfg.number("partial_rotary_factor", 1.0);
+  // Phi-3 keeps the pretraining context at the top level; LongRoPE reads it from there too.
+  rope.original_max_position_embeddings = cfg.optional_integer("original_max_position_embeddings");
   // transformers 5 writes `rope_parameters`; older configs have `rope_theta` + `rope_scaling`.
   const char* key = cfg.has("rope_parameters") ? "rope_parameters" : cfg.has("rope_scaling") ? "rope_scaling" : nullptr;
   return key ? parse_rope_parameters(cfg.child(key), rope) : rope;

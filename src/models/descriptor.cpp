@@ -49,6 +49,7 @@ const ModelDescriptor& gemma2_descriptor();
 const ModelDescriptor& gemma3_descriptor();
 const ModelDescriptor& smollm3_descriptor();
 const ModelDescriptor& olmo2_descriptor();
+const ModelDescriptor& phi3_descriptor();
 const ModelDescriptor& gpt2_descriptor();
 const ModelDescriptor& nemotron_nas_descriptor();
 const ModelDescriptor& projected_descriptor();
@@ -56,7 +57,7 @@ const ModelDescriptor& projected_descriptor();
 const std::vector<const ModelDescriptor*>& all_descriptors() {
   static const std::vector<const ModelDescriptor*> all = {
       &llama_descriptor(), &mistral_descriptor(), &qwen2_descriptor(), &qwen3_descriptor(),
-      &gemma_descriptor(), &gemma2_descriptor(), &gemma3_descriptor(), &smollm3_descriptor(), &olmo2_descriptor(), &gpt2_descriptor(),    &nemotron_nas_descriptor(), &projected_descriptor()};
+      &gemma_descriptor(), &gemma2_descriptor(), &gemma3_descriptor(), &smollm3_descriptor(), &olmo2_descriptor(), &phi3_descriptor(), &gpt2_descriptor(),    &nemotron_nas_descriptor(), &projected_descriptor()};
   return all;
 }
 

@@ -157,9 +157,16 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
   q = q.transpose(1, 2);
   k = k.transpose(1, 2);
   if (spec.rope) {
-    const auto [cos, sin] = ctx.rotary(*spec.rope, d, q.scalar_type());
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
+    // Partial rotary (Phi-3): only the leading dimensions of each head rotate.
+    const auto rotary_dim = static_cast<int64_t>(static_cast<double>(d) * spec.rope->partial_rotary_factor);
+    const auto [cos, sin] = ctx.rotary(*spec.rope, rotary_dim, q.scalar_type());
+    auto rotate = [&](const at::Tensor& x) {
+      if (rotary_dim == d) return x * cos + rotate_half(x) * sin;
+      const at::Tensor r = x.narrow(-1, 0, rotary_dim);
+      return at::cat({r * cos + rotate_half(r) * sin, x.narrow(-1, rotary_dim, d - rotary_dim)}, -1);
+    };
+    q = rotate(q);
+    k = rotate(k);
   }
   at::Tensor key_positions;
   if (KVCache* cache = ctx.cache()) {

@@ -59,12 +59,26 @@ at::Tensor llama3(const RopeConfig& rope, int64_t dim) {
   return at::where(medium, smoothed, scaled);
 }
 
+// Phi-3's LongRoPE: frequencies divided per dimension by the short factors, or by the long ones
+// once the sequence is longer than the original context.
+std::pair<at::Tensor, double> longrope(const RopeConfig& rope, int64_t dim, int64_t max_pos, int64_t seq_len) {
+  const double original = static_cast<double>(*rope.original_max_position_embeddings);
+  const double factor = rope.factor > 0 ? rope.factor : static_cast<double>(max_pos) / original;
+  const double attention_factor =
+      rope.attention_factor ? *rope.attention_factor : factor <= 1.0 ? 1.0 : std::sqrt(1 + std::log(factor) / std::log(original));
+  const std::vector<double>& ext = static_cast<double>(seq_len) > original ? rope.long_factor : rope.short_factor;
+  const at::Tensor ext_factors = at::tensor(ext, at::kDouble).to(at::kFloat);
+  const at::Tensor exponents = at::arange(0, dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(dim);
+  return {1.0 / (ext_factors * at::pow(rope.theta, exponents)), attention_factor};
+}
+
 }  // namespace
 
 std::pair<at::Tensor, double> rope_inv_freq(const RopeConfig& rope, int64_t dim, int64_t max_pos, int64_t seq_len) {
   if (rope.type == "linear") return {default_inv_freq(rope.theta, dim) / rope.factor, 1.0};
   if (rope.type == "llama3") return {llama3(rope, dim), 1.0};
   if (rope.type == "yarn") return yarn(rope, dim, max_pos);
+  if (rope.type == "longrope") return longrope(rope, dim, max_pos, seq_len);
   if (rope.type == "dynamic" && seq_len > max_pos) {
     const double len = static_cast<double>(seq_len), max = static_cast<double>(max_pos), d = static_cast<double>(dim);
     const double base = rope.theta * std::pow(rope.factor * len / max - (rope.factor - 1), d / (d - 2));

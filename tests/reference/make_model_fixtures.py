@@ -450,7 +450,7 @@ def case_gemma2(d):
 
 
 def set_rope_parameters(rope_parameters):
-    """Rebuilds the rotary module from changed per-layer-type RoPE parameters."""
+    """Rebuilds the rotary module from changed RoPE parameters."""
     def mutate(model):
         cfg = copy.deepcopy(model.config)
         cfg.rope_parameters = copy.deepcopy(rope_parameters)
@@ -504,6 +504,33 @@ def case_olmo2(d):
                   "at once ([heads * head_dim] = [32] and [kv_heads * head_dim] = [16] weights) applied to the "
                   "projections before the head split and RoPE; Olmo2RMSNorm multiplies the weight in float32 "
                   "before casting back.")
+    return r
+
+
+# Partial rotary 0.5 (rotary dim 4 of head_dim 8: two frequencies) and LongRoPE with a pretraining
+# context of 8, so the 12-token input takes the long factors and the 7-token ones the short.
+PHI3_ROPE = {"rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 0.5,
+             "short_factor": [1.0, 1.5], "long_factor": [2.0, 3.0], "original_max_position_embeddings": 8}
+
+
+def case_phi3(d):
+    kw = dict(LLAMA, rope_parameters=dict(PHI3_ROPE), original_max_position_embeddings=8, pad_token_id=0)
+    # LongRoPE picks its factors from the batch's largest position, so a row's logits depend on the
+    # rows padded beside it (transformers' behaviour): no padded-vs-unpadded check.
+    r = hf_case(d, config_cls="Phi3Config", model_cls="Phi3ForCausalLM", config_kwargs=kw,
+                input_names=STD_INPUTS + ["long"], pad_invariant=False,
+                variants=[("full_rotary", set_rope_parameters(dict(PHI3_ROPE, partial_rotary_factor=1.0,
+                                                                   short_factor=[1.0, 1.5, 1.0, 1.0],
+                                                                   long_factor=[2.0, 3.0, 1.0, 1.0])),
+                           "single", "differ"),
+                          ("short_factors_on_long_input", set_rope_parameters(dict(PHI3_ROPE, long_factor=[1.0, 1.5])),
+                           "long", "differ")])
+    r["notes"] = ("Phi3ForCausalLM: Llama's layer with fused checkpoint tensors self_attn.qkv_proj ([q; k; v] rows: "
+                  "32 + 16 + 16) and mlp.gate_up_proj ([gate; up] rows); partial_rotary_factor 0.5 (the first 4 of 8 "
+                  "head dims rotate, the rest pass through); LongRoPE: inv_freq = 1 / (ext * theta^(2i/4)) with "
+                  "ext = short_factor while max position + 1 <= original_max_position_embeddings (8), long_factor "
+                  "beyond (chosen once per batch from its largest position, so padded batches are not row-independent), and cos/sin scaled by sqrt(1 + ln(64/8) / ln(8)). The 'long' input (12 tokens) uses the "
+                  "long factors, the others the short ones; the variants show both and the partial rotary are live.")
     return r
 
 
@@ -926,6 +953,7 @@ CASES = {
     "gemma3": ("gemma3_text", case_gemma3),
     "smollm3": ("smollm3", case_smollm3),
     "olmo2": ("olmo2", case_olmo2),
+    "phi3": ("phi3", case_phi3),
     "gpt2": ("gpt2", case_gpt2),
     "llama_hetero": ("llama", case_llama_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),

@@ -237,6 +237,10 @@ GEMMA3 = dict(GEMMA, num_key_value_heads=2, hidden_activation="gelu_pytorch_tanh
                                "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0}})
 SMOLLM3 = dict(LLAMA, tie_word_embeddings=True, no_rope_layers=[0, 1, 1, 0], pad_token_id=0)
 OLMO2 = dict(LLAMA, pad_token_id=0)
+PHI3 = dict(LLAMA, pad_token_id=0, original_max_position_embeddings=8,
+            rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 0.5,
+                             "short_factor": [1.0, 1.5], "long_factor": [2.0, 3.0],
+                             "original_max_position_embeddings": 8})
 GPT2 = dict(vocab_size=VOCAB, n_embd=32, n_layer=4, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
             attn_pdrop=0.0, bos_token_id=1, eos_token_id=1)
 SMALL_LLAMA = dict(LLAMA, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -254,6 +258,7 @@ FAMILY_MODELS = {
     "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM", GEMMA3),
     "smollm3": ("SmolLM3Config", "SmolLM3ForCausalLM", SMOLLM3),
     "olmo2": ("Olmo2Config", "Olmo2ForCausalLM", OLMO2),
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", PHI3),
     "gpt2": ("GPT2Config", "GPT2LMHeadModel", GPT2),
 }
 
@@ -710,6 +715,9 @@ CASE_NOTES = {
                "layer (layer 0 of the copied list) attend without RoPE; tied embeddings.",
     "olmo2": "OLMo 2: post-norms only (post_attention_layernorm, post_feedforward_layernorm) and q/k RMSNorms "
              "over all heads; the implicit Olmo2Model shadow has the same layer.",
+    "phi3": "Phi-3: fused qkv_proj / gate_up_proj in the base and adapter files (the shadow is a Phi3Model, so "
+            "its adapter tensors are fused too), partial rotary 0.5 and LongRoPE (original context 8 < T = 9: long "
+            "factors).",
     "gpt2": "GPT-2: _remove_embed_tokens only looks for an attribute named `embed_tokens`, GPT2Model has "
             "`wte`/`wpe`, so NOTHING is removed: shadow_model.wte.weight [128, 32] and shadow_model.wpe.weight "
             "[64, 32] are both in the adapter file and trainable. GPT2Model.forward accepts inputs_embeds, so "
@@ -1100,6 +1108,7 @@ CASES = {
     "gemma3": ("gemma3", implicit("gemma3", CASE_NOTES["gemma3"])),
     "smollm3": ("smollm3", implicit("smollm3", CASE_NOTES["smollm3"])),
     "olmo2": ("olmo2", implicit("olmo2", CASE_NOTES["olmo2"])),
+    "phi3": ("phi3", implicit("phi3", CASE_NOTES["phi3"])),
     "gpt2": ("gpt2", implicit("gpt2", CASE_NOTES["gpt2"])),
     "explicit_projected": ("llama", case_explicit_projected),
     "explicit_shared_embeddings": ("llama", case_explicit_shared_embeddings),

@@ -57,7 +57,7 @@ enum class PositionKind {
 };
 
 struct RopeConfig {
-  std::string type = "default";  // default, linear, dynamic, llama3, yarn
+  std::string type = "default";  // default, linear, dynamic, llama3, yarn, longrope
   double theta = 10000.0;
   double factor = 1.0;
   double low_freq_factor = 1.0;                     // llama3
@@ -67,6 +67,8 @@ struct RopeConfig {
   std::optional<double> mscale, mscale_all_dim;     // yarn
   double beta_fast = 32.0, beta_slow = 1.0;         // yarn
   bool truncate = true;                             // yarn
+  std::vector<double> short_factor, long_factor;    // longrope: per-frequency divisors (short / long context)
+  double partial_rotary_factor = 1.0;               // the leading fraction of head_dim that rotates (Phi-3)
 
   bool operator==(const RopeConfig&) const = default;
 };
