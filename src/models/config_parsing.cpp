@@ -37,11 +37,11 @@ RopeConfig parse_rope_parameters(const ConfigReader& p, RopeConfig rope) {
     throw UnsupportedError(fmt::format("{} = '{}' is not supported (supported: default, linear, dynamic, llama3, yarn, longrope)",
                                        p.where("rope_type"), rope.type));
   if (rope.type == "longrope") {
-    for (const char* key : {"short_factor", "long_factor"}) {
+    for (auto [key, factors] : {std::pair{"short_factor", &rope.short_factor}, std::pair{"long_factor", &rope.long_factor}}) {
       if (!p.has(key) || !p.json().at(key).is_array()) throw ConfigError(p.where(key) + " (a list of numbers) is required for rope_type longrope");
       for (const io::Json& v : p.json().at(key)) {
         if (!v.is_number()) throw ConfigError(fmt::format("{} must hold numbers, got {}", p.where(key), v.dump()));
-        (std::string(key) == "short_factor" ? rope.short_factor : rope.long_factor).push_back(v.get<double>());
+        factors->push_back(v.get<double>());
       }
     }
     if (p.has("original_max_position_embeddings")) rope.original_max_position_embeddings = p.integer("original_max_position_embeddings");
@@ -173,7 +173,6 @@ ModelConfig parse_llama_like(const io::Json& json, const fs::path& file, const L
 }
 
 void apply_layer_types(ModelConfig& config, const ConfigReader& cfg, const LlamaLikeDefaults& defaults) {
-  const int64_t sliding_window_pattern = defaults.sliding_window_pattern;
   // The window applies only to layers typed "sliding_attention"; with use_sliding_window false,
   // transformers stores sliding_window = null and no layer slides.
   const std::optional<int64_t> window =
@@ -185,8 +184,8 @@ void apply_layer_types(ModelConfig& config, const ConfigReader& cfg, const Llama
       throw ConfigError(fmt::format("{} must list one type per layer ({}), got {}", cfg.where("layer_types"),
                                     config.layers.size(), lt.dump()));
     for (const auto& t : lt) types.push_back(t.is_string() ? t.get<std::string>() : "");
-  } else if (sliding_window_pattern > 0) {
-    const int64_t n = cfg.integer("sliding_window_pattern", sliding_window_pattern);
+  } else if (defaults.sliding_window_pattern > 0) {
+    const int64_t n = cfg.integer("sliding_window_pattern", defaults.sliding_window_pattern);
     for (int64_t i = 0; i < config.num_layers(); ++i) types.push_back((i + 1) % n ? "sliding_attention" : "full_attention");
   } else {
     const int64_t max_window_layers = cfg.integer("max_window_layers", config.num_layers());

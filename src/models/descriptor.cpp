@@ -15,7 +15,6 @@ const io::Json& ModelDescriptor::language_model_config(const io::Json& config) c
   return config.contains("text_config") && config["text_config"].is_object() ? config["text_config"] : config;
 }
 
-
 std::optional<std::string> ModelDescriptor::weight_group(const std::string& tensor, const ModelConfig& config) const {
   // The Llama layout, which every family without an override uses.
   static const std::regex block(
@@ -56,8 +55,10 @@ const ModelDescriptor& projected_descriptor();
 
 const std::vector<const ModelDescriptor*>& all_descriptors() {
   static const std::vector<const ModelDescriptor*> all = {
-      &llama_descriptor(), &mistral_descriptor(), &qwen2_descriptor(), &qwen3_descriptor(),
-      &gemma_descriptor(), &gemma2_descriptor(), &gemma3_descriptor(), &smollm3_descriptor(), &olmo2_descriptor(), &phi3_descriptor(), &gpt2_descriptor(),    &nemotron_nas_descriptor(), &projected_descriptor()};
+      &llama_descriptor(),   &mistral_descriptor(), &qwen2_descriptor(),   &qwen3_descriptor(),
+      &gemma_descriptor(),   &gemma2_descriptor(),  &gemma3_descriptor(),  &smollm3_descriptor(),
+      &olmo2_descriptor(),   &phi3_descriptor(),    &gpt2_descriptor(),    &nemotron_nas_descriptor(),
+      &projected_descriptor()};
   return all;
 }
 

@@ -19,28 +19,25 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string dtype_name(at::ScalarType dtype) {
-  switch (dtype) {
-    case at::kFloat: return "float32";
-    case at::kBFloat16: return "bfloat16";
-    case at::kHalf: return "float16";
-    case at::kDouble: return "float64";
-    default: throw Error(fmt::format("save_pretrained: parameters of dtype {} have no config name", c10::toString(dtype)));
-  }
+// Config dtype names (the ones parse_model_config accepts) and their parameter types.
+constexpr std::pair<const char*, at::ScalarType> kDtypes[] = {
+    {"float32", at::kFloat}, {"bfloat16", at::kBFloat16}, {"float16", at::kHalf}, {"float64", at::kDouble}};
+
+at::ScalarType scalar_type(const std::string& dtype) {
+  for (const auto& [name, type] : kDtypes)
+    if (dtype == name) return type;
+  throw Error(fmt::format("config dtype '{}' has no parameter type", dtype));
 }
 
 // The parameters' dtype, as transformers records it in the config it saves.
 std::string parameter_dtype_name(CausalLMImpl& model) {
-  for (const auto& p : model.parameters())
-    if (p.is_floating_point()) return dtype_name(p.scalar_type());
+  for (const auto& p : model.parameters()) {
+    if (!p.is_floating_point()) continue;
+    for (const auto& [name, type] : kDtypes)
+      if (p.scalar_type() == type) return name;
+    throw Error(fmt::format("save_pretrained: parameters of dtype {} have no config name", c10::toString(p.scalar_type())));
+  }
   return model.config().dtype;
-}
-
-at::ScalarType scalar_type(const std::string& dtype) {
-  if (dtype == "bfloat16") return at::kBFloat16;
-  if (dtype == "float16") return at::kHalf;
-  if (dtype == "float64") return at::kDouble;
-  return at::kFloat;  // parse_model_config accepts no other names
 }
 
 std::string shape_text(at::IntArrayRef shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
@@ -92,7 +89,8 @@ void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std:
 namespace {
 
 // The checkpoint's tensors in our module layout; every tensor must fall in a weight group.
-io::TensorMap read_tensors(const fs::path& dir, const ModelConfig& config, const ModelDescriptor& descriptor) {
+io::TensorMap read_tensors(const fs::path& dir, const ModelConfig& config) {
+  const ModelDescriptor& descriptor = *config.descriptor;
   const auto checkpoint = io::SafetensorsCheckpoint::open(dir);
   io::TensorMap tensors;
   std::vector<std::string> outside_groups;
@@ -108,14 +106,14 @@ io::TensorMap read_tensors(const fs::path& dir, const ModelConfig& config, const
   return tensors;
 }
 
-CausalLM build_model(ModelConfig config, io::TensorMap tensors, const fs::path& dir, const ModelDescriptor& descriptor,
-                     const LoadOptions& options) {
+CausalLM build_model(ModelConfig config, io::TensorMap tensors, const fs::path& dir, const LoadOptions& options) {
   const at::ScalarType dtype = options.dtype.value_or(scalar_type(config.dtype));
   CausalLM model(std::move(config));
   model->to(dtype);
   // transformers drops a stored lm_head.weight when embeddings are tied; so do we.
   std::vector<std::string> ignorable;
-  if (model->config().tie_word_embeddings) ignorable.push_back(descriptor.output_embedding_name() + R"(\.weight)");
+  if (model->config().tie_word_embeddings)
+    ignorable.push_back(model->config().descriptor->output_embedding_name() + R"(\.weight)");
   load_parameters(*model, std::move(tensors), dir.string(), ignorable);
   model->to(options.device);
   model->eval();
@@ -123,7 +121,8 @@ CausalLM build_model(ModelConfig config, io::TensorMap tensors, const fs::path& 
 }
 
 // GPT2LMHeadModel → GPT2ForSequenceClassification, LlamaForCausalLM → LlamaForSequenceClassification.
-std::string classifier_architecture(const ModelConfig& config, const ModelDescriptor& descriptor, const fs::path& file) {
+std::string classifier_architecture(const ModelConfig& config, const fs::path& file) {
+  const ModelDescriptor& descriptor = *config.descriptor;
   if (descriptor.requires_trust_remote_code() || config.projected_hidden_size)
     throw UnsupportedError(fmt::format("{}: transformers has no sequence-classification class for a {} model ({})",
                                        file.string(), descriptor.name(), config.architecture));
@@ -140,9 +139,8 @@ std::string classifier_architecture(const ModelConfig& config, const ModelDescri
 CausalLM load_causal_lm(const std::string& model_name, const LoadOptions& options) {
   const fs::path dir = io::resolve_model_dir(model_name);
   ModelConfig config = read_model_config(dir / "config.json");
-  const ModelDescriptor& descriptor = *config.descriptor;
-  io::TensorMap tensors = read_tensors(dir, config, descriptor);
-  return build_model(std::move(config), std::move(tensors), dir, descriptor, options);
+  io::TensorMap tensors = read_tensors(dir, config);
+  return build_model(std::move(config), std::move(tensors), dir, options);
 }
 
 CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_labels, const LoadOptions& options,
@@ -160,12 +158,12 @@ CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_lab
       throw ConfigError(fmt::format("{}: num_labels (from id2label, else num_labels) is {}, expected {}", config_file.string(),
                                     config.num_labels, num_labels));
     if (!classifier.labels.empty()) make_sequence_classifier(config, config.architecture, num_labels, classifier.labels);
-    io::TensorMap tensors = read_tensors(dir, config, descriptor);
-    return build_model(std::move(config), std::move(tensors), dir, descriptor, options);
+    io::TensorMap tensors = read_tensors(dir, config);
+    return build_model(std::move(config), std::move(tensors), dir, options);
   }
 
-  const std::string architecture = classifier_architecture(config, descriptor, config_file);
-  io::TensorMap tensors = read_tensors(dir, config, descriptor);
+  const std::string architecture = classifier_architecture(config, config_file);
+  io::TensorMap tensors = read_tensors(dir, config);
   // transformers leaves the causal head unused (the embeddings stay, tied or not).
   std::erase_if(tensors, [&](const auto& item) { return item.first.starts_with(descriptor.output_embedding_name() + "."); });
 
@@ -186,7 +184,7 @@ CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_lab
                           "initialized: ['score.weight'] ([{}, {}], normal(0, {})). Train this model on a down-stream "
                           "task before using it for predictions.",
                           architecture, dir.string(), num_labels, config.head_in_features(), std));
-  return build_model(std::move(config), std::move(tensors), dir, descriptor, options);
+  return build_model(std::move(config), std::move(tensors), dir, options);
 }
 
 io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelDescriptor& descriptor) {
