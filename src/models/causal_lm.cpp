@@ -30,13 +30,18 @@ at::Tensor checkpointed_layer(const std::shared_ptr<DecoderLayerImpl>& layer, co
 }  // namespace
 
 DecoderImpl::DecoderImpl(const ModelConfig& config, bool token_embeddings) : config_(&config) {
-  if (token_embeddings) embed_tokens = register_module("embed_tokens", Embedding(config.vocab_size, config.hidden_size));
+  const int64_t h = config.hidden_size, e = config.output_hidden_size();
+  if (token_embeddings) embed_tokens = register_module("embed_tokens", Embedding(config.vocab_size, e));
   if (config.positions == PositionKind::Learned)
-    embed_positions = register_module("embed_positions", Embedding(config.max_position_embeddings, config.hidden_size));
+    embed_positions = register_module("embed_positions", Embedding(config.max_position_embeddings + config.position_offset, h));
+  if (e != h) {
+    project_in = register_module("project_in", Linear(e, h, false));
+    project_out = register_module("project_out", Linear(h, e, false));
+  }
   layers = register_module("layers", torch::nn::ModuleList());
   for (std::size_t i = 0; i < config.layers.size(); ++i)
     layers->push_back(DecoderLayer(config.layers[i], config, static_cast<int64_t>(i)));
-  norm = register_module("norm", Norm(config.norm, config.hidden_size, config.norm_eps));
+  if (config.final_norm) norm = register_module("norm", Norm(config.norm, h, config.norm_eps));
 }
 
 at::Tensor DecoderImpl::embed(const at::Tensor& input_ids, const at::Tensor& position_ids) {
@@ -49,7 +54,8 @@ at::Tensor DecoderImpl::prepare_inputs_embeds(at::Tensor h, const at::Tensor& po
     // transformers multiplies by sqrt(H) rounded to the activation dtype (Gemma).
     h = h * at::scalar_tensor(std::sqrt(static_cast<double>(config_->hidden_size)), h.options());
   }
-  if (embed_positions) h = h + embed_positions->forward(position_ids);
+  if (project_in) h = project_in->forward(h);
+  if (embed_positions) h = h + embed_positions->forward(config_->position_offset ? position_ids + config_->position_offset : position_ids);
   return h;
 }
 
@@ -64,7 +70,8 @@ at::Tensor DecoderImpl::forward(at::Tensor h, const at::Tensor& position_ids, co
     if (options.hooks && options.hooks->after_layer) options.hooks->after_layer(layer_index, h);
   }
   if (options.cache) options.cache->advance(h.size(1));
-  return norm->forward(h);
+  if (norm) h = norm->forward(h);
+  return project_out ? project_out->forward(h) : h;
 }
 
 int64_t set_gradient_checkpointing(torch::nn::Module& root, bool enabled) {
@@ -82,12 +89,18 @@ CausalLMImpl::CausalLMImpl(ModelConfig config) : config_(std::move(config)) {
   model = register_module("model", Decoder(config_));
   if (config_.projected_hidden_size)
     shadow_hidden_projection =
-        register_module("shadow_hidden_projection", Linear(config_.hidden_size, *config_.projected_hidden_size, false));
+        register_module("shadow_hidden_projection", Linear(config_.output_hidden_size(), *config_.projected_hidden_size, false));
   if (!config_.tie_word_embeddings)
     lm_head = register_module(config_.head_name, Linear(config_.head_in_features(), config_.head_out_features(), false));
 }
 
-at::Tensor CausalLMImpl::default_position_ids(const at::Tensor& input_ids, int64_t past) const {
+at::Tensor default_position_ids(const ModelConfig& config, const at::Tensor& input_ids, int64_t past,
+                                const at::Tensor& attention_mask) {
+  if (config.default_positions == DefaultPositions::CountRealTokens && attention_mask.defined()) {
+    // transformers (OPT): padding gets -1, which the position offset keeps inside the table.
+    const at::Tensor mask = attention_mask.to(at::kLong);
+    return (mask.cumsum(1) * mask - 1).narrow(1, past, input_ids.size(1));
+  }
   return at::arange(past, past + input_ids.size(1), input_ids.options().dtype(at::kLong))
       .unsqueeze(0)
       .expand({input_ids.size(0), -1});
@@ -103,7 +116,8 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
       (options.attention_mask.size(0) != input_ids.size(0) || options.attention_mask.size(1) != past + input_ids.size(1)))
     throw ShapeError(fmt::format("attention_mask must be [{}, {}] (cached + new tokens), got [{}]", input_ids.size(0),
                                  past + input_ids.size(1), fmt::join(options.attention_mask.sizes(), ", ")));
-  const at::Tensor positions = options.position_ids.defined() ? options.position_ids : default_position_ids(input_ids, past);
+  const at::Tensor positions =
+      options.position_ids.defined() ? options.position_ids : default_position_ids(config_, input_ids, past, options.attention_mask);
   if (positions.sizes() != input_ids.sizes()) throw ShapeError("position_ids must have the shape of input_ids");
   return model->forward(model->embed(input_ids, positions), positions, options);
 }
@@ -128,6 +142,11 @@ at::Tensor CausalLMImpl::pool_last_token(const at::Tensor& input_ids, const at::
     last = at::full({b}, t - 1, input_ids.options().dtype(at::kLong));
   }
   return per_token.index({at::arange(b, last.options()), last});
+}
+
+at::Tensor CausalLMImpl::last_token_logits(const at::Tensor& input_ids, const ForwardOptions& options) {
+  const at::Tensor hidden = hidden_states(input_ids, options);
+  return logits_from_hidden(hidden.select(1, hidden.size(1) - 1));
 }
 
 at::Tensor CausalLMImpl::forward(const at::Tensor& input_ids, const ForwardOptions& options) {

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cctype>
+#include <functional>
 #include <regex>
 
 #include "config_fields.h"
@@ -15,19 +17,57 @@ const io::Json& ModelDescriptor::language_model_config(const io::Json& config) c
   return config.contains("text_config") && config["text_config"].is_object() ? config["text_config"] : config;
 }
 
-std::optional<std::string> ModelDescriptor::weight_group(const std::string& tensor, const ModelConfig& config) const {
-  // The Llama layout, which every family without an override uses.
+std::optional<std::string> rename_module(const std::string& name, std::string_view from, std::string_view to) {
+  const std::size_t slot = from.find("{i}");
+  std::string index, rest;
+  if (slot == std::string_view::npos) {
+    if (!name.starts_with(from)) return std::nullopt;
+    rest = name.substr(from.size());
+  } else {
+    const std::string_view head = from.substr(0, slot), tail = from.substr(slot + 3);
+    if (!name.starts_with(head)) return std::nullopt;
+    std::size_t end = head.size();
+    while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]))) ++end;
+    if (end == head.size() || name.compare(end, tail.size(), tail) != 0) return std::nullopt;
+    index = name.substr(head.size(), end - head.size());
+    rest = name.substr(end + tail.size());
+  }
+  if (!rest.empty() && rest[0] != '.') return std::nullopt;  // "norm" must not match "norm_out"
+  std::string renamed(to);
+  if (const std::size_t s = renamed.find("{i}"); s != std::string::npos) renamed.replace(s, 3, index);
+  return renamed + rest;
+}
+
+std::string ModelDescriptor::checkpoint_name(const std::string& ours) const {
+  for (const ModuleRename& r : module_renames())
+    if (auto renamed = rename_module(ours, r.ours, r.theirs)) return *renamed;
+  return ours;
+}
+
+std::string ModelDescriptor::module_name(const std::string& theirs) const {
+  for (const ModuleRename& r : module_renames())
+    if (auto renamed = rename_module(theirs, r.theirs, r.ours)) return *renamed;
+  return theirs;
+}
+
+std::optional<std::string> ModelDescriptor::weight_group(const std::string& checkpoint_tensor, const ModelConfig& config) const {
+  // Grouped by where the tensor sits in our (Llama) layout.
+  const std::string tensor = module_name(checkpoint_tensor);
   static const std::regex block(
       R"(model\.layers\.(\d+)\.(input_layernorm|self_attn|post_attention_layernorm|pre_feedforward_layernorm|post_feedforward_layernorm|mlp)\..+)");
   const int64_t num_layers = config.num_layers();
-  if (tensor.starts_with("model.embed_tokens.")) return "embeddings";
-  if (tensor.starts_with("lm_head.") || tensor.starts_with("model.norm.") || tensor.starts_with("score.")) return "lm_head";
+  for (const char* embedding : {"model.embed_tokens.", "model.embed_positions.", "model.project_in."})
+    if (tensor.starts_with(embedding)) return "embeddings";
+  for (const char* head : {"lm_head.", "model.norm.", "model.project_out.", "score."})
+    if (tensor.starts_with(head)) return "lm_head";
   std::smatch m;
   if (std::regex_match(tensor, m, block)) {
     const int64_t i = std::stoll(m[1]);
     if (i >= num_layers) return std::nullopt;
-    // post_attention_layernorm normalises the MLP's input (Pre) or the attention's output (Sandwich, Post).
-    const bool after_attention = config.layers[static_cast<std::size_t>(i)].norm_placement != NormPlacement::Pre;
+    // post_attention_layernorm normalises the attention's output (Sandwich, Post), else the MLP's
+    // input (Pre) or its residual sum (PostResidual).
+    const NormPlacement placement = config.layers[static_cast<std::size_t>(i)].norm_placement;
+    const bool after_attention = placement == NormPlacement::Sandwich || placement == NormPlacement::Post;
     const bool attention =
         m[2] == "input_layernorm" || m[2] == "self_attn" || (m[2] == "post_attention_layernorm" && after_attention);
     return fmt::format("block_{}_{}", i, attention ? "attention" : "ffn");
@@ -35,31 +75,22 @@ std::optional<std::string> ModelDescriptor::weight_group(const std::string& tens
   return std::nullopt;
 }
 
-void ModelDescriptor::checkpoint_to_modules(io::TensorMap&, const ModelConfig&) const {}
-void ModelDescriptor::modules_to_checkpoint(io::TensorMap&, const ModelConfig&) const {}
+namespace {
 
-// Defined one per family in src/models/descriptors/.
-const ModelDescriptor& llama_descriptor();
-const ModelDescriptor& mistral_descriptor();
-const ModelDescriptor& qwen2_descriptor();
-const ModelDescriptor& qwen3_descriptor();
-const ModelDescriptor& gemma_descriptor();
-const ModelDescriptor& gemma2_descriptor();
-const ModelDescriptor& gemma3_descriptor();
-const ModelDescriptor& smollm3_descriptor();
-const ModelDescriptor& olmo2_descriptor();
-const ModelDescriptor& phi3_descriptor();
-const ModelDescriptor& gpt2_descriptor();
-const ModelDescriptor& nemotron_nas_descriptor();
-const ModelDescriptor& projected_descriptor();
+void rename_all(io::TensorMap& tensors, const std::function<std::string(const std::string&)>& rename) {
+  io::TensorMap renamed;
+  for (auto& [name, t] : tensors) renamed.emplace(rename(name), std::move(t));
+  tensors = std::move(renamed);
+}
 
-const std::vector<const ModelDescriptor*>& all_descriptors() {
-  static const std::vector<const ModelDescriptor*> all = {
-      &llama_descriptor(),   &mistral_descriptor(), &qwen2_descriptor(),   &qwen3_descriptor(),
-      &gemma_descriptor(),   &gemma2_descriptor(),  &gemma3_descriptor(),  &smollm3_descriptor(),
-      &olmo2_descriptor(),   &phi3_descriptor(),    &gpt2_descriptor(),    &nemotron_nas_descriptor(),
-      &projected_descriptor()};
-  return all;
+}  // namespace
+
+void ModelDescriptor::checkpoint_to_modules(io::TensorMap& tensors, const ModelConfig&) const {
+  if (!module_renames().empty()) rename_all(tensors, [&](const std::string& n) { return module_name(n); });
+}
+
+void ModelDescriptor::modules_to_checkpoint(io::TensorMap& tensors, const ModelConfig&) const {
+  if (!module_renames().empty()) rename_all(tensors, [&](const std::string& n) { return checkpoint_name(n); });
 }
 
 const ModelDescriptor& descriptor_for(const io::Json& config, const fs::path& file) {
@@ -124,7 +155,7 @@ ModelConfig parse_model_config(const io::Json& json, const fs::path& config_file
   config.raw = json;
   config.dtype = parse_dtype(json, language_model, config_file);
   const detail::ConfigReader lm(language_model, config_file);
-  config.initializer_range = lm.number("initializer_range", 0.02);
+  config.initializer_range = lm.number("initializer_range", config.initializer_range);
   config.eos_token_ids = parse_eos_token_ids(json.contains("eos_token_id") ? detail::ConfigReader(json, config_file) : lm);
   // architectures[0] as declared: a family's parse_config may name its causal class (GPT-2 does).
   const bool declared_classifier = json.contains("architectures") && json["architectures"].is_array() &&
@@ -177,6 +208,7 @@ std::string to_string(NormPlacement placement) {
     case NormPlacement::Pre: return "pre";
     case NormPlacement::Sandwich: return "sandwich";
     case NormPlacement::Post: return "post";
+    case NormPlacement::PostResidual: return "post_residual";
   }
   return "?";
 }

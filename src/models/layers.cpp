@@ -13,22 +13,33 @@
 
 namespace shadowpeft::models {
 
+namespace {
+thread_local bool meta_parameters = false;
+}  // namespace
+
+MetaParameters::MetaParameters() : previous_(meta_parameters) { meta_parameters = true; }
+MetaParameters::~MetaParameters() { meta_parameters = previous_; }
+
+at::Tensor new_parameter(at::IntArrayRef sizes) {
+  return at::empty(sizes, at::TensorOptions().device(meta_parameters ? c10::Device(c10::kMeta) : c10::Device(c10::kCPU)));
+}
+
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool has_bias) {
-  weight = register_parameter("weight", at::empty({out_features, in_features}));
-  if (has_bias) bias = register_parameter("bias", at::empty({out_features}));
+  weight = register_parameter("weight", new_parameter({out_features, in_features}));
+  if (has_bias) bias = register_parameter("bias", new_parameter({out_features}));
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
 
 EmbeddingImpl::EmbeddingImpl(int64_t num_embeddings, int64_t dim) {
-  weight = register_parameter("weight", at::empty({num_embeddings, dim}));
+  weight = register_parameter("weight", new_parameter({num_embeddings, dim}));
 }
 
 at::Tensor EmbeddingImpl::forward(const at::Tensor& ids) const { return at::embedding(weight, ids); }
 
 NormImpl::NormImpl(NormKind kind_, int64_t size, double eps_) : kind(kind_), eps(eps_) {
-  weight = register_parameter("weight", at::empty({size}));
-  if (kind == NormKind::LayerNorm) bias = register_parameter("bias", at::empty({size}));
+  weight = register_parameter("weight", new_parameter({size}));
+  if (kind == NormKind::LayerNorm) bias = register_parameter("bias", new_parameter({size}));
 }
 
 at::Tensor NormImpl::forward(const at::Tensor& x) const {
@@ -233,18 +244,20 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
 
 namespace {
 
-// Checkpoint names of a layer's norms, by placement: attention pre/post, MLP pre/post ("": none).
+// Module names of a layer's norms, by placement: attention pre/post/after the residual sum, then
+// the same for the MLP ("": none). Pre and PostResidual share Llama's names: one norm per sub-block.
 struct NormNames {
-  const char *attention_pre, *attention_post, *mlp_pre, *mlp_post;
+  const char *attention_pre, *attention_post, *attention_residual, *mlp_pre, *mlp_post, *mlp_residual;
 };
 NormNames norm_names(NormPlacement placement) {
   switch (placement) {
-    case NormPlacement::Pre: return {"input_layernorm", "", "post_attention_layernorm", ""};
+    case NormPlacement::Pre: return {"input_layernorm", "", "", "post_attention_layernorm", "", ""};
     case NormPlacement::Sandwich:
-      return {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"};
-    case NormPlacement::Post: return {"", "post_attention_layernorm", "", "post_feedforward_layernorm"};
+      return {"input_layernorm", "post_attention_layernorm", "", "pre_feedforward_layernorm", "post_feedforward_layernorm", ""};
+    case NormPlacement::Post: return {"", "post_attention_layernorm", "", "", "post_feedforward_layernorm", ""};
+    case NormPlacement::PostResidual: return {"", "", "input_layernorm", "", "", "post_attention_layernorm"};
   }
-  return {"", "", "", ""};
+  return {"", "", "", "", "", ""};
 }
 
 }  // namespace
@@ -258,18 +271,21 @@ DecoderLayerImpl::DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& con
     attention_pre_norm = norm(names.attention_pre);
     self_attn = register_module("self_attn", Attention(spec, config, layer_index));
     attention_post_norm = norm(names.attention_post);
+    attention_residual_norm = norm(names.attention_residual);
   }
   if (spec.mlp != MlpKind::None) {
     mlp_pre_norm = norm(names.mlp_pre);
     mlp = register_module("mlp", Mlp(spec, config));
     mlp_post_norm = norm(names.mlp_post);
+    mlp_residual_norm = norm(names.mlp_residual);
   }
 }
 
 at::Tensor DecoderLayerImpl::forward(at::Tensor h, AttentionContext& ctx) {
   auto apply = [](const Norm& norm, const at::Tensor& x) { return norm ? norm->forward(x) : x; };
-  if (self_attn) h = h + apply(attention_post_norm, self_attn->forward(apply(attention_pre_norm, h), ctx));
-  if (mlp) h = h + apply(mlp_post_norm, mlp->forward(apply(mlp_pre_norm, h)));
+  if (self_attn)
+    h = apply(attention_residual_norm, h + apply(attention_post_norm, self_attn->forward(apply(attention_pre_norm, h), ctx)));
+  if (mlp) h = apply(mlp_residual_norm, h + apply(mlp_post_norm, mlp->forward(apply(mlp_pre_norm, h))));
   return h;
 }
 

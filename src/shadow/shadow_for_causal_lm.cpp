@@ -59,6 +59,27 @@ ShadowCausalLMOutput ShadowForCausalLMImpl::forward(const at::Tensor& input_ids,
   return out;
 }
 
+ShadowForCausalLMImpl::DecodingCaches ShadowForCausalLMImpl::new_decoding_caches(int64_t batch, int64_t capacity,
+                                                                                InferenceMode mode) const {
+  DecodingCaches caches;
+  const models::CausalLM& base = peft_model->base_model;
+  if (mode == InferenceMode::BaseShadow) caches.base.emplace(base->config(), batch, capacity, base->output_embedding().options());
+  caches.shadow.emplace(peft_model->shadow_model_config(), batch, capacity, peft_model->shadow_parameter_options());
+  return caches;
+}
+
+at::Tensor ShadowForCausalLMImpl::last_token_logits(const at::Tensor& input_ids, const models::ForwardOptions& options,
+                                                    DecodingCaches* caches, InferenceMode mode) {
+  auto last = [](const at::Tensor& hidden) { return hidden.select(1, hidden.size(1) - 1); };
+  models::ForwardOptions base_options = options;
+  base_options.cache = caches && caches->base ? &*caches->base : nullptr;
+  models::KVCache* shadow_cache = caches && caches->shadow ? &*caches->shadow : nullptr;
+  if (mode == InferenceMode::ShadowOnly)
+    return shadow_lm_head->forward(last(peft_model->initial_shadow_hidden(input_ids, base_options, shadow_cache)));
+  const ShadowPeftModelImpl::Output out = peft_model->forward(input_ids, base_options, shadow_cache);
+  return peft_model->base_model->logits_from_hidden(last(out.hidden));
+}
+
 void ShadowForCausalLMImpl::save_pretrained(const fs::path& dir) {
   peft_model->save_pretrained(dir);
   detail::save_heads(dir, peft_model->shadow_config(), heads());

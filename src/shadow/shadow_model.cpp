@@ -10,7 +10,6 @@
 #include "shadowpeft/core/format.h"
 #include "shadowpeft/io/checkpoint.h"
 #include "shadowpeft/models/loader.h"
-#include "shadowpeft/models/parameter_count.h"
 #include "shadowpeft/shadow/projected_causal_lm.h"
 
 namespace shadowpeft {
@@ -25,6 +24,13 @@ constexpr const char* kAdapterFile = "shadow_adapter.safetensors";
 std::string backbone_prefix(const models::ModelDescriptor& d) {
   const std::string name = d.input_embedding_name();
   return name.substr(0, name.find('.'));
+}
+
+// shadow-peft deletes the attribute `embed_tokens` of the shadow backbone and feeds it the base's
+// embeddings; a table under another name (GPT-2's wte) or deeper (OPT's decoder.embed_tokens)
+// stays in the shadow, unused, as upstream.
+bool shadow_keeps_token_table(const models::ModelDescriptor& d) {
+  return d.input_embedding_name() != backbone_prefix(d) + ".embed_tokens";
 }
 
 // HF _init_weights for a freshly built backbone: N(0, initializer_range) for matrices and
@@ -77,6 +83,11 @@ ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig con
   base_model = register_module("base_model", std::move(base));
   freeze_base();
   const ModelConfig& base_config = base_model->config();
+  if (base_config.output_hidden_size() != base_config.hidden_size)
+    throw UnsupportedError(fmt::format(
+        "ShadowPEFT on {}: the base projects its final hidden states from hidden_size {} to {} (word_embed_proj_dim), "
+        "so the shadow state cannot be scored by its head; shadow-peft cannot wrap it either",
+        base_config.architecture, base_config.hidden_size, base_config.output_hidden_size()));
   if (base_config.num_layers() < 2)
     throw ConfigError(fmt::format("Shadow requires at least 2 decoder layers to apply injection; the base model has {}",
                                   base_config.num_layers()));
@@ -92,22 +103,20 @@ ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig con
       // A projected model (AutoModelForCausalLMWithHiddenProjection) brings its trained projection;
       // its embeddings stay frozen, as that class loads them by default.
       shadow_hidden_projection = register_module(
-          "shadow_hidden_projection", models::Linear(shadow_model_config_.hidden_size, base_config.hidden_size, false));
+          "shadow_hidden_projection", models::Linear(shadow_model_config_.output_hidden_size(), base_config.hidden_size, false));
       torch::NoGradGuard no_grad;
       shadow_hidden_projection->weight.copy_(carried->weight);
       freeze_shadow_embeddings_ = true;
-    } else if (shadow_model_config_.hidden_size != base_config.hidden_size) {
+    } else if (shadow_model_config_.output_hidden_size() != base_config.hidden_size) {
       shadow_hidden_projection = register_module(
-          "shadow_hidden_projection", models::Linear(shadow_model_config_.hidden_size, base_config.hidden_size, false));
+          "shadow_hidden_projection", models::Linear(shadow_model_config_.output_hidden_size(), base_config.hidden_size, false));
       init_linear_like_torch(*shadow_hidden_projection);
     }
   } else {
     shadow_model_config_ = implicit_shadow_config(base_config, config_);
     shadow_descriptor_ = shadow_model_config_.descriptor;
-    // shadow-peft removes the shadow's `embed_tokens` and feeds it the base's embeddings; a family
-    // whose table has another name (GPT-2's wte) keeps its own table, unused, as upstream does.
-    const bool keeps_table = !shadow_descriptor_->input_embedding_name().ends_with(".embed_tokens");
-    shadow_model = register_module("shadow_model", models::Decoder(shadow_model_config_, keeps_table));
+    shadow_model =
+        register_module("shadow_model", models::Decoder(shadow_model_config_, shadow_keeps_token_table(*shadow_descriptor_)));
     init_like_transformers(*shadow_model, shadow_model_config_.initializer_range);
   }
 
@@ -121,6 +130,10 @@ ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig con
                                module_or_null(shadow_update_model), module_or_null(shadow_hidden_projection)})
     if (m) m->to(device);
   set_adapter_trainable(true);
+}
+
+at::TensorOptions ShadowPeftModelImpl::shadow_parameter_options() const {
+  return shadow_model->parameters().front().options();
 }
 
 void ShadowPeftModelImpl::freeze_base() {
@@ -137,12 +150,15 @@ void ShadowPeftModelImpl::set_adapter_trainable(bool trainable) {
 
 at::Tensor ShadowPeftModelImpl::initial_shadow_hidden(const at::Tensor& input_ids, const models::ForwardOptions& options,
                                                       models::KVCache* shadow_cache) {
-  const at::Tensor positions = options.position_ids.defined()
-                                   ? options.position_ids
-                                   : base_model->default_position_ids(input_ids, shadow_cache ? shadow_cache->length() : 0);
+  // Without explicit positions the shadow backbone counts its own, as its family does.
+  const at::Tensor positions =
+      options.position_ids.defined()
+          ? options.position_ids
+          : models::default_position_ids(shadow_model_config_, input_ids, shadow_cache ? shadow_cache->length() : 0,
+                                         options.attention_mask);
   const at::Tensor table_rows = shares_embeddings_ ? base_model->model->embed_tokens->forward(input_ids)
                                                    : shadow_model->embed_tokens->forward(input_ids);
-  const at::ScalarType dtype = shadow_model->norm->weight.scalar_type();
+  const at::ScalarType dtype = shadow_parameter_options().dtype().toScalarType();
   models::ForwardOptions shadow_options;
   shadow_options.attention_mask = options.attention_mask;
   shadow_options.cache = shadow_cache;
@@ -297,14 +313,9 @@ ShadowPeftModel get_shadow_model(models::CausalLM base, const ShadowConfig& conf
 namespace shadowpeft {
 
 std::pair<int64_t, int64_t> count_parameters_from_config(const models::ModelConfig& base, const ShadowConfig& config) {
-  const models::ModelConfig shadow = implicit_shadow_config(base, config);
-  const models::ModelDescriptor& d = *shadow.descriptor;
-  const bool keeps_table = !d.input_embedding_name().ends_with(".embed_tokens");
-  const int64_t slots = base.num_layers() - 1, h = base.hidden_size;
-  const int64_t injection = 2 * slots * h * config.injection_hidden_size;
-  const int64_t update = slots * 4 * h * config.gate_hidden_size + 2 * h;
-  const int64_t trainable = models::count_decoder_parameters(shadow, keeps_table) + injection + update;
-  return {trainable, models::count_causal_lm_parameters(base) + trainable};
+  const models::MetaParameters meta;  // shapes only: nothing allocated, nothing initialised
+  ShadowPeftModel model(models::CausalLM(base), config);
+  return model->count_parameters();
 }
 
 }  // namespace shadowpeft

@@ -21,8 +21,8 @@ ShadowInjectionModelImpl::ShadowInjectionModelImpl(int64_t num_layers, int64_t h
     : dropout(dropout_), alpha(alpha_) {
   if (num_layers < 1) throw ConfigError("num_layers must be >= 1, got " + std::to_string(num_layers));
   if (rank < 1) throw ConfigError("injection_hidden_size must be >= 1, got " + std::to_string(rank));
-  injection_downs = register_parameter("injection_downs", at::empty({num_layers, hidden_size, rank}));
-  injection_ups = register_parameter("injection_ups", at::empty({num_layers, rank, hidden_size}));
+  injection_downs = register_parameter("injection_downs", models::new_parameter({num_layers, hidden_size, rank}));
+  injection_ups = register_parameter("injection_ups", models::new_parameter({num_layers, rank, hidden_size}));
   reset_parameters();
 }
 

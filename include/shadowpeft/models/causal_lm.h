@@ -46,10 +46,11 @@ class DecoderImpl : public torch::nn::Module {
   // cache, each layer keeps only its input; backward recomputes it (see set_gradient_checkpointing).
   bool gradient_checkpointing = false;
 
-  Embedding embed_tokens{nullptr};     // [V, H]
-  Embedding embed_positions{nullptr};  // [P, H], learned positions only
+  Embedding embed_tokens{nullptr};     // [V, E] (E: output_hidden_size)
+  Embedding embed_positions{nullptr};  // [P + offset, H], learned positions only
+  Linear project_in{nullptr}, project_out{nullptr};  // E → H and H → E when E ≠ H (OPT)
   torch::nn::ModuleList layers;
-  Norm norm{nullptr};
+  Norm norm{nullptr};  // null when the family has no final norm
 
  private:
   const ModelConfig* config_;
@@ -70,16 +71,23 @@ TORCH_MODULE(Decoder);
 // recomputing the (small) shadow layers.
 int64_t set_gradient_checkpointing(torch::nn::Module& root, bool enabled);
 
+// The positions of input_ids [B, T] when the caller gives none, as `config`'s family computes them
+// (default_positions); past: tokens already cached; attention_mask: [B, past + T] or undefined.
+at::Tensor default_position_ids(const ModelConfig& config, const at::Tensor& input_ids, int64_t past = 0,
+                                const at::Tensor& attention_mask = {});
+
 class CausalLMImpl : public torch::nn::Module {
  public:
   explicit CausalLMImpl(ModelConfig config);
 
   // input_ids [B, T] → logits [B, T, V].
   at::Tensor forward(const at::Tensor& input_ids, const ForwardOptions& options = {});
-  // Final hidden states after the last norm: [B, T, H].
+  // Final hidden states after the last norm (and projection): [B, T, output_hidden_size].
   at::Tensor hidden_states(const at::Tensor& input_ids, const ForwardOptions& options = {});
   at::Tensor logits_from_hidden(const at::Tensor& hidden) const;
-  at::Tensor default_position_ids(const at::Tensor& input_ids, int64_t past = 0) const;
+  // Logits of the last position only, [B, V] (the head never sees the other positions): what
+  // generation scores the next token with.
+  at::Tensor last_token_logits(const at::Tensor& input_ids, const ForwardOptions& options = {});
   // Sequence classification: per-token scores [B, T, L] → [B, L] at each row's last
   // non-padding token (by pad_token_id, as transformers pools).
   at::Tensor pool_last_token(const at::Tensor& input_ids, const at::Tensor& per_token) const;

@@ -6,7 +6,9 @@
 // families need no renaming; a family states only its exceptions (GPT-2: Conv1D, fused c_attn).
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shadowpeft/io/json_file.h"
@@ -14,6 +16,17 @@
 #include "shadowpeft/models/model_config.h"
 
 namespace shadowpeft::models {
+
+// A module that the family's checkpoints store under another path than our (Llama) layout does;
+// "{i}" stands for a layer index. A rename covers every tensor of the module (weight, bias).
+struct ModuleRename {
+  std::string_view ours;    // e.g. "model.layers.{i}.self_attn.o_proj"
+  std::string_view theirs;  // e.g. "model.decoder.layers.{i}.self_attn.out_proj"
+};
+
+// `name` with the module path `from` (a ModuleRename side) replaced by `to`; nullopt when `name`
+// is not under `from`.
+std::optional<std::string> rename_module(const std::string& name, std::string_view from, std::string_view to);
 
 class ModelDescriptor {
  public:
@@ -29,7 +42,14 @@ class ModelDescriptor {
   // The text model's config inside a multimodal one (`text_config`); the config itself otherwise.
   virtual const io::Json& language_model_config(const io::Json& config) const;
 
-  virtual std::string input_embedding_name() const { return "model.embed_tokens"; }
+  // The family's module renames, most specific first (the first that matches applies); none for
+  // families in the Llama layout. Checkpoint ↔ module conversion, weight groups and the embedding
+  // name derive from this table unless a family overrides them.
+  virtual std::span<const ModuleRename> module_renames() const { return {}; }
+  std::string checkpoint_name(const std::string& ours) const;  // our module path → the checkpoint's
+  std::string module_name(const std::string& theirs) const;    // the checkpoint's → ours
+
+  virtual std::string input_embedding_name() const { return checkpoint_name("model.embed_tokens"); }
   virtual std::string output_embedding_name() const { return "lm_head"; }
 
   // Weight group of a checkpoint tensor: "embeddings", "lm_head" (head and final norm),
@@ -37,7 +57,7 @@ class ModelDescriptor {
   // around, per its NormPlacement); nullopt if it belongs to none.
   virtual std::optional<std::string> weight_group(const std::string& tensor, const ModelConfig& config) const;
 
-  // Checkpoint tensors ↔ our module layout (names and values); identity for Llama-layout families.
+  // Checkpoint tensors ↔ our module layout (names and values): module_renames by default.
   virtual void checkpoint_to_modules(io::TensorMap& tensors, const ModelConfig& config) const;
   virtual void modules_to_checkpoint(io::TensorMap& tensors, const ModelConfig& config) const;
 

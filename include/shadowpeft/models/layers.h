@@ -15,6 +15,22 @@ namespace shadowpeft::models {
 
 class KVCache;
 
+// While one is alive, the modules built on this thread create their parameters on the meta device
+// (shapes, no memory), so that a model of any size can be built just to count its parameters.
+class MetaParameters {
+ public:
+  MetaParameters();
+  ~MetaParameters();
+  MetaParameters(const MetaParameters&) = delete;
+  MetaParameters& operator=(const MetaParameters&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// An uninitialised parameter tensor: on the CPU, or on the meta device inside MetaParameters.
+at::Tensor new_parameter(at::IntArrayRef sizes);
+
 // y = x Wᵀ (+ b), like torch.nn.Linear but without its random initialisation.
 class LinearImpl : public torch::nn::Module {
  public:
@@ -100,14 +116,15 @@ class MlpImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Mlp);
 
-// Residual block: h += post(attn(pre(h))); h += post(mlp(pre(h))), with the norms the spec's
-// NormPlacement puts there (absent ones are the identity). A skipped sub-block has no modules at
+// Residual block: h = residual_norm(h + post(attn(pre(h)))), the same for the MLP, with the norms
+// the spec's NormPlacement puts there (absent ones are the identity). A skipped sub-block has no modules at
 // all, norms included, and leaves h unchanged.
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& config, int64_t layer_index);
   at::Tensor forward(at::Tensor h, AttentionContext& ctx);
   Norm attention_pre_norm{nullptr}, attention_post_norm{nullptr}, mlp_pre_norm{nullptr}, mlp_post_norm{nullptr};
+  Norm attention_residual_norm{nullptr}, mlp_residual_norm{nullptr};  // after the residual sum (PostResidual)
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};
 };

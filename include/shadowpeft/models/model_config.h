@@ -49,11 +49,18 @@ enum class NormPlacement {
   Sandwich,  // h += post_attention_layernorm(attn(input_layernorm(h)));
              // h += post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h)))  (Gemma 2/3)
   Post,      // h += post_attention_layernorm(attn(h)); h += post_feedforward_layernorm(mlp(h))  (OLMo-2)
+  PostResidual,  // h = input_layernorm(h + attn(h)); h = post_attention_layernorm(h + mlp(h))  (OPT-350m)
 };
 
 enum class PositionKind {
   Rope,     // no absolute positions: each layer's LayerSpec::rope says how it rotates q and k
-  Learned,  // absolute position embeddings added to the token embeddings (GPT-2)
+  Learned,  // absolute position embeddings added to the token embeddings (GPT-2, OPT)
+};
+
+// The positions a forward pass uses when the caller gives none.
+enum class DefaultPositions {
+  Arange,         // 0..T-1 after the cached tokens, padding or not (transformers' default)
+  CountRealTokens,  // the number of real tokens before each one, from the attention mask (OPT)
 };
 
 struct RopeConfig {
@@ -104,6 +111,12 @@ struct ModelConfig {
   NormKind norm = NormKind::RMSNorm;
   Activation activation = Activation::SiLU;
   PositionKind positions = PositionKind::Rope;
+  int64_t position_offset = 0;  // learned positions: position p is row p + offset of the table (OPT: 2)
+  DefaultPositions default_positions = DefaultPositions::Arange;
+  // Token embeddings (and the head's input) of this width, projected to hidden_size before the
+  // first layer and back after the last (OPT's word_embed_proj_dim); unset: hidden_size.
+  std::optional<int64_t> word_embedding_size;
+  bool final_norm = true;  // a norm after the last layer (post-norm OPT has none)
   bool tie_word_embeddings = false;
   bool scale_embeddings = false;  // multiply token embeddings by sqrt(hidden_size) (Gemma)
   std::optional<double> final_logit_softcap;  // logits → c * tanh(logits / c) (Gemma 2)
@@ -126,7 +139,9 @@ struct ModelConfig {
   int64_t num_layers() const { return static_cast<int64_t>(layers.size()); }
   bool is_sequence_classifier() const { return num_labels > 0; }
   int64_t head_out_features() const { return is_sequence_classifier() ? num_labels : vocab_size; }
-  int64_t head_in_features() const { return projected_hidden_size.value_or(hidden_size); }
+  // Width of the decoder's output (its final hidden states) and of its token embeddings.
+  int64_t output_hidden_size() const { return word_embedding_size.value_or(hidden_size); }
+  int64_t head_in_features() const { return projected_hidden_size.value_or(output_hidden_size()); }
 };
 
 std::string to_string(AttentionKind kind);

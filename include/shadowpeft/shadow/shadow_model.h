@@ -73,6 +73,8 @@ class ShadowPeftModelImpl : public torch::nn::Module {
 
   const ShadowConfig& shadow_config() const { return config_; }
   const models::ModelConfig& shadow_model_config() const { return shadow_model_config_; }
+  // dtype and device of the shadow backbone's parameters (what its KV cache holds).
+  at::TensorOptions shadow_parameter_options() const;
 
   models::CausalLM base_model{nullptr};
   models::Decoder shadow_model{nullptr};

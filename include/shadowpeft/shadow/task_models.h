@@ -5,6 +5,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "shadowpeft/shadow/shadow_model.h"
 
@@ -37,6 +38,17 @@ class ShadowForCausalLMImpl : public torch::nn::Module {
   void set_inference_mode(InferenceMode mode) { mode_ = mode; }
   InferenceMode inference_mode() const { return mode_; }
 
+  // Incremental decoding in `mode`: the KV caches it keeps (the base model's in base_shadow only,
+  // the shadow backbone's always) for `batch` rows of up to `capacity` tokens, allocated once.
+  struct DecodingCaches {
+    std::optional<models::KVCache> base, shadow;
+  };
+  DecodingCaches new_decoding_caches(int64_t batch, int64_t capacity, InferenceMode mode) const;
+  // Logits of the last position [B, V] in `mode` (base head in base_shadow, shadow head in
+  // shadow_only); options.cache is ignored: `caches` (null: no caching) holds both.
+  at::Tensor last_token_logits(const at::Tensor& input_ids, const models::ForwardOptions& options, DecodingCaches* caches,
+                               InferenceMode mode);
+
   // shadow_config.json, shadow_adapter.safetensors and, for trainable heads named in
   // modules_to_save (or any trainable head when it is empty), shadow_modules.safetensors.
   void save_pretrained(const std::filesystem::path& dir);
@@ -45,6 +57,7 @@ class ShadowForCausalLMImpl : public torch::nn::Module {
                                                                 InferenceMode mode = InferenceMode::BaseShadow,
                                                                 models::CausalLM explicit_shadow = nullptr);
   std::string trainable_parameters_string() { return peft_model->trainable_parameters_string(); }
+  c10::Device device() const { return lm_head_weight().device(); }
 
   ShadowPeftModel peft_model{nullptr};
   models::Linear shadow_lm_head{nullptr};  // a copy of the base lm_head
