@@ -20,7 +20,7 @@ const std::vector<std::string>& parity_cases() {
   static const std::vector<std::string> cases = {
       "llama",     "llama_tied", "llama_rope_linear", "llama_rope_dynamic", "llama_rope_llama3", "llama_rope_yarn",
       "llama_bf16", "mistral",   "qwen2",   "qwen2_sliding",           "qwen3",              "qwen3_sliding",     "gemma", "gemma2", "gemma3", "smollm3", "olmo2", "phi3",
-      "gpt2",      "llama_hetero", "llama_hetero_flags", "decilm"};
+      "gpt2",      "opt", "opt_post_norm", "llama_hetero", "llama_hetero_flags", "decilm"};
   return cases;
 }
 
@@ -57,6 +57,15 @@ TEST_P(LogitsParity, MatchesTransformers) {
     const auto result = test::tensors_close(logits.index({valid}), expected.index({valid}), atol, rtol, name + "/" + in);
     EXPECT_TRUE(result);
     std::cout << result.message() << "\n";
+    if (!reference.contains(in + ".logits_default_positions")) continue;
+    // The family's own positions when the caller passes none (OPT counts the real tokens).
+    options.position_ids = at::Tensor();
+    const at::Tensor by_default = model->forward(reference.tensor(in + ".input_ids"), options).to(at::kFloat);
+    const auto defaults = test::tensors_close(by_default.index({valid}),
+                                              reference.tensor(in + ".logits_default_positions").index({valid}), atol,
+                                              rtol, name + "/" + in + " (default positions)");
+    EXPECT_TRUE(defaults);
+    std::cout << defaults.message() << "\n";
   }
 }
 

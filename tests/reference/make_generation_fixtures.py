@@ -117,6 +117,8 @@ PLAIN_MODELS = {        # name -> max_new_tokens
     "gemma3": 16,       # sliding_window 4 on alternate layers, RoPE per layer type
     "smollm3": 12,      # a NoPE layer
     "olmo2": 12,        # post-norms, q/k norms over all heads
+    "opt": 12,          # learned positions with offset 2, counted over the real tokens
+    "opt_post_norm": 12,  # norms after the residual sums, project_in / project_out
 }
 SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "llama": 10,
@@ -128,6 +130,7 @@ SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "gemma3": 10,
     "smollm3": 10,
     "olmo2": 10,
+    "opt": 10,
 }
 MODES = ("base_shadow", "shadow_only")
 

@@ -137,12 +137,14 @@ def unpadded_rows_diff(forward, inputs, logits_by_name):
     return worst
 
 
-def write_reference(case_dir, inputs, logits_by_name):
+def write_reference(case_dir, inputs, logits_by_name, default_position_logits=None):
     tensors = {}
     for name, inp in inputs.items():
         for key in ("input_ids", "attention_mask", "position_ids"):
             tensors[f"{name}.{key}"] = inp[key].contiguous()
         tensors[f"{name}.logits"] = logits_by_name[name].float().contiguous()
+        if default_position_logits is not None:
+            tensors[f"{name}.logits_default_positions"] = default_position_logits[name].float().contiguous()
     save_file(tensors, os.path.join(case_dir, "reference.safetensors"), metadata={"format": "pt"})
 
 
@@ -156,10 +158,12 @@ def cls(name):
 # ------------------------------------------------------------------------------ generic transformers case
 
 def hf_case(case_dir, *, config_cls, model_cls, config_kwargs, std=0.2, dtype=torch.float32,
-            input_names=STD_INPUTS, pad_invariant=True, variants=()):
+            input_names=STD_INPUTS, pad_invariant=True, variants=(), default_positions=False):
     """Builds, saves and runs a stock transformers model. `variants`: (label, mutate(model), input,
     expect) where the logits of the mutated copy on `input` must differ ("differ") from / equal
-    ("equal") the reference; used to prove a feature (sliding window, rope scaling) is live."""
+    ("equal") the reference; used to prove a feature (sliding window, rope scaling) is live.
+    `default_positions`: also record `<input>.logits_default_positions`, the logits when the caller
+    passes no position_ids and the family derives them itself (OPT: from the attention mask)."""
     torch.manual_seed(SEED)
     config = cls(config_cls)(**config_kwargs)
     model = cls(model_cls)._from_config(config, attn_implementation="eager")
@@ -214,7 +218,12 @@ def hf_case(case_dir, *, config_cls, model_cls, config_kwargs, std=0.2, dtype=to
             max_abs_diff_valid(hf_forward(sdpa, inp), logits[n], inp["attention_mask"])
             for n, inp in inputs.items())
 
-    write_reference(case_dir, inputs, logits)
+    default_logits = None
+    if default_positions:
+        with torch.no_grad():
+            default_logits = {n: copy.deepcopy(model)(input_ids=inp["input_ids"], attention_mask=inp["attention_mask"]).logits
+                              for n, inp in inputs.items()}
+    write_reference(case_dir, inputs, logits, default_logits)
     return {"architecture": config.architectures[0], "inputs": list(inputs), "checks": checks,
             "dtype": "bfloat16" if dtype == torch.bfloat16 else "float32"}
 
@@ -543,6 +552,32 @@ def case_gpt2(d):
                   "gelu_new (tanh approximation), attention scale head_dim^-0.5, final ln_f, lm_head tied "
                   "to transformer.wte (no lm_head.weight in the checkpoint). Tensor names carry the "
                   "'transformer.' prefix as save_pretrained writes them.")
+    return r
+
+
+OPT = dict(vocab_size=VOCAB, hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
+           max_position_embeddings=64, pad_token_id=PAD_ID, bos_token_id=1, eos_token_id=1)
+
+
+def case_opt(d):
+    r = hf_case(d, config_cls="OPTConfig", model_cls="OPTForCausalLM", config_kwargs=OPT, default_positions=True)
+    r["notes"] = ("OPTForCausalLM (125m-style): weights under model.decoder.* (embed_tokens, embed_positions, "
+                  "layers.{i}.self_attn.{q,k,v,out}_proj, self_attn_layer_norm, fc1, fc2, final_layer_norm, "
+                  "final_layer_norm of the decoder), learned positions read at position_ids + 2, pre-LayerNorm "
+                  "blocks (eps 1e-5, with bias), ReLU MLP, biases everywhere, q scaled by head_dim^-0.5 before "
+                  "q.k, lm_head tied to embed_tokens. `logits_default_positions`: without position_ids OPT counts "
+                  "positions over the real tokens (cumsum(mask) * mask - 1).")
+    return r
+
+
+def case_opt_post_norm(d):
+    kw = dict(OPT, do_layer_norm_before=False, word_embed_proj_dim=16)
+    r = hf_case(d, config_cls="OPTConfig", model_cls="OPTForCausalLM", config_kwargs=kw, default_positions=True)
+    r["notes"] = ("OPTForCausalLM (350m-style): do_layer_norm_before = false, so each block normalises its residual "
+                  "sums (h = self_attn_layer_norm(h + attn(h)); h = final_layer_norm(h + mlp(h))) and the decoder "
+                  "has no final norm; word_embed_proj_dim 16 < hidden 32: embeddings [128, 16] go through "
+                  "project_in [32, 16] before the positions are added, the last hidden state through project_out "
+                  "[16, 32], and the tied head reads 16 features.")
     return r
 
 
@@ -955,6 +990,8 @@ CASES = {
     "olmo2": ("olmo2", case_olmo2),
     "phi3": ("phi3", case_phi3),
     "gpt2": ("gpt2", case_gpt2),
+    "opt": ("opt", case_opt),
+    "opt_post_norm": ("opt", case_opt_post_norm),
     "llama_hetero": ("llama", case_llama_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),
     "decilm": ("nemotron-nas", case_decilm),

@@ -243,6 +243,9 @@ PHI3 = dict(LLAMA, pad_token_id=0, original_max_position_embeddings=8,
                              "original_max_position_embeddings": 8})
 GPT2 = dict(vocab_size=VOCAB, n_embd=32, n_layer=4, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
             attn_pdrop=0.0, bos_token_id=1, eos_token_id=1)
+OPT = dict(vocab_size=VOCAB, hidden_size=32, ffn_dim=64, num_hidden_layers=4, num_attention_heads=4,
+           max_position_embeddings=64, dropout=0.0, attention_dropout=0.0, pad_token_id=0, bos_token_id=1,
+           eos_token_id=2)
 SMALL_LLAMA = dict(LLAMA, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
                    num_key_value_heads=1, head_dim=8)
 SHARED_LLAMA = dict(LLAMA, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
@@ -260,6 +263,7 @@ FAMILY_MODELS = {
     "olmo2": ("Olmo2Config", "Olmo2ForCausalLM", OLMO2),
     "phi3": ("Phi3Config", "Phi3ForCausalLM", PHI3),
     "gpt2": ("GPT2Config", "GPT2LMHeadModel", GPT2),
+    "opt": ("OPTConfig", "OPTForCausalLM", OPT),
 }
 
 SHADOW_KW = dict(num_shadow_layers=1, injection_hidden_size=8, gate_hidden_size=10, alpha=0.1, dropout=0.0,
@@ -725,6 +729,12 @@ CASE_NOTES = {
             "used (grad None -> listed in grad_none, zeros stored) while the shadow's OWN wpe is added "
             "(wpe(position_ids), position_ids as passed). Shadow MLP width comes from n_inner (=24; GPT2Config "
             "has no intermediate_size). Base dropouts set to 0.",
+    "opt": "OPT: the shadow is an OPTModel, whose layers sit under `decoder`, so _remove_embed_tokens (an "
+           "attribute of the backbone itself) removes nothing: shadow_model.decoder.embed_tokens.weight stays in "
+           "the adapter file, unused (the shadow is fed the base's embed_tokens(ids)), while the shadow's own "
+           "decoder.embed_positions adds its learned positions (offset 2). Without position_ids (the forward "
+           "here) both OPT decoders count positions over the real tokens of the attention mask. Shadow MLP "
+           "width from ffn_dim (24).",
 }
 
 
@@ -1110,6 +1120,7 @@ CASES = {
     "olmo2": ("olmo2", implicit("olmo2", CASE_NOTES["olmo2"])),
     "phi3": ("phi3", implicit("phi3", CASE_NOTES["phi3"])),
     "gpt2": ("gpt2", implicit("gpt2", CASE_NOTES["gpt2"])),
+    "opt": ("opt", implicit("opt", CASE_NOTES["opt"])),
     "explicit_projected": ("llama", case_explicit_projected),
     "explicit_shared_embeddings": ("llama", case_explicit_shared_embeddings),
     "explicit_projected_wrapper": ("llama", case_explicit_projected_wrapper),

@@ -180,6 +180,17 @@ TEST(ShadowAdapter, TooShallowBaseIsRejected) {
   }
 }
 
+TEST(ShadowAdapter, BaseThatProjectsItsOutputIsRejected) {
+  // OPT-350m style: the final hidden states are projected to word_embed_proj_dim (16 ≠ 32), so no
+  // shadow state of the hidden size can be scored by the head (shadow-peft fails on a shape error).
+  models::CausalLM base = models::load_causal_lm((test::fixtures_dir() / "models" / "opt_post_norm").string());
+  try {
+    get_shadow_model(base, ShadowConfig{});
+    FAIL();
+  } catch (const UnsupportedError& e) {
+    EXPECT_NE(std::string(e.what()).find("from hidden_size 32 to 16 (word_embed_proj_dim)"), std::string::npos) << e.what();
+  }
+}
 
 // The upstream notebook's Qwen3-0.6B numbers, from its config alone (no weights are built).
 TEST(ShadowParameterCount, Qwen3_0_6BFromConfigMatchesShadowPeft) {
