@@ -14,7 +14,7 @@ namespace {
 class ShadowPretrainingTask final : public TrainingTask {
  public:
   explicit ShadowPretrainingTask(models::CausalLM model) : model_(std::move(model)) {
-    model_->model->embed_tokens->weight.set_requires_grad(false);
+    model_->input_embedding().set_requires_grad(false);
     model_->output_embedding().set_requires_grad(false);  // the same tensor when tied
   }
   torch::nn::Module& module() override { return *model_; }

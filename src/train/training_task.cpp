@@ -23,7 +23,7 @@ class CausalLMTask final : public TrainingTask {
     const auto out = model_->forward(batch.input_ids, options_of(batch));
     const auto [base_shadow, tokens] = models::shifted_cross_entropy_sum(out.logits, batch.labels);
     const auto [shadow_only, unused] = models::shifted_cross_entropy_sum(out.shadow_logits, batch.labels);
-    const at::Tensor base_logits = model_->peft_model->base_model->forward(batch.input_ids, options_of(batch));
+    const at::Tensor base_logits = model_->base_logits(batch.input_ids, options_of(batch));
     const auto [base, unused2] = models::shifted_cross_entropy_sum(base_logits, batch.labels);
     return {{{"tokens", tokens}, {"base_shadow_ce", base_shadow}, {"shadow_only_ce", shadow_only}, {"base_ce", base}}};
   }

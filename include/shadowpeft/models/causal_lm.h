@@ -95,6 +95,7 @@ class CausalLMImpl : public torch::nn::Module {
   const ModelConfig& config() const { return config_; }
   // The output projection: lm_head.weight, or the token embeddings when tied.
   at::Tensor output_embedding() const;
+  at::Tensor input_embedding() const { return model->embed_tokens->weight; }  // [V, E]
 
   Decoder model{nullptr};
   Linear lm_head{nullptr};  // registered as config.head_name ("lm_head" or "score"); null when tied

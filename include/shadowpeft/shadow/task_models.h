@@ -38,6 +38,12 @@ class ShadowForCausalLMImpl : public torch::nn::Module {
   void set_inference_mode(InferenceMode mode) { mode_ = mode; }
   InferenceMode inference_mode() const { return mode_; }
 
+  // The base model's logits without the shadow (no injection or update): the baseline the
+  // adapter is measured against.
+  at::Tensor base_logits(const at::Tensor& input_ids, const models::ForwardOptions& options = {}) {
+    return peft_model->base_model->forward(input_ids, options);
+  }
+
   // Incremental decoding in `mode`: the KV caches it keeps (the base model's in base_shadow only,
   // the shadow backbone's always) for `batch` rows of up to `capacity` tokens, allocated once.
   struct DecodingCaches {
