@@ -109,6 +109,22 @@ TEST(InspectCli, Gemma2ShowsNormsScaleSoftcapAndWindows) {
   EXPECT_FALSE(groups.contains("(no group)"));
 }
 
+// OPT-350m style: model.decoder.* names grouped through the rename table, norms after the residual
+// sums, project_in with the embeddings and project_out with the head.
+TEST(InspectCli, OptPostNormGroupsItsNestedDecoder) {
+  const auto r = run_cli("inspect --json " + (test::fixtures_dir() / "models" / "opt_post_norm").string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const io::Json report = io::Json::parse(r.out);
+  EXPECT_EQ(report["family"], "opt");
+  EXPECT_EQ(report["layers"][1]["norms"], "post_residual");
+  const auto& groups = report["weight_groups"];
+  EXPECT_EQ(groups["embeddings"]["tensors"], 3);          // embed_tokens, embed_positions, project_in
+  EXPECT_EQ(groups["block_1_attention"]["tensors"], 10);  // q/k/v/out_proj with biases + self_attn_layer_norm
+  EXPECT_EQ(groups["block_1_ffn"]["tensors"], 6);         // fc1, fc2 with biases + final_layer_norm
+  EXPECT_EQ(groups["lm_head"]["tensors"], 1);             // project_out (the head is tied)
+  EXPECT_FALSE(groups.contains("(no group)"));
+}
+
 TEST(InspectCli, HelpListsTheCommand) {
   const auto r = run_cli("--help");
   EXPECT_EQ(r.status, 0);

@@ -74,11 +74,13 @@ struct GroupOrder {
 std::string cell(const Json& v) { return v.is_null() ? "-" : v.is_string() ? v.get<std::string>() : v.dump(); }
 
 void print_layer_table(const Json& layers) {
-  fmt::print("{:>5}  {:<9} {:>5} {:>8} {:>8} {:>6} {:>10} {:>7} {:>7} {:>7}  {:<8} {:<6} {:>12}\n", "layer", "attention", "heads",
-             "kv_heads", "head_dim", "window", "rope_theta", "scale", "softcap", "qk_norm", "norms", "mlp", "intermediate");
+  // One row format for the header and the layers; "norms" is as wide as its longest value (post_residual).
+  constexpr const char* kRow = "{:>5}  {:<9} {:>5} {:>8} {:>8} {:>6} {:>10} {:>7} {:>7} {:>9}  {:<13} {:<6} {:>12}\n";
+  fmt::print(fmt::runtime(kRow), "layer", "attention", "heads", "kv_heads", "head_dim", "window", "rope_theta", "scale",
+             "softcap", "qk_norm", "norms", "mlp", "intermediate");
   auto number = [](const Json& v) { return v.is_number() ? fmt::format("{:.6g}", v.get<double>()) : cell(v); };
   for (const auto& l : layers)
-    fmt::print("{:>5}  {:<9} {:>5} {:>8} {:>8} {:>6} {:>10} {:>7} {:>7} {:>7}  {:<8} {:<6} {:>12}\n", cell(l["layer"]),
+    fmt::print(fmt::runtime(kRow), cell(l["layer"]),
                cell(l["attention"]), cell(l["heads"]), cell(l["kv_heads"]), cell(l["head_dim"]), cell(l["sliding_window"]),
                number(l["rope_theta"]), number(l["attention_scale"]), number(l["attn_logit_softcap"]), cell(l["qk_norm"]),
                cell(l["norms"]), cell(l["mlp"]), cell(l["intermediate_size"]));
