@@ -87,11 +87,7 @@ int64_t set_gradient_checkpointing(torch::nn::Module& root, bool enabled) {
 
 CausalLMImpl::CausalLMImpl(ModelConfig config) : config_(std::move(config)) {
   model = register_module("model", Decoder(config_));
-  if (config_.projected_hidden_size)
-    shadow_hidden_projection =
-        register_module("shadow_hidden_projection", Linear(config_.output_hidden_size(), *config_.projected_hidden_size, false));
-  if (!config_.tie_word_embeddings)
-    lm_head = register_module(config_.head_name, Linear(config_.head_in_features(), config_.head_out_features(), false));
+  head_ = make_output_head(config_, *this, model->embed_tokens);
 }
 
 at::Tensor default_position_ids(const ModelConfig& config, const at::Tensor& input_ids, int64_t past,
@@ -105,8 +101,6 @@ at::Tensor default_position_ids(const ModelConfig& config, const at::Tensor& inp
       .unsqueeze(0)
       .expand({input_ids.size(0), -1});
 }
-
-at::Tensor CausalLMImpl::output_embedding() const { return lm_head ? lm_head->weight : model->embed_tokens->weight; }
 
 at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const ForwardOptions& options) {
   if (input_ids.dim() != 2)
@@ -122,27 +116,7 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
   return model->forward(model->embed(input_ids, positions), positions, options);
 }
 
-at::Tensor CausalLMImpl::logits_from_hidden(const at::Tensor& hidden) const {
-  at::Tensor logits = at::linear(shadow_hidden_projection ? shadow_hidden_projection->forward(hidden) : hidden, output_embedding());
-  // transformers caps the language-model head only (its classifiers score the hidden states directly).
-  if (config_.final_logit_softcap && !config_.is_sequence_classifier())
-    logits = at::tanh(logits / *config_.final_logit_softcap) * *config_.final_logit_softcap;
-  return logits;
-}
-
-at::Tensor CausalLMImpl::pool_last_token(const at::Tensor& input_ids, const at::Tensor& per_token) const {
-  const int64_t b = input_ids.size(0), t = input_ids.size(1);
-  at::Tensor last;
-  if (config_.pad_token_id) {
-    // transformers: the rightmost token that is not the pad id.
-    const at::Tensor positions = at::arange(t, input_ids.options().dtype(at::kLong));
-    last = (positions * input_ids.ne(*config_.pad_token_id).to(at::kLong)).argmax(-1);
-  } else {
-    if (b > 1) throw ConfigError("Cannot handle batch sizes > 1 if no padding token is defined (config pad_token_id)");
-    last = at::full({b}, t - 1, input_ids.options().dtype(at::kLong));
-  }
-  return per_token.index({at::arange(b, last.options()), last});
-}
+at::Tensor CausalLMImpl::logits_from_hidden(const at::Tensor& hidden) const { return head_->scores(hidden); }
 
 at::Tensor CausalLMImpl::last_token_logits(const at::Tensor& input_ids, const ForwardOptions& options) {
   const at::Tensor hidden = hidden_states(input_ids, options);

@@ -59,7 +59,6 @@ ModelConfig derive_config(const ModelConfig& base, const DerivedSizes& sizes, co
 void make_sequence_classifier(ModelConfig& config, const std::string& architecture, int64_t num_labels,
                               const std::vector<std::string>& labels) {
   config.architecture = architecture;
-  config.head_name = "score";
   config.num_labels = num_labels;
   config.tie_word_embeddings = false;
   io::Json id2label = io::Json::object(), label2id = io::Json::object();

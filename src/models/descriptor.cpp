@@ -165,8 +165,7 @@ ModelConfig parse_model_config(const io::Json& json, const fs::path& config_file
     // transformers derives num_labels from id2label when present.
     const detail::ConfigReader cfg(json, config_file);
     config.architecture = json["architectures"][0].get<std::string>();
-    config.head_name = "score";
-    config.num_labels = json.contains("id2label") && json["id2label"].is_object() ? static_cast<int64_t>(json["id2label"].size())
+      config.num_labels = json.contains("id2label") && json["id2label"].is_object() ? static_cast<int64_t>(json["id2label"].size())
                                                                                  : cfg.integer("num_labels", 2);
     config.tie_word_embeddings = false;
   }

@@ -169,7 +169,7 @@ CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_lab
 
   make_sequence_classifier(config, architecture, num_labels, classifier.labels);
   const double std = config.initializer_range;
-  at::Tensor score = at::empty({num_labels, config.head_in_features()}, at::kFloat);
+  at::Tensor score = at::empty({num_labels, config.output_hidden_size()}, at::kFloat);
   {
     torch::NoGradGuard no_grad;
     if (classifier.seed) {
@@ -183,7 +183,7 @@ CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_lab
   log_warning(fmt::format("Some weights of {} were not initialized from the model checkpoint at {} and are newly "
                           "initialized: ['score.weight'] ([{}, {}], normal(0, {})). Train this model on a down-stream "
                           "task before using it for predictions.",
-                          architecture, dir.string(), num_labels, config.head_in_features(), std));
+                          architecture, dir.string(), num_labels, config.output_hidden_size(), std));
   return build_model(std::move(config), std::move(tensors), dir, options);
 }
 

@@ -19,7 +19,7 @@ ShadowForSequenceClassificationImpl::ShadowForSequenceClassificationImpl(ShadowP
     throw ConfigError(fmt::format("ShadowForSequenceClassification needs a *ForSequenceClassification base model (a `score` "
                                   "head); this one is {} (load a causal LM with models::load_sequence_classifier)",
                                   base.config().architecture));
-  const models::LinearImpl& head = *base.lm_head;
+  const models::LinearImpl& head = *base.head().linear();
   shadow_classifier_head = register_module(
       "shadow_classifier_head", models::Linear(head.weight.size(1), head.weight.size(0), head.bias.defined()));
   {
@@ -38,7 +38,7 @@ std::vector<detail::Head> ShadowForSequenceClassificationImpl::heads() const {
     if (l.bias.defined()) p.emplace_back("bias", l.bias);
     return p;
   };
-  return {{"classifier_head", params(*peft_model->base_model->lm_head)},
+  return {{"classifier_head", params(*peft_model->base_model->head().linear())},
           {"shadow_classifier_head", params(*shadow_classifier_head)}};
 }
 

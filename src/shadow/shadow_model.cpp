@@ -99,7 +99,7 @@ ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig con
       throw ConfigError("the explicit shadow model has no token embeddings");
     shares_embeddings_ = false;
     shadow_model = register_module("shadow_model", explicit_shadow_->model);
-    if (const auto& carried = explicit_shadow_->shadow_hidden_projection; !carried.is_empty()) {
+    if (const models::Linear carried = explicit_shadow_->head().projection(); !carried.is_empty()) {
       // A projected model (AutoModelForCausalLMWithHiddenProjection) brings its trained projection;
       // its embeddings stay frozen, as that class loads them by default.
       shadow_hidden_projection = register_module(

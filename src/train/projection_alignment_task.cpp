@@ -72,7 +72,7 @@ class ProjectionAlignmentTask final : public TrainingTask {
   bool is_shadow_parameter(const std::string&) const override { return false; }
 
  private:
-  at::Tensor& projection() { return model_->shadow_hidden_projection->weight; }
+  at::Tensor& projection() { return model_->head().projection()->weight; }
 
   models::CausalLM model_;
   at::Tensor teacher_, initial_projection_;
@@ -94,11 +94,11 @@ void ProjectionAlignmentOptions::validate() const {
 std::unique_ptr<TrainingTask> make_projection_alignment_task(models::CausalLM projected, at::Tensor teacher_lm_head,
                                                              ProjectionAlignmentOptions options) {
   options.validate();
-  if (!projected->shadow_hidden_projection)
+  if (!projected->head().projection())
     throw ConfigError(fmt::format("projection alignment needs a projected model (model_type causal_lm_with_hidden_projection); "
                                   "this one is {} (make one with `shadowpeft wrap-projection`)",
                                   projected->config().architecture));
-  const at::Tensor& p = projected->shadow_hidden_projection->weight;  // [base hidden, small hidden]
+  const at::Tensor& p = projected->head().projection()->weight;  // [base hidden, small hidden]
   const int64_t vocab = projected->output_embedding().size(0);
   if (teacher_lm_head.dim() != 2 || teacher_lm_head.size(0) != vocab || teacher_lm_head.size(1) != p.size(1))
     throw ConfigError(fmt::format("projection alignment: the teacher LM head must be [vocab {}, small hidden {}] to score the "

@@ -39,7 +39,7 @@ class ShadowPretrainingTask final : public TrainingTask {
 }  // namespace
 
 std::unique_ptr<TrainingTask> make_shadow_pretraining_task(models::CausalLM model) {
-  if (model->shadow_hidden_projection)
+  if (model->head().projection())
     throw ConfigError("shadow pretraining trains a plain causal LM; this is a projected model (train its projection "
                       "with projection alignment, or pretrain the small model before wrapping it)");
   if (model->config().is_sequence_classifier())

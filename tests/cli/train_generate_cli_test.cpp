@@ -344,7 +344,7 @@ TEST_F(TrainGenerateCli, PretrainsAShadowAndAlignsAProjection) {
   EXPECT_DOUBLE_EQ(summary["after"]["eval_small_model_loss"].get<double>(), summary["before"]["eval_small_model_loss"].get<double>());
   const models::CausalLM wrapped = models::load_causal_lm(projected.string());
   const models::CausalLM trained = models::load_causal_lm(aligned.string());
-  EXPECT_FALSE(wrapped->shadow_hidden_projection->weight.equal(trained->shadow_hidden_projection->weight));
+  EXPECT_FALSE(wrapped->head().projection()->weight.equal(trained->head().projection()->weight));
   EXPECT_TRUE(wrapped->output_embedding().equal(trained->output_embedding()));
   run = test::run_cli("generate --model " + aligned.string() + " --chat --prompt Hi --max-new-tokens 3");
   EXPECT_EQ(run.status, 0) << run.out;

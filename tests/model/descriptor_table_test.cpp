@@ -72,7 +72,7 @@ TEST(OptConfig, PreAndPostNormLayouts) {
   const models::ModelConfig post = models::parse_model_config(json, "config.json");
   EXPECT_FALSE(post.final_norm);
   EXPECT_EQ(post.word_embedding_size, 16);
-  EXPECT_EQ(post.head_in_features(), 16);
+  EXPECT_EQ(post.output_hidden_size(), 16);
   EXPECT_EQ(post.layers[1].norm_placement, models::NormPlacement::PostResidual);
   EXPECT_EQ(post.pad_token_id, 0);
 

@@ -62,7 +62,7 @@ std::map<std::string, at::Tensor> params_of(torch::nn::Module& m) {
 
 void set_score(models::CausalLM& base, const at::Tensor& weight) {
   torch::NoGradGuard no_grad;
-  base->lm_head->weight.copy_(weight);
+  base->head().linear()->weight.copy_(weight);
 }
 
 std::string message_of(const std::function<void()>& fn) {
@@ -88,7 +88,7 @@ TEST(ClassifierFromCausalLm, NewScoreHeadIsInitialisedLikeTransformers) {
     const models::ModelConfig& config = base->config();
     EXPECT_EQ(config.architecture, c.info["classifier_architecture"].get<std::string>());
     EXPECT_EQ(config.raw["architectures"][0].get<std::string>(), config.architecture);
-    EXPECT_EQ(config.head_name, "score");
+    EXPECT_TRUE(config.is_sequence_classifier());
     EXPECT_EQ(config.num_labels, kLabels);
     EXPECT_EQ(config.raw["id2label"]["2"], "LABEL_2");
     auto params = params_of(*base);
@@ -97,13 +97,13 @@ TEST(ClassifierFromCausalLm, NewScoreHeadIsInitialisedLikeTransformers) {
     const at::Tensor score = params.at("score.weight");
     const at::Tensor fresh = c.ref.tensor("fresh_score_weight");
     EXPECT_EQ(score.sizes(), fresh.sizes());
-    EXPECT_FALSE(base->lm_head->bias.defined());
+    EXPECT_FALSE(base->head().linear()->bias.defined());
     // 96 draws: the sample std of normal(0, 0.02) lies within ±35% (5 standard errors).
     const double range = c.info["initializer_range"].get<double>();
     EXPECT_NEAR(score.std().item<double>(), range, 0.35 * range);
     EXPECT_NEAR(score.mean().item<double>(), 0.0, 0.35 * range);
-    EXPECT_TRUE(at::equal(score, models::load_sequence_classifier(c.causal(), kLabels, {}, {.seed = 11})->lm_head->weight));
-    EXPECT_FALSE(at::equal(score, models::load_sequence_classifier(c.causal(), kLabels, {}, {.seed = 12})->lm_head->weight));
+    EXPECT_TRUE(at::equal(score, models::load_sequence_classifier(c.causal(), kLabels, {}, {.seed = 11})->head().linear()->weight));
+    EXPECT_FALSE(at::equal(score, models::load_sequence_classifier(c.causal(), kLabels, {}, {.seed = 12})->head().linear()->weight));
 
     // The backbone is the one transformers loaded (classifier/ as it saved it).
     models::CausalLM python = models::load_causal_lm(c.classifier());
@@ -137,7 +137,7 @@ TEST(ClassifierFromCausalLm, PythonAdapterRestoresTheClassifierHeadAndMatchesSha
         models::load_sequence_classifier(c.causal(), kLabels, {}, {.seed = 3}), c.adapter(), true));
     model->eval();
     const auto modules = io::SafetensorsFile::open(c.adapter() / "shadow_modules.safetensors");
-    EXPECT_TENSOR_BITWISE_EQ(model->peft_model->base_model->lm_head->weight.detach(), modules.tensor("classifier_head.weight"),
+    EXPECT_TENSOR_BITWISE_EQ(model->peft_model->base_model->head().linear()->weight.detach(), modules.tensor("classifier_head.weight"),
                              name + " classifier_head");
     EXPECT_TENSOR_BITWISE_EQ(model->shadow_classifier_head->weight.detach(), modules.tensor("shadow_classifier_head.weight"),
                              name + " shadow_classifier_head");
@@ -173,8 +173,8 @@ TEST(ClassifierFromCausalLm, FreshHeadIsSavedWithTheAdapterAndRestored) {
   config.dropout = 0.0;
   auto model = ShadowForSequenceClassification(
       get_shadow_model(models::load_sequence_classifier(c.causal(), kLabels, {}, {.seed = 5}), config));
-  const at::Tensor head = model->peft_model->base_model->lm_head->weight.detach().clone();
-  EXPECT_TRUE(model->peft_model->base_model->lm_head->weight.requires_grad());
+  const at::Tensor head = model->peft_model->base_model->head().linear()->weight.detach().clone();
+  EXPECT_TRUE(model->peft_model->base_model->head().linear()->weight.requires_grad());
   const fs::path dir = test::scratch_dir("fresh_classifier_adapter");
   model->save_pretrained(dir);
   const auto modules = io::SafetensorsFile::open(dir / "shadow_modules.safetensors");
@@ -183,9 +183,9 @@ TEST(ClassifierFromCausalLm, FreshHeadIsSavedWithTheAdapterAndRestored) {
   EXPECT_TENSOR_BITWISE_EQ(modules.tensor("classifier_head.weight"), head, "saved classifier_head");
 
   models::CausalLM other = models::load_sequence_classifier(c.causal(), kLabels, {}, {.seed = 6});
-  ASSERT_FALSE(at::equal(other->lm_head->weight, head));
+  ASSERT_FALSE(at::equal(other->head().linear()->weight, head));
   auto restored = ShadowForSequenceClassificationImpl::from_pretrained(other, dir);
-  EXPECT_TENSOR_BITWISE_EQ(restored->peft_model->base_model->lm_head->weight.detach(), head, "restored classifier_head");
+  EXPECT_TENSOR_BITWISE_EQ(restored->peft_model->base_model->head().linear()->weight.detach(), head, "restored classifier_head");
 }
 
 TEST(ClassifierFromCausalLm, SavedClassifierIsWhatTransformersSaves) {
@@ -208,7 +208,7 @@ TEST(ClassifierFromCausalLm, SavedClassifierIsWhatTransformersSaves) {
     testing::internal::CaptureStderr();
     models::CausalLM again = models::load_sequence_classifier(out.string(), kLabels);
     EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
-    EXPECT_TENSOR_BITWISE_EQ(again->lm_head->weight, c.ref.tensor("score_weight"), "score after reload");
+    EXPECT_TENSOR_BITWISE_EQ(again->head().linear()->weight, c.ref.tensor("score_weight"), "score after reload");
   }
 }
 

@@ -38,7 +38,7 @@ TEST(ProjectedCausalLM, PseudoInverseInitMatchesShadowPeft) {
   models::CausalLM small = models::load_causal_lm((projected_dir() / "small").string());
   models::CausalLM large = models::load_causal_lm((projected_dir() / "large").string());
   models::CausalLM wrapped = wrap_with_hidden_projection(*small, large->output_embedding());
-  EXPECT_TENSOR_CLOSE(wrapped->shadow_hidden_projection->weight, ref.tensor("pinv_projection"), 1e-5, 1e-4, "pinv projection");
+  EXPECT_TENSOR_CLOSE(wrapped->head().projection()->weight, ref.tensor("pinv_projection"), 1e-5, 1e-4, "pinv projection");
   const at::Tensor valid = ref.tensor("attention_mask").to(at::kBool);
   EXPECT_TENSOR_CLOSE(logits_of(wrapped, ref), ref.tensor("logits").index({valid}), 1e-4, 1e-4, "wrapped logits");
 }

@@ -279,7 +279,7 @@ TEST(ShadowSequenceClassification, MatchesShadowPeft) {
     }
   }
   EXPECT_EQ(checked, static_cast<int>(grads.size()));
-  EXPECT_TENSOR_CLOSE(model->peft_model->base_model->lm_head->weight.grad(), ref.tensor("grad_modules.classifier_head.weight"),
+  EXPECT_TENSOR_CLOSE(model->peft_model->base_model->head().linear()->weight.grad(), ref.tensor("grad_modules.classifier_head.weight"),
                       gatol, grtol, "classifier_head grad");
   EXPECT_TENSOR_CLOSE(model->shadow_classifier_head->weight.grad(), ref.tensor("grad_modules.shadow_classifier_head.weight"),
                       gatol, grtol, "shadow_classifier_head grad");

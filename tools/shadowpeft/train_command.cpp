@@ -208,10 +208,7 @@ void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
 models::CausalLM load_base(const TrainFlags& f, const fs::path& model_dir, const models::LoadOptions& load,
                            const data::Dataset& train_set, const std::vector<data::Example>& eval_examples, uint64_t seed) {
   if (f.task != "seq_cls") return models::load_causal_lm(model_dir.string(), load);
-  const io::Json config = io::read_json_file(model_dir / "config.json");
-  const bool classifier = config.contains("architectures") && config["architectures"].is_array() &&
-                          !config["architectures"].empty() &&
-                          config["architectures"][0].get<std::string>().ends_with("ForSequenceClassification");
+  const bool classifier = models::read_model_config(model_dir / "config.json").is_sequence_classifier();
   if (classifier && !f.num_labels) return models::load_causal_lm(model_dir.string(), load);
   int64_t num_labels = 0;
   std::string source;

@@ -7,6 +7,7 @@
 
 #include <functional>
 
+#include "shadowpeft/models/heads.h"
 #include "shadowpeft/models/kv_cache.h"
 #include "shadowpeft/models/layers.h"
 #include "shadowpeft/models/model_config.h"
@@ -90,19 +91,21 @@ class CausalLMImpl : public torch::nn::Module {
   at::Tensor last_token_logits(const at::Tensor& input_ids, const ForwardOptions& options = {});
   // Sequence classification: per-token scores [B, T, L] → [B, L] at each row's last
   // non-padding token (by pad_token_id, as transformers pools).
-  at::Tensor pool_last_token(const at::Tensor& input_ids, const at::Tensor& per_token) const;
+  at::Tensor pool_last_token(const at::Tensor& input_ids, const at::Tensor& per_token) const {
+    return head_->pool(input_ids, per_token);
+  }
 
   const ModelConfig& config() const { return config_; }
-  // The output projection: lm_head.weight, or the token embeddings when tied.
-  at::Tensor output_embedding() const;
+  const OutputHead& head() const { return *head_; }
+  // The output projection: lm_head.weight, the token embeddings when tied, or score.weight.
+  at::Tensor output_embedding() const { return head_->weight(); }
   at::Tensor input_embedding() const { return model->embed_tokens->weight; }  // [V, E]
 
   Decoder model{nullptr};
-  Linear lm_head{nullptr};  // registered as config.head_name ("lm_head" or "score"); null when tied
-  Linear shadow_hidden_projection{nullptr};  // projected models only
 
  private:
   ModelConfig config_;
+  std::unique_ptr<OutputHead> head_;
 };
 TORCH_MODULE(CausalLM);
 

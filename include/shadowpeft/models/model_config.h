@@ -121,9 +121,9 @@ struct ModelConfig {
   bool scale_embeddings = false;  // multiply token embeddings by sqrt(hidden_size) (Gemma)
   std::optional<double> final_logit_softcap;  // logits → c * tanh(logits / c) (Gemma 2)
   std::vector<LayerSpec> layers;
-  // The output head: "lm_head" over the vocabulary, or "score" over num_labels for
-  // *ForSequenceClassification checkpoints (pooled at the last non-padding token).
-  std::string head_name = "lm_head";
+  // The output head (heads.h) follows from these: num_labels > 0 is a *ForSequenceClassification
+  // `score` over num_labels (pooled at the last non-padding token); projected_hidden_size a
+  // projected head; otherwise an lm_head over the vocabulary.
   int64_t num_labels = 0;  // 0: a language-model head
   std::optional<int64_t> pad_token_id;
   // A projected causal LM (shadow-peft's AutoModelForCausalLMWithHiddenProjection): the final
@@ -138,10 +138,8 @@ struct ModelConfig {
 
   int64_t num_layers() const { return static_cast<int64_t>(layers.size()); }
   bool is_sequence_classifier() const { return num_labels > 0; }
-  int64_t head_out_features() const { return is_sequence_classifier() ? num_labels : vocab_size; }
   // Width of the decoder's output (its final hidden states) and of its token embeddings.
   int64_t output_hidden_size() const { return word_embedding_size.value_or(hidden_size); }
-  int64_t head_in_features() const { return projected_hidden_size.value_or(output_hidden_size()); }
 };
 
 std::string to_string(AttentionKind kind);

@@ -1,0 +1,35 @@
+#pragma once
+// What turns a causal LM's final hidden states into scores. The kind follows the config: a
+// language-model head over the vocabulary (its own lm_head or the tied embeddings), a sequence
+// classifier's `score` with last-token pooling, or shadow-peft's projected head (a hidden
+// projection before the lm_head). A head creates its modules on the model that owns it, under
+// the names its checkpoints use, so named_parameters() stay checkpoint keys.
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+
+#include "shadowpeft/models/layers.h"
+#include "shadowpeft/models/model_config.h"
+
+namespace shadowpeft::models {
+
+class OutputHead {
+ public:
+  virtual ~OutputHead() = default;
+  // Per-token scores: [..., output_hidden_size] → [..., out] (vocabulary or labels).
+  virtual at::Tensor scores(const at::Tensor& hidden) const = 0;
+  // The matrix applied last, [out, in]: lm_head.weight, the tied embeddings or score.weight.
+  virtual at::Tensor weight() const = 0;
+  // The head's own Linear (lm_head, score); null when it reuses the embeddings.
+  virtual Linear linear() const { return nullptr; }
+  // The projected head's shadow_hidden_projection; null for the others.
+  virtual Linear projection() const { return nullptr; }
+  // Per-token scores [B, T, L] → [B, L] where the head reads a sequence; only classifiers pool.
+  virtual at::Tensor pool(const at::Tensor& input_ids, const at::Tensor& per_token) const;
+};
+
+// The head `config` describes, with its modules registered on `owner`; `token_embeddings` is the
+// table a tied head reuses.
+std::unique_ptr<OutputHead> make_output_head(const ModelConfig& config, torch::nn::Module& owner, const Embedding& token_embeddings);
+
+}  // namespace shadowpeft::models
