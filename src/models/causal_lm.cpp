@@ -10,6 +10,7 @@
 #include <set>
 
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/models/descriptor.h"
 #include "shadowpeft/models/gradient_checkpoint.h"
 
 namespace shadowpeft::models {
@@ -87,7 +88,8 @@ int64_t set_gradient_checkpointing(torch::nn::Module& root, bool enabled) {
 
 CausalLMImpl::CausalLMImpl(ModelConfig config) : config_(std::move(config)) {
   model = register_module("model", Decoder(config_));
-  head_ = make_output_head(config_, *this, model->embed_tokens);
+  head_ = config_.descriptor ? config_.descriptor->make_head(config_, *this, model->embed_tokens)
+                             : make_output_head(config_, *this, model->embed_tokens);
 }
 
 at::Tensor default_position_ids(const ModelConfig& config, const at::Tensor& input_ids, int64_t past,

@@ -93,6 +93,28 @@ void ModelDescriptor::modules_to_checkpoint(io::TensorMap& tensors, const ModelC
   if (!module_renames().empty()) rename_all(tensors, [&](const std::string& n) { return checkpoint_name(n); });
 }
 
+const std::vector<const ModelDescriptor*>& built_in_descriptors();  // generated from src/models/descriptors/
+
+namespace {
+
+std::vector<const ModelDescriptor*>& registered_descriptors() {
+  static std::vector<const ModelDescriptor*> registered;
+  return registered;
+}
+
+}  // namespace
+
+void register_descriptor(const ModelDescriptor& descriptor) {
+  auto& registered = registered_descriptors();
+  if (std::find(registered.begin(), registered.end(), &descriptor) == registered.end()) registered.push_back(&descriptor);
+}
+
+std::vector<const ModelDescriptor*> all_descriptors() {
+  std::vector<const ModelDescriptor*> all = built_in_descriptors();
+  all.insert(all.end(), registered_descriptors().begin(), registered_descriptors().end());
+  return all;
+}
+
 const ModelDescriptor& descriptor_for(const io::Json& config, const fs::path& file) {
   std::string architecture, model_type;
   if (config.contains("architectures") && config["architectures"].is_array() && !config["architectures"].empty() &&

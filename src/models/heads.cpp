@@ -58,23 +58,6 @@ class SequenceClassificationHead final : public OutputHead {
   Linear score_;
 };
 
-// shadow-peft's AutoModelForCausalLMWithHiddenProjection: the small model's hidden states are
-// projected to the base's width, then scored by an lm_head of that width.
-class ProjectedLanguageModelHead final : public OutputHead {
- public:
-  ProjectedLanguageModelHead(const ModelConfig& config, torch::nn::Module& owner)
-      : projection_(owner.register_module("shadow_hidden_projection",
-                                          Linear(config.output_hidden_size(), *config.projected_hidden_size, false))),
-        lm_head_(owner.register_module("lm_head", Linear(*config.projected_hidden_size, config.vocab_size, false))) {}
-  at::Tensor scores(const at::Tensor& hidden) const override { return at::linear(projection_->forward(hidden), lm_head_->weight); }
-  at::Tensor weight() const override { return lm_head_->weight; }
-  Linear linear() const override { return lm_head_; }
-  Linear projection() const override { return projection_; }
-
- private:
-  Linear projection_, lm_head_;
-};
-
 }  // namespace
 
 at::Tensor OutputHead::pool(const at::Tensor&, const at::Tensor&) const {
@@ -82,7 +65,6 @@ at::Tensor OutputHead::pool(const at::Tensor&, const at::Tensor&) const {
 }
 
 std::unique_ptr<OutputHead> make_output_head(const ModelConfig& config, torch::nn::Module& owner, const Embedding& token_embeddings) {
-  if (config.projected_hidden_size) return std::make_unique<ProjectedLanguageModelHead>(config, owner);
   if (config.is_sequence_classifier()) return std::make_unique<SequenceClassificationHead>(config, owner);
   return std::make_unique<LanguageModelHead>(config, owner, token_embeddings);
 }

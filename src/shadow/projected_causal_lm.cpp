@@ -20,13 +20,13 @@ at::Tensor optimal_projection(const at::Tensor& lm_head_weight, const at::Tensor
 
 models::CausalLM wrap_with_hidden_projection(models::CausalLMImpl& small, const at::Tensor& lm_head_weight,
                                              const at::Tensor& projection) {
-  const models::ModelConfig inner = models::backbone_config(small.config());
+  const models::ModelConfig inner = backbone_config(small.config());
   const int64_t base_hidden = lm_head_weight.size(1);
   const at::Tensor p = projection.defined() ? projection : optimal_projection(lm_head_weight, small.output_embedding());
   if (p.sizes() != at::IntArrayRef({base_hidden, inner.hidden_size}))
     throw ShapeError(fmt::format("projection must be [{}, {}], got [{}]", base_hidden, inner.hidden_size, fmt::join(p.sizes(), ", ")));
 
-  models::ModelConfig config = models::projected_model_config(small.config(), base_hidden, lm_head_weight.size(0));
+  models::ModelConfig config = projected_model_config(small.config(), base_hidden, lm_head_weight.size(0));
   models::CausalLM wrapped(std::move(config));
   io::TensorMap weights;
   for (const auto& item : small.model->named_parameters()) weights.emplace("model." + item.key(), item.value().detach());

@@ -95,10 +95,11 @@ TEST(OptConfig, DefaultPositionsCountTheRealTokens) {
   EXPECT_TRUE(models::default_position_ids(config, ids.narrow(1, 2, 2), 2, mask).equal(at::tensor({0, 1, 2, 3}, at::kLong).view({2, 2})));
 }
 
+// The projected family comes from shadow/ and registers itself wherever `shadowpeft` is linked.
 TEST(DescriptorRegistry, EveryFamilyFileRegistersItself) {
   std::vector<std::string> names;
   for (const models::ModelDescriptor* d : models::all_descriptors()) names.push_back(d->name());
-  for (const char* family : {"llama", "gpt2", "opt", "phi3", "olmo2", "causal_lm_with_hidden_projection"})
+  for (const char* family : {"llama", "gpt2", "opt", "phi3", "olmo2", "qwen3", "gemma3_text", "causal_lm_with_hidden_projection"})
     EXPECT_NE(std::find(names.begin(), names.end(), family), names.end()) << family;
 }
 

@@ -13,6 +13,7 @@
 
 #include "shadowpeft/io/json_file.h"
 #include "shadowpeft/io/safetensors.h"
+#include "shadowpeft/models/heads.h"
 #include "shadowpeft/models/model_config.h"
 
 namespace shadowpeft::models {
@@ -61,13 +62,24 @@ class ModelDescriptor {
   virtual void checkpoint_to_modules(io::TensorMap& tensors, const ModelConfig& config) const;
   virtual void modules_to_checkpoint(io::TensorMap& tensors, const ModelConfig& config) const;
 
+  // The head that scores the final hidden states (heads.h), its modules registered on `owner`:
+  // by default the config's language-model or sequence-classification head.
+  virtual std::unique_ptr<OutputHead> make_head(const ModelConfig& config, torch::nn::Module& owner,
+                                                const Embedding& token_embeddings) const {
+    return make_output_head(config, owner, token_embeddings);
+  }
+
   virtual bool requires_trust_remote_code() const { return false; }
 };
 
 // Picks the descriptor for a config.json by architectures[0], then model_type. An unknown family is
 // an UnsupportedError naming it and listing the supported ones.
 const ModelDescriptor& descriptor_for(const io::Json& config, const std::filesystem::path& file);
-const std::vector<const ModelDescriptor*>& all_descriptors();
+// Every family: those of src/models/descriptors/ (a generated list) and those registered by the
+// layers above (shadow-peft's projected model registers itself from shadow/).
+std::vector<const ModelDescriptor*> all_descriptors();
+// Adds a family defined outside models/; called once per family at start-up.
+void register_descriptor(const ModelDescriptor& descriptor);
 
 // A config.json's content → the complete ModelConfig, with its family's descriptor: the one place a
 // config is interpreted. `source` names it in errors (a file, or what derived it).

@@ -1,9 +1,9 @@
 #pragma once
-// What turns a causal LM's final hidden states into scores. The kind follows the config: a
-// language-model head over the vocabulary (its own lm_head or the tied embeddings), a sequence
-// classifier's `score` with last-token pooling, or shadow-peft's projected head (a hidden
-// projection before the lm_head). A head creates its modules on the model that owns it, under
-// the names its checkpoints use, so named_parameters() stay checkpoint keys.
+// What turns a causal LM's final hidden states into scores. The family's descriptor picks it
+// (ModelDescriptor::make_head): here, a language-model head over the vocabulary (its own lm_head
+// or the tied embeddings) or a sequence classifier's `score` with last-token pooling; shadow/ adds
+// shadow-peft's projected head. A head creates its modules on the model that owns it, under the
+// names its checkpoints use, so named_parameters() stay checkpoint keys.
 #include <ATen/core/Tensor.h>
 
 #include <memory>
@@ -22,14 +22,15 @@ class OutputHead {
   virtual at::Tensor weight() const = 0;
   // The head's own Linear (lm_head, score); null when it reuses the embeddings.
   virtual Linear linear() const { return nullptr; }
-  // The projected head's shadow_hidden_projection; null for the others.
+  // A projection applied before the head's matrix (shadow-peft's shadow_hidden_projection); null
+  // for heads without one.
   virtual Linear projection() const { return nullptr; }
   // Per-token scores [B, T, L] → [B, L] where the head reads a sequence; only classifiers pool.
   virtual at::Tensor pool(const at::Tensor& input_ids, const at::Tensor& per_token) const;
 };
 
-// The head `config` describes, with its modules registered on `owner`; `token_embeddings` is the
-// table a tied head reuses.
+// The language-model head, or the classifier's when config.num_labels > 0, with its modules
+// registered on `owner`; `token_embeddings` is the table a tied head reuses.
 std::unique_ptr<OutputHead> make_output_head(const ModelConfig& config, torch::nn::Module& owner, const Embedding& token_embeddings);
 
 }  // namespace shadowpeft::models

@@ -126,8 +126,8 @@ struct ModelConfig {
   // projected head; otherwise an lm_head over the vocabulary.
   int64_t num_labels = 0;  // 0: a language-model head
   std::optional<int64_t> pad_token_id;
-  // A projected causal LM (shadow-peft's AutoModelForCausalLMWithHiddenProjection): the final
-  // hidden state goes through shadow_hidden_projection (hidden_size → this) before the head.
+  // The final hidden states are projected to this width before the head (shadow-peft's projected
+  // causal LM, whose family and head live in shadow/).
   std::optional<int64_t> projected_hidden_size;
   std::string dtype = "float32";   // the checkpoint's parameters: float32, bfloat16, float16 or float64
   double initializer_range = 0.02;  // std of the normal init of new matrices and embeddings
@@ -166,13 +166,6 @@ ModelConfig derive_config(const ModelConfig& base, const DerivedSizes& sizes, co
 // `labels` (empty: LABEL_0 … LABEL_{n-1}), with id2label / label2id written as transformers does.
 void make_sequence_classifier(ModelConfig& config, const std::string& architecture, int64_t num_labels,
                               const std::vector<std::string>& labels);
-
-// shadow-peft's projected causal LM (AutoModelForCausalLMWithHiddenProjection): the config of
-// `small`'s backbone projected to `base_hidden_size` and scored over `vocab_size` — a projected
-// `small` is re-wrapped around its own backbone, keeping the classes it records.
-ModelConfig projected_model_config(const ModelConfig& small, int64_t base_hidden_size, int64_t vocab_size);
-// The backbone config inside a projected model's config; the config itself for any other model.
-ModelConfig backbone_config(const ModelConfig& config);
 
 // config.json content for a model whose parameters are in `dtype` (transformers records the
 // parameters' dtype when saving).
