@@ -4,11 +4,12 @@
 #include <fmt/ranges.h>
 
 #include <cctype>
-#include <functional>
+#include <map>
 #include <regex>
 
 #include "config_fields.h"
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/models/causal_lm.h"
 
 namespace shadowpeft::models {
 namespace fs = std::filesystem;
@@ -77,20 +78,97 @@ std::optional<std::string> ModelDescriptor::weight_group(const std::string& chec
 
 namespace {
 
-void rename_all(io::TensorMap& tensors, const std::function<std::string(const std::string&)>& rename) {
-  io::TensorMap renamed;
-  for (auto& [name, t] : tensors) renamed.emplace(rename(name), std::move(t));
-  tensors = std::move(renamed);
+// The instance of a fused module's path (with "{i}" resolved) that `name` lies under, and the rest
+// of the name (".weight", ".bias"); nullopt when `name` is not under it.
+std::optional<std::pair<std::string, std::string>> fused_instance(const std::string& name, std::string_view fused) {
+  const auto same = rename_module(name, fused, fused);
+  if (!same) return std::nullopt;
+  const std::size_t dot = name.rfind('.');
+  return std::pair{name.substr(0, dot), name.substr(dot)};
 }
 
 }  // namespace
 
-void ModelDescriptor::checkpoint_to_modules(io::TensorMap& tensors, const ModelConfig&) const {
-  if (!module_renames().empty()) rename_all(tensors, [&](const std::string& n) { return module_name(n); });
+void ModelDescriptor::checkpoint_to_modules(io::TensorMap& tensors, const ModelConfig& config) const {
+  if (!module_renames().empty()) {
+    io::TensorMap renamed;
+    for (auto& [name, t] : tensors) {
+      std::string ours = name;
+      bool transposed = false;
+      for (const ModuleRename& r : module_renames())
+        if (auto n = rename_module(name, r.theirs, r.ours)) {
+          ours = std::move(*n);
+          transposed = r.transposed;
+          break;
+        }
+      renamed.emplace(std::move(ours), transposed && t.dim() == 2 ? t.t().contiguous() : t);
+    }
+    tensors = std::move(renamed);
+  }
+  if (fused_modules().empty()) return;
+  // Each part's rows: the shape of its module in a model of this config built on the meta device.
+  std::map<std::string, int64_t> rows;
+  {
+    const MetaParameters meta;
+    const CausalLM shapes(config);
+    for (const auto& p : shapes->named_parameters()) rows.emplace(p.key(), p.value().size(0));
+  }
+  for (const FusedModules& f : fused_modules()) {
+    std::vector<std::string> names;
+    for (const auto& [name, t] : tensors)
+      if (fused_instance(name, f.fused)) names.push_back(name);
+    for (const std::string& name : names) {
+      const auto [instance, param] = *fused_instance(name, f.fused);
+      const std::string parent = instance.substr(0, instance.rfind('.') + 1);
+      at::Tensor fused = tensors.at(name);
+      if (f.transposed && fused.dim() == 2) fused = fused.t();
+      std::vector<int64_t> sizes;
+      for (std::string_view part : f.parts) {
+        const std::string target = parent + std::string(part) + param;
+        const auto it = rows.find(target);
+        if (it == rows.end())
+          throw LoadError(fmt::format("fused tensor '{}': this {} config has no '{}' to split it into", name, this->name(), target));
+        sizes.push_back(it->second);
+      }
+      const auto parts = fused.split_with_sizes(sizes, 0);
+      tensors.erase(name);
+      for (std::size_t k = 0; k < parts.size(); ++k) tensors[parent + std::string(f.parts[k]) + param] = parts[k].contiguous();
+    }
+  }
 }
 
-void ModelDescriptor::modules_to_checkpoint(io::TensorMap& tensors, const ModelConfig&) const {
-  if (!module_renames().empty()) rename_all(tensors, [&](const std::string& n) { return checkpoint_name(n); });
+void ModelDescriptor::modules_to_checkpoint(io::TensorMap& tensors, const ModelConfig& config) const {
+  for (const FusedModules& f : fused_modules()) {
+    const bool per_layer = f.fused.find("{i}") != std::string_view::npos;
+    for (int64_t i = 0; i < (per_layer ? config.num_layers() : 1); ++i) {
+      std::string instance(f.fused);
+      if (per_layer) instance.replace(instance.find("{i}"), 3, std::to_string(i));
+      const std::string parent = instance.substr(0, instance.rfind('.') + 1);
+      for (const char* param : {".weight", ".bias"}) {
+        std::vector<at::Tensor> parts;
+        for (std::string_view part : f.parts)
+          if (auto it = tensors.find(parent + std::string(part) + param); it != tensors.end()) parts.push_back(it->second);
+        if (parts.size() != f.parts.size()) continue;
+        for (std::string_view part : f.parts) tensors.erase(parent + std::string(part) + param);
+        const at::Tensor fused = at::cat(parts, 0);
+        tensors[instance + param] = f.transposed && fused.dim() == 2 ? fused.t().contiguous() : fused;
+      }
+    }
+  }
+  if (module_renames().empty()) return;
+  io::TensorMap renamed;
+  for (auto& [name, t] : tensors) {
+    std::string theirs = name;
+    bool transposed = false;
+    for (const ModuleRename& r : module_renames())
+      if (auto n = rename_module(name, r.ours, r.theirs)) {
+        theirs = std::move(*n);
+        transposed = r.transposed;
+        break;
+      }
+    renamed.emplace(std::move(theirs), transposed && t.dim() == 2 ? t.t().contiguous() : t);
+  }
+  tensors = std::move(renamed);
 }
 
 const std::vector<const ModelDescriptor*>& built_in_descriptors();  // generated from src/models/descriptors/

@@ -55,6 +55,43 @@ TEST(ModuleRename, OptNamesAndWeightGroupsComeFromItsTable) {
   EXPECT_TRUE(tensors.count("lm_head.weight"));
 }
 
+TEST(FusedModules, SplitByTheModuleShapesAndFuseBack) {
+  // Phi-3 with grouped KV heads: qkv_proj rows 32 (q) + 16 (k) + 16 (v), read from the modules.
+  const io::Json json = {{"architectures", {"Phi3ForCausalLM"}}, {"model_type", "phi3"},   {"vocab_size", 128},
+                         {"hidden_size", 32},                    {"intermediate_size", 48}, {"num_hidden_layers", 2},
+                         {"num_attention_heads", 4},             {"num_key_value_heads", 2}};
+  const models::ModelConfig config = models::parse_model_config(json, "config.json");
+  const at::Tensor qkv = at::arange(64 * 32, at::kFloat).view({64, 32});
+  const at::Tensor gate_up = at::arange(96 * 32, at::kFloat).view({96, 32});
+  io::TensorMap t{{"model.layers.1.self_attn.qkv_proj.weight", qkv}, {"model.layers.1.mlp.gate_up_proj.weight", gate_up}};
+  config.descriptor->checkpoint_to_modules(t, config);
+  EXPECT_TRUE(t.at("model.layers.1.self_attn.q_proj.weight").equal(qkv.narrow(0, 0, 32)));
+  EXPECT_TRUE(t.at("model.layers.1.self_attn.k_proj.weight").equal(qkv.narrow(0, 32, 16)));
+  EXPECT_TRUE(t.at("model.layers.1.self_attn.v_proj.weight").equal(qkv.narrow(0, 48, 16)));
+  EXPECT_TRUE(t.at("model.layers.1.mlp.up_proj.weight").equal(gate_up.narrow(0, 48, 48)));
+  config.descriptor->modules_to_checkpoint(t, config);
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_TRUE(t.at("model.layers.1.self_attn.qkv_proj.weight").equal(qkv));
+  EXPECT_TRUE(t.at("model.layers.1.mlp.gate_up_proj.weight").equal(gate_up));
+}
+
+TEST(FusedModules, Gpt2ConvOneDWeightsAreTransposedAndCAttnSplit) {
+  const io::Json json = {{"architectures", {"GPT2LMHeadModel"}}, {"model_type", "gpt2"}, {"vocab_size", 128},
+                         {"n_embd", 32}, {"n_layer", 1}, {"n_head", 4}};
+  const models::ModelConfig config = models::parse_model_config(json, "config.json");
+  const at::Tensor c_attn = at::randn({32, 96}), c_proj = at::randn({32, 32});  // Conv1D: [in, out]
+  io::TensorMap t{{"transformer.h.0.attn.c_attn.weight", c_attn},
+                  {"transformer.h.0.attn.c_proj.weight", c_proj},
+                  {"transformer.h.0.attn.bias", at::ones({1, 1, 4, 4})}};  // an old causal-mask buffer
+  config.descriptor->checkpoint_to_modules(t, config);
+  EXPECT_EQ(t.size(), 4u);
+  EXPECT_TRUE(t.at("model.layers.0.self_attn.k_proj.weight").equal(c_attn.narrow(1, 32, 32).t()));
+  EXPECT_TRUE(t.at("model.layers.0.self_attn.o_proj.weight").equal(c_proj.t()));
+  config.descriptor->modules_to_checkpoint(t, config);
+  EXPECT_TRUE(t.at("transformer.h.0.attn.c_attn.weight").equal(c_attn));
+  EXPECT_TRUE(t.at("transformer.h.0.attn.c_proj.weight").equal(c_proj));
+}
+
 TEST(OptConfig, PreAndPostNormLayouts) {
   const models::ModelConfig pre = models::parse_model_config(opt_json(), "config.json");
   EXPECT_EQ(pre.positions, models::PositionKind::Learned);

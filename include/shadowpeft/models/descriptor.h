@@ -23,6 +23,16 @@ namespace shadowpeft::models {
 struct ModuleRename {
   std::string_view ours;    // e.g. "model.layers.{i}.self_attn.o_proj"
   std::string_view theirs;  // e.g. "model.decoder.layers.{i}.self_attn.out_proj"
+  bool transposed = false;  // 2-D weights stored [in, out] (GPT-2's Conv1D)
+};
+
+// A checkpoint module holding several of ours stacked along the output dimension (Phi-3's
+// self_attn.qkv_proj = [q; k; v]), named in our layout (after renames); each part's rows follow
+// its module's shape, so per-layer head counts and widths need no arithmetic here.
+struct FusedModules {
+  std::string_view fused;                   // e.g. "model.layers.{i}.self_attn.qkv_proj"
+  std::vector<std::string_view> parts;      // siblings in order, e.g. {"q_proj", "k_proj", "v_proj"}
+  bool transposed = false;                  // the fused 2-D weight is stored [in, out] (GPT-2's c_attn)
 };
 
 // `name` with the module path `from` (a ModuleRename side) replaced by `to`; nullopt when `name`
@@ -47,6 +57,8 @@ class ModelDescriptor {
   // families in the Llama layout. Checkpoint ↔ module conversion, weight groups and the embedding
   // name derive from this table unless a family overrides them.
   virtual std::span<const ModuleRename> module_renames() const { return {}; }
+  // The family's fused checkpoint modules; none by default.
+  virtual std::span<const FusedModules> fused_modules() const { return {}; }
   std::string checkpoint_name(const std::string& ours) const;  // our module path → the checkpoint's
   std::string module_name(const std::string& theirs) const;    // the checkpoint's → ours
 
@@ -58,7 +70,8 @@ class ModelDescriptor {
   // around, per its NormPlacement); nullopt if it belongs to none.
   virtual std::optional<std::string> weight_group(const std::string& tensor, const ModelConfig& config) const;
 
-  // Checkpoint tensors ↔ our module layout (names and values): module_renames by default.
+  // Checkpoint tensors ↔ our module layout, names and values, from module_renames (with their
+  // transposes) and fused_modules.
   virtual void checkpoint_to_modules(io::TensorMap& tensors, const ModelConfig& config) const;
   virtual void modules_to_checkpoint(io::TensorMap& tensors, const ModelConfig& config) const;
 
