@@ -51,7 +51,8 @@ std::string layer_of(const std::string& name) {
 }  // namespace
 
 void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std::string& source,
-                     const std::vector<std::string>& ignorable) {
+                     const std::vector<std::string>& ignorable, const TensorDescriber& describe) {
+  const auto tensor = [&](const std::string& name) { return describe ? describe(name) : fmt::format("'{}'", name); };
   std::vector<std::string> problems;
   torch::NoGradGuard no_grad;
   for (auto& item : model.named_parameters()) {
@@ -59,14 +60,14 @@ void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std:
     at::Tensor& param = item.value();
     auto it = tensors.find(name);
     if (it == tensors.end()) {
-      problems.push_back(fmt::format("missing tensor '{}'{}: expected shape {}", name, layer_of(name), shape_text(param.sizes())));
+      problems.push_back(fmt::format("missing tensor {}{}: expected shape {}", tensor(name), layer_of(name), shape_text(param.sizes())));
       continue;
     }
     if (it->second.sizes() != param.sizes()) {
-      problems.push_back(fmt::format("tensor '{}'{}: expected shape {}, got {}", name, layer_of(name),
+      problems.push_back(fmt::format("tensor {}{}: expected shape {}, got {}", tensor(name), layer_of(name),
                                      shape_text(param.sizes()), shape_text(it->second.sizes())));
     } else if (!at::isFloatingType(it->second.scalar_type())) {
-      problems.push_back(fmt::format("tensor '{}': expected a floating-point dtype, got {}", name,
+      problems.push_back(fmt::format("tensor {}: expected a floating-point dtype, got {}", tensor(name),
                                      c10::toString(it->second.scalar_type())));
     } else {
       param.copy_(it->second);
@@ -77,7 +78,8 @@ void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std:
     const bool ignored = std::any_of(ignorable.begin(), ignorable.end(), [&](const std::string& pattern) {
       return std::regex_match(name, std::regex(pattern));
     });
-    if (!ignored) problems.push_back(fmt::format("unused tensor '{}'{} with shape {}", name, layer_of(name), shape_text(t.sizes())));
+    if (!ignored)
+      problems.push_back(fmt::format("unused tensor {}{} with shape {}", tensor(name), layer_of(name), shape_text(t.sizes())));
   }
   if (problems.empty()) return;
   constexpr std::size_t kShown = 12;
@@ -88,25 +90,33 @@ void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std:
 
 namespace {
 
-// The checkpoint's tensors in our module layout; every tensor must fall in a weight group.
-io::TensorMap read_tensors(const fs::path& dir, const ModelConfig& config) {
+// A checkpoint's tensors in our module layout, and the file each checkpoint name is stored in.
+struct CheckpointTensors {
+  io::TensorMap tensors;
+  std::map<std::string, std::string> files;
+};
+
+// Every tensor must fall in a weight group.
+CheckpointTensors read_tensors(const fs::path& dir, const ModelConfig& config) {
   const ModelDescriptor& descriptor = *config.descriptor;
   const auto checkpoint = io::SafetensorsCheckpoint::open(dir);
-  io::TensorMap tensors;
+  CheckpointTensors out;
+  io::TensorMap& tensors = out.tensors;
   std::vector<std::string> outside_groups;
   for (const std::string& name : checkpoint.names()) {
     if (!descriptor.weight_group(name, config))
       outside_groups.push_back(fmt::format("'{}' (in {})", name, checkpoint.file_of(name).path().filename().string()));
     tensors.emplace(name, checkpoint.tensor(name));
+    out.files.emplace(name, checkpoint.file_of(name).path().filename().string());
   }
   if (!outside_groups.empty())
     throw LoadError(fmt::format("{}: tensors that belong to no weight group of a {} model with {} layers: {}", dir.string(),
                                 descriptor.name(), config.num_layers(), fmt::join(outside_groups, ", ")));
   descriptor.checkpoint_to_modules(tensors, config);
-  return tensors;
+  return out;
 }
 
-CausalLM build_model(ModelConfig config, io::TensorMap tensors, const fs::path& dir, const LoadOptions& options) {
+CausalLM build_model(ModelConfig config, CheckpointTensors checkpoint, const fs::path& dir, const LoadOptions& options) {
   const at::ScalarType dtype = options.dtype.value_or(scalar_type(config.dtype));
   CausalLM model(std::move(config));
   model->to(dtype);
@@ -114,7 +124,14 @@ CausalLM build_model(ModelConfig config, io::TensorMap tensors, const fs::path& 
   std::vector<std::string> ignorable;
   if (model->config().tie_word_embeddings)
     ignorable.push_back(model->config().descriptor->output_embedding_name() + R"(\.weight)");
-  load_parameters(*model, std::move(tensors), dir.string(), ignorable);
+  // Problems are told by the checkpoint's names, with the shard each is stored in.
+  const ModelDescriptor& descriptor = *model->config().descriptor;
+  const TensorDescriber describe = [&](const std::string& module_name) {
+    const std::string name = descriptor.checkpoint_name(module_name);
+    const auto file = checkpoint.files.find(name);
+    return file == checkpoint.files.end() ? fmt::format("'{}'", name) : fmt::format("'{}' in {}", name, file->second);
+  };
+  load_parameters(*model, std::move(checkpoint.tensors), dir.string(), ignorable, describe);
   model->to(options.device);
   model->eval();
   return model;
@@ -139,8 +156,8 @@ std::string classifier_architecture(const ModelConfig& config, const fs::path& f
 CausalLM load_causal_lm(const std::string& model_name, const LoadOptions& options) {
   const fs::path dir = io::resolve_model_dir(model_name);
   ModelConfig config = read_model_config(dir / "config.json");
-  io::TensorMap tensors = read_tensors(dir, config);
-  return build_model(std::move(config), std::move(tensors), dir, options);
+  CheckpointTensors checkpoint = read_tensors(dir, config);
+  return build_model(std::move(config), std::move(checkpoint), dir, options);
 }
 
 CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_labels, const LoadOptions& options,
@@ -158,12 +175,13 @@ CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_lab
       throw ConfigError(fmt::format("{}: num_labels (from id2label, else num_labels) is {}, expected {}", config_file.string(),
                                     config.num_labels, num_labels));
     if (!classifier.labels.empty()) make_sequence_classifier(config, config.architecture, num_labels, classifier.labels);
-    io::TensorMap tensors = read_tensors(dir, config);
-    return build_model(std::move(config), std::move(tensors), dir, options);
+    CheckpointTensors checkpoint = read_tensors(dir, config);
+    return build_model(std::move(config), std::move(checkpoint), dir, options);
   }
 
   const std::string architecture = classifier_architecture(config, config_file);
-  io::TensorMap tensors = read_tensors(dir, config);
+  CheckpointTensors checkpoint = read_tensors(dir, config);
+  io::TensorMap& tensors = checkpoint.tensors;
   // transformers leaves the causal head unused (the embeddings stay, tied or not).
   std::erase_if(tensors, [&](const auto& item) { return item.first.starts_with(descriptor.output_embedding_name() + "."); });
 
@@ -184,7 +202,7 @@ CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_lab
                           "initialized: ['score.weight'] ([{}, {}], normal(0, {})). Train this model on a down-stream "
                           "task before using it for predictions.",
                           architecture, dir.string(), num_labels, config.output_hidden_size(), std));
-  return build_model(std::move(config), std::move(tensors), dir, options);
+  return build_model(std::move(config), std::move(checkpoint), dir, options);
 }
 
 io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelDescriptor& descriptor) {

@@ -60,8 +60,21 @@ TEST(LoaderErrors, EveryShapeMismatchIsListedAtOnce) {
   edit_config(dir, [](io::Json& c) { c["intermediate_size"] = 48; });
   const std::string msg = error_of<LoadError>(dir);
   EXPECT_CONTAINS(msg, "(6 problems)");  // gate, up, down in each of 2 layers
-  EXPECT_CONTAINS(msg, "tensor 'model.layers.0.mlp.down_proj.weight' (layer 0): expected shape [32, 48], got [32, 64]");
-  EXPECT_CONTAINS(msg, "tensor 'model.layers.1.mlp.gate_proj.weight' (layer 1): expected shape [48, 32], got [64, 32]");
+  EXPECT_CONTAINS(msg, "tensor 'model.layers.0.mlp.down_proj.weight' in model.safetensors (layer 0): expected shape [32, 48], got [32, 64]");
+  EXPECT_CONTAINS(msg, "tensor 'model.layers.1.mlp.gate_proj.weight' in model.safetensors (layer 1): expected shape [48, 32], got [64, 32]");
+}
+
+TEST(LoaderErrors, ProblemsUseTheCheckpointsNamesAndShardFiles) {
+  // OPT renames every module (model.decoder.*, fc1): errors name the tensor as the checkpoint
+  // stores it and the shard that holds it.
+  const fs::path dir = test::scratch_dir("opt_sharded");
+  models::save_pretrained(*models::load_causal_lm((test::fixtures_dir() / "models" / "opt").string()), dir, 20'000);
+  ASSERT_TRUE(fs::exists(dir / "model.safetensors.index.json"));
+  edit_config(dir, [](io::Json& c) { c["ffn_dim"] = 48; });
+  const std::string msg = error_of<LoadError>(dir);
+  const io::Json index = io::read_json_file(dir / "model.safetensors.index.json");
+  const std::string shard = index["weight_map"]["model.decoder.layers.1.fc1.weight"].get<std::string>();
+  EXPECT_CONTAINS(msg, "tensor 'model.decoder.layers.1.fc1.weight' in " + shard + " (layer 1): expected shape [48, 32], got [64, 32]");
 }
 
 TEST(LoaderErrors, UnusedTensorIsAnError) {
@@ -69,7 +82,7 @@ TEST(LoaderErrors, UnusedTensorIsAnError) {
   auto t = weights(dir);
   t["model.layers.0.mlp.extra_proj.weight"] = at::zeros({2, 2});
   io::save_safetensors(dir / "model.safetensors", t, {{"format", "pt"}});
-  EXPECT_CONTAINS(error_of<LoadError>(dir), "unused tensor 'model.layers.0.mlp.extra_proj.weight' (layer 0) with shape [2, 2]");
+  EXPECT_CONTAINS(error_of<LoadError>(dir), "unused tensor 'model.layers.0.mlp.extra_proj.weight' in model.safetensors (layer 0) with shape [2, 2]");
 }
 
 TEST(LoaderErrors, TensorOutsideEveryWeightGroupIsAnError) {

@@ -1,6 +1,7 @@
 #pragma once
 // Loading and saving Hugging Face model directories with the generic decoder.
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,10 +49,14 @@ struct SequenceClassifierOptions {
 CausalLM load_sequence_classifier(const std::string& model, int64_t num_labels, const LoadOptions& options = {},
                                   const SequenceClassifierOptions& classifier = {});
 
+// How errors show a tensor given by its module name: e.g. its checkpoint name and shard file.
+using TensorDescriber = std::function<std::string(const std::string& module_name)>;
+
 // Copies checkpoint tensors (already in our module layout) into `model`'s parameters, checking
-// completeness. `source` names the checkpoint in errors.
+// completeness. `source` names the checkpoint in errors; `describe` (default: the quoted name)
+// says where each problem tensor is stored.
 void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std::string& source,
-                     const std::vector<std::string>& ignorable = {});
+                     const std::vector<std::string>& ignorable = {}, const TensorDescriber& describe = {});
 
 // The model's tensors in checkpoint layout (names and values the family's checkpoints use).
 io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelDescriptor& descriptor);
