@@ -87,24 +87,29 @@ std::optional<std::pair<std::string, std::string>> fused_instance(const std::str
   return std::pair{name.substr(0, dot), name.substr(dot)};
 }
 
+// Renames every tensor by the first matching entry (checkpoint → ours when `to_ours`), transposing
+// the 2-D weights of entries marked transposed; the transpose is its own inverse.
+void rename_all(io::TensorMap& tensors, std::span<const ModuleRename> renames, bool to_ours) {
+  if (renames.empty()) return;
+  io::TensorMap renamed;
+  for (auto& [name, t] : tensors) {
+    std::string target = name;
+    bool transposed = false;
+    for (const ModuleRename& r : renames)
+      if (auto n = to_ours ? rename_module(name, r.theirs, r.ours) : rename_module(name, r.ours, r.theirs)) {
+        target = std::move(*n);
+        transposed = r.transposed;
+        break;
+      }
+    renamed.emplace(std::move(target), transposed && t.dim() == 2 ? t.t().contiguous() : t);
+  }
+  tensors = std::move(renamed);
+}
+
 }  // namespace
 
 void ModelDescriptor::checkpoint_to_modules(io::TensorMap& tensors, const ModelConfig& config) const {
-  if (!module_renames().empty()) {
-    io::TensorMap renamed;
-    for (auto& [name, t] : tensors) {
-      std::string ours = name;
-      bool transposed = false;
-      for (const ModuleRename& r : module_renames())
-        if (auto n = rename_module(name, r.theirs, r.ours)) {
-          ours = std::move(*n);
-          transposed = r.transposed;
-          break;
-        }
-      renamed.emplace(std::move(ours), transposed && t.dim() == 2 ? t.t().contiguous() : t);
-    }
-    tensors = std::move(renamed);
-  }
+  rename_all(tensors, module_renames(), /*to_ours=*/true);
   if (fused_modules().empty()) return;
   // Each part's rows: the shape of its module in a model of this config built on the meta device.
   std::map<std::string, int64_t> rows;
@@ -155,20 +160,7 @@ void ModelDescriptor::modules_to_checkpoint(io::TensorMap& tensors, const ModelC
       }
     }
   }
-  if (module_renames().empty()) return;
-  io::TensorMap renamed;
-  for (auto& [name, t] : tensors) {
-    std::string theirs = name;
-    bool transposed = false;
-    for (const ModuleRename& r : module_renames())
-      if (auto n = rename_module(name, r.ours, r.theirs)) {
-        theirs = std::move(*n);
-        transposed = r.transposed;
-        break;
-      }
-    renamed.emplace(std::move(theirs), transposed && t.dim() == 2 ? t.t().contiguous() : t);
-  }
-  tensors = std::move(renamed);
+  rename_all(tensors, module_renames(), /*to_ours=*/false);
 }
 
 const std::vector<const ModelDescriptor*>& built_in_descriptors();  // generated from src/models/descriptors/
