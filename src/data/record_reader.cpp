@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/core/format.h"
 
 namespace shadowpeft::data {
 
@@ -32,7 +33,7 @@ bool is_blank(std::string_view line) {
 std::string json_reason(const std::exception& e) {
   std::string what = e.what();
   const auto colon = what.find(": ", what.find("parse error"));
-  return colon == std::string::npos ? what : what.substr(colon + 2);
+  return printable(colon == std::string::npos ? what : what.substr(colon + 2));
 }
 
 }  // namespace

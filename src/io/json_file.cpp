@@ -11,6 +11,7 @@
 
 #include "shadowpeft/core/atomic_file.h"
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/core/format.h"
 
 namespace shadowpeft::io {
 namespace fs = std::filesystem;
@@ -26,7 +27,7 @@ Json read_json_file(const fs::path& path) {
   try {
     return Json::parse(buffer.str());
   } catch (const Json::exception& e) {
-    throw LoadError(fmt::format("{}: invalid JSON: {}", path.string(), e.what()));
+    throw LoadError(fmt::format("{}: invalid JSON: {}", path.string(), printable(e.what())));
   }
 }
 

@@ -75,6 +75,15 @@ TEST_F(DataErrors, InvalidUtf8NamesTheLineOrIsSkipped) {
   EXPECT_EQ(skipped.examples.size(), 2u);
   EXPECT_EQ(skipped.stats.bad_records, 1u);
   EXPECT_EQ(skipped.examples[1].line, 4u);
+  EXPECT_EQ(msg.find('\xff'), std::string::npos) << "the raw byte reached the message";
+}
+
+TEST_F(DataErrors, InvalidUtf8InJsonIsShownEscaped) {
+  const fs::path file = write(".jsonl", "{\"text\": \"fine\"}\n{\"text\": \"bad \xff\xfe byte\"}\n");
+  const std::string msg = message_of<LoadError>(file);
+  EXPECT_EQ(msg.rfind(file.string() + ":2: invalid JSON: ", 0), 0u) << msg;
+  EXPECT_NE(msg.find("\\xFF"), std::string::npos) << msg;
+  for (const char c : msg) EXPECT_FALSE(static_cast<unsigned char>(c) >= 0x80) << "a raw non-ASCII byte in: " << msg;
 }
 
 TEST_F(DataErrors, KindIsDetectedFromTheFirstGoodRecordWhenSkipping) {
