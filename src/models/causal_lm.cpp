@@ -121,8 +121,7 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
 at::Tensor CausalLMImpl::logits_from_hidden(const at::Tensor& hidden) const { return head_->scores(hidden); }
 
 at::Tensor CausalLMImpl::last_token_logits(const at::Tensor& input_ids, const ForwardOptions& options) {
-  const at::Tensor hidden = hidden_states(input_ids, options);
-  return logits_from_hidden(hidden.select(1, hidden.size(1) - 1));
+  return logits_from_hidden(last_position(hidden_states(input_ids, options)));
 }
 
 at::Tensor CausalLMImpl::forward(const at::Tensor& input_ids, const ForwardOptions& options) {

@@ -191,16 +191,17 @@ const ModelDescriptor& descriptor_for(const io::Json& config, const fs::path& fi
       config["architectures"][0].is_string())
     architecture = config["architectures"][0].get<std::string>();
   if (config.contains("model_type") && config["model_type"].is_string()) model_type = config["model_type"].get<std::string>();
-  for (const ModelDescriptor* d : all_descriptors()) {
+  const std::vector<const ModelDescriptor*> descriptors = all_descriptors();
+  for (const ModelDescriptor* d : descriptors) {
     const auto archs = d->architectures();
     if (!architecture.empty() && std::find(archs.begin(), archs.end(), architecture) != archs.end()) return *d;
   }
-  for (const ModelDescriptor* d : all_descriptors()) {
+  for (const ModelDescriptor* d : descriptors) {
     const auto types = d->model_types();
     if (!model_type.empty() && std::find(types.begin(), types.end(), model_type) != types.end()) return *d;
   }
   std::vector<std::string> supported;
-  for (const ModelDescriptor* d : all_descriptors())
+  for (const ModelDescriptor* d : descriptors)
     supported.push_back(fmt::format("{} ({})", d->name(), fmt::join(d->architectures(), ", ")));
   throw UnsupportedError(fmt::format("{}: unsupported architecture '{}' (model_type '{}'); supported: {}", file.string(),
                                      architecture.empty() ? "?" : architecture, model_type.empty() ? "?" : model_type,

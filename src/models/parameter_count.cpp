@@ -16,11 +16,6 @@ int64_t count_distinct_parameters(const torch::nn::Module& module) {
   return total;
 }
 
-int64_t count_decoder_parameters(const ModelConfig& config, bool token_embeddings) {
-  const MetaParameters meta;
-  return count_distinct_parameters(*Decoder(config, token_embeddings));
-}
-
 int64_t count_causal_lm_parameters(const ModelConfig& config) {
   const MetaParameters meta;
   return count_distinct_parameters(*CausalLM(config));

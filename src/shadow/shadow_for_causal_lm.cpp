@@ -70,14 +70,13 @@ ShadowForCausalLMImpl::DecodingCaches ShadowForCausalLMImpl::new_decoding_caches
 
 at::Tensor ShadowForCausalLMImpl::last_token_logits(const at::Tensor& input_ids, const models::ForwardOptions& options,
                                                     DecodingCaches* caches, InferenceMode mode) {
-  auto last = [](const at::Tensor& hidden) { return hidden.select(1, hidden.size(1) - 1); };
   models::ForwardOptions base_options = options;
   base_options.cache = caches && caches->base ? &*caches->base : nullptr;
   models::KVCache* shadow_cache = caches && caches->shadow ? &*caches->shadow : nullptr;
   if (mode == InferenceMode::ShadowOnly)
-    return shadow_lm_head->forward(last(peft_model->initial_shadow_hidden(input_ids, base_options, shadow_cache)));
+    return shadow_lm_head->forward(models::last_position(peft_model->initial_shadow_hidden(input_ids, base_options, shadow_cache)));
   const ShadowPeftModelImpl::Output out = peft_model->forward(input_ids, base_options, shadow_cache);
-  return peft_model->base_model->logits_from_hidden(last(out.hidden));
+  return peft_model->base_model->logits_from_hidden(models::last_position(out.hidden));
 }
 
 void ShadowForCausalLMImpl::save_pretrained(const fs::path& dir) {

@@ -77,6 +77,9 @@ int64_t set_gradient_checkpointing(torch::nn::Module& root, bool enabled);
 at::Tensor default_position_ids(const ModelConfig& config, const at::Tensor& input_ids, int64_t past = 0,
                                 const at::Tensor& attention_mask = {});
 
+// The hidden states of the last position: [B, T, H] → [B, H] (what next-token scoring reads).
+inline at::Tensor last_position(const at::Tensor& hidden) { return hidden.select(1, hidden.size(1) - 1); }
+
 class CausalLMImpl : public torch::nn::Module {
  public:
   explicit CausalLMImpl(ModelConfig config);

@@ -13,8 +13,6 @@ namespace shadowpeft::models {
 
 // Elements of the module's parameters, each tensor counted once however often it is shared.
 int64_t count_distinct_parameters(const torch::nn::Module& module);
-// The `model.` part: embeddings (when held), every layer as its spec says, the final norm.
-int64_t count_decoder_parameters(const ModelConfig& config, bool token_embeddings = true);
 // Decoder plus head, counting tied embeddings once.
 int64_t count_causal_lm_parameters(const ModelConfig& config);
 
