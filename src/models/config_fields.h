@@ -80,6 +80,7 @@ struct LlamaLikeDefaults {
   bool scale_embeddings = false;
   bool read_attention_bias = true;  // `attention_bias` key applies to q/k/v and o
   std::optional<int64_t> sliding_window;  // Mistral's window when the key is absent
+  bool window_needs_use_sliding_window = false;  // the window applies only with use_sliding_window true (Qwen-MoE)
   NormPlacement norm_placement = NormPlacement::Pre;
   // Without `layer_types`: every layer slides except each n-th (Gemma 2: 2; Gemma 3: the config's
   // sliding_window_pattern, default 6); 0: Qwen's max_window_layers rule.
@@ -108,4 +109,20 @@ namespace shadowpeft::models::detail {
 // `block_configs` in either form: DeciLM/Nemotron-NAS (`n_heads_in_group`, `ffn_mult`) or
 // puzzletron AnyModel (`num_key_value_heads`, `intermediate_size`); `no_op` and `replace_with_linear`.
 void apply_block_configs(ModelConfig& config, const ConfigReader& cfg);
+}  // namespace shadowpeft::models::detail
+
+namespace shadowpeft::models::detail {
+
+// Where a family's config.json keeps its mixture-of-experts fields, and what the family fixes.
+struct MoeFields {
+  MoeSpec spec;                        // scoring, biases, activation: the family's
+  const char* expert_size_key;         // "moe_intermediate_size" (Qwen-MoE), "intermediate_size" (Mixtral, GPT-OSS)
+  bool normalize_from_config = false;  // `norm_topk_prob` decides (Qwen-MoE); else spec.normalize_top_k
+  bool sparse_step = false;            // `decoder_sparse_step` + `mlp_only_layers` pick the MoE layers (Qwen-MoE)
+};
+
+// Makes the MoE layers of `config` mixtures of experts: `num_local_experts` (or `num_experts`),
+// `num_experts_per_tok`, the expert width; the other layers keep their dense MLP.
+void apply_mixture_of_experts(ModelConfig& config, const ConfigReader& cfg, const MoeFields& fields);
+
 }  // namespace shadowpeft::models::detail

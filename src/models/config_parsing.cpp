@@ -164,6 +164,7 @@ ModelConfig parse_llama_like(const io::Json& json, const fs::path& file, const L
   } else {
     spec.sliding_window = d.sliding_window;
   }
+  if (d.window_needs_use_sliding_window && !cfg.boolean("use_sliding_window", false)) spec.sliding_window.reset();
   if (cfg.has("attention_chunk_size")) throw UnsupportedError(cfg.where("attention_chunk_size") + ": chunked attention is not supported");
   if (cfg.boolean("use_bidirectional_attention", false))
     throw UnsupportedError(cfg.where("use_bidirectional_attention") + " = true (an embedding model) is not supported: causal LMs only");

@@ -78,6 +78,9 @@ io::Json config_json_to_save(const ModelConfig& config, const std::string& dtype
   // The key the config already uses (remote-code configs such as DeciLM's keep `torch_dtype`).
   const char* key = json.contains("torch_dtype") && !json.contains("dtype") ? "torch_dtype" : "dtype";
   json[key] = dtype;
+  // Quantized weights are dequantized on load and saved as `dtype`.
+  json.erase("quantization_config");
+  if (json.contains("text_config") && json["text_config"].is_object()) json["text_config"].erase("quantization_config");
   return json;
 }
 

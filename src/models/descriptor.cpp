@@ -53,7 +53,7 @@ std::string ModelDescriptor::module_name(const std::string& theirs) const {
 
 std::optional<std::string> ModelDescriptor::weight_group(const std::string& checkpoint_tensor, const ModelConfig& config) const {
   // Grouped by where the tensor sits in our (Llama) layout.
-  const std::string tensor = module_name(checkpoint_tensor);
+  const std::string tensor = module_name(state_dict_name(checkpoint_tensor));
   static const std::regex block(
       R"(model\.layers\.(\d+)\.(input_layernorm|self_attn|post_attention_layernorm|pre_feedforward_layernorm|post_feedforward_layernorm|mlp)\..+)");
   const int64_t num_layers = config.num_layers();
@@ -233,6 +233,24 @@ std::vector<int64_t> parse_eos_token_ids(const detail::ConfigReader& cfg) {
   return ids;
 }
 
+// Stored quantized weights load only where the family dequantizes them; nothing is read as floats
+// that was not stored as floats.
+void check_quantization(const io::Json& json, const io::Json& language_model, const ModelDescriptor& descriptor,
+                        const fs::path& file) {
+  for (const io::Json* scope : {&json, &language_model}) {
+    if (!scope->contains("quantization_config") || (*scope)["quantization_config"].is_null()) continue;
+    const detail::ConfigReader q((*scope)["quantization_config"], file, "quantization_config.");
+    if (!q.json().is_object()) throw ConfigError(fmt::format("{}: field 'quantization_config' must be an object", file.string()));
+    const std::string method = q.string("quant_method", "");
+    const auto accepted = descriptor.quantization_methods();
+    if (std::find(accepted.begin(), accepted.end(), method) == accepted.end())
+      throw UnsupportedError(fmt::format("{} = '{}': quantized {} checkpoints are not supported ({})", q.where("quant_method"), method,
+                                         descriptor.name(),
+                                         accepted.empty() ? std::string("this family loads float weights only")
+                                                          : fmt::format("accepted: {}", fmt::join(accepted, ", "))));
+  }
+}
+
 }  // namespace
 
 ModelConfig read_model_config(const fs::path& config_file) {
@@ -262,6 +280,7 @@ ModelConfig parse_model_config(const io::Json& json, const fs::path& config_file
                                                                                  : cfg.integer("num_labels", 2);
     config.tie_word_embeddings = false;
   }
+  check_quantization(json, language_model, descriptor, config_file);
   if (json.contains("pad_token_id") && json["pad_token_id"].is_number_integer()) config.pad_token_id = json["pad_token_id"].get<int64_t>();
   if (config.num_layers() == 0) throw ConfigError(config_file.string() + ": num_hidden_layers must be at least 1");
   for (std::size_t i = 0; i < config.layers.size(); ++i) {
@@ -310,6 +329,7 @@ std::string to_string(MlpKind kind) {
     case MlpKind::Gated: return "gated";
     case MlpKind::Plain: return "plain";
     case MlpKind::Linear: return "linear";
+    case MlpKind::MixtureOfExperts: return "moe";
     case MlpKind::None: return "none";
   }
   return "?";

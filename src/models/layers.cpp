@@ -7,6 +7,7 @@
 #include <limits>
 #include <tuple>
 
+#include "mixture_of_experts.h"
 #include "rope.h"
 #include "shadowpeft/models/kv_cache.h"
 #include "shadowpeft/core/error.h"
@@ -140,6 +141,7 @@ AttentionImpl::AttentionImpl(const LayerSpec& spec_, const ModelConfig& config, 
     q_norm = register_module("q_norm", Norm(config.norm, per_head ? spec.head_dim : spec.num_heads * spec.head_dim, config.norm_eps));
     k_norm = register_module("k_norm", Norm(config.norm, per_head ? spec.head_dim : spec.num_kv_heads * spec.head_dim, config.norm_eps));
   }
+  if (spec.attention_sinks) sinks = register_parameter("sinks", new_parameter({spec.num_heads}));
 }
 
 namespace {
@@ -194,13 +196,21 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
   const at::Tensor& allowed = ctx.mask(spec.sliding_window, key_positions);
   const double scale = spec.attention_scale.value_or(1.0 / std::sqrt(static_cast<double>(d)));
   at::Tensor out;
-  if (spec.attn_logit_softcap) {
-    // SDPA has no soft-capping: transformers' eager path (capped scores, softmax in float32).
-    const double cap = *spec.attn_logit_softcap;
-    const at::Tensor scores = at::tanh(at::matmul(q, k.transpose(-2, -1)) * scale / cap) * cap;
-    const at::Tensor weights = at::softmax(scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity()), -1,
-                                           at::kFloat)
-                                   .to(q.scalar_type());
+  if (spec.attn_logit_softcap || sinks.defined()) {
+    // SDPA has neither soft-capping nor sinks: transformers' eager path.
+    at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * scale;
+    if (spec.attn_logit_softcap) scores = at::tanh(scores / *spec.attn_logit_softcap) * *spec.attn_logit_softcap;
+    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+    at::Tensor weights;
+    if (sinks.defined()) {
+      // Softmax over [scores, sink] in the scores' dtype; the sink's share is dropped.
+      const at::Tensor sink = sinks.to(scores.scalar_type()).view({1, -1, 1, 1}).expand({b, -1, t, 1});
+      at::Tensor combined = at::cat({scores, sink}, -1);
+      combined = combined - std::get<0>(combined.max(-1, true));
+      weights = at::softmax(combined, -1).narrow(-1, 0, scores.size(-1)).to(v.scalar_type());
+    } else {
+      weights = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+    }
     out = at::matmul(weights, v);
   } else {
     out = at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, scale);
@@ -225,6 +235,10 @@ MlpImpl::MlpImpl(const LayerSpec& spec, const ModelConfig& config) : kind(spec.m
     case MlpKind::Linear:
       linear_mlp = register_module("linear_mlp", Linear(h, h, false));
       break;
+    case MlpKind::MixtureOfExperts:
+      gate = register_module("gate", Linear(h, spec.moe.num_experts, spec.moe.router_bias));
+      experts = register_module("experts", Experts(spec.moe, h, config.activation));
+      break;
     case MlpKind::None:
       break;
   }
@@ -235,6 +249,7 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
     case MlpKind::Gated: return down_proj->forward(activate(gate_proj->forward(x), activation) * up_proj->forward(x));
     case MlpKind::Plain: return down_proj->forward(activate(up_proj->forward(x), activation));
     case MlpKind::Linear: return linear_mlp->forward(x);
+    case MlpKind::MixtureOfExperts: return detail::mixture_of_experts(x, *gate, *experts);
     case MlpKind::None: break;
   }
   return at::zeros_like(x);

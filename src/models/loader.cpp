@@ -112,6 +112,7 @@ CheckpointTensors read_tensors(const fs::path& dir, const ModelConfig& config) {
   if (!outside_groups.empty())
     throw LoadError(fmt::format("{}: tensors that belong to no weight group of a {} model with {} layers: {}", dir.string(),
                                 descriptor.name(), config.num_layers(), fmt::join(outside_groups, ", ")));
+  descriptor.file_to_state_dict(tensors, config);
   descriptor.checkpoint_to_modules(tensors, config);
   return out;
 }
@@ -209,6 +210,7 @@ io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelDescriptor& des
   io::TensorMap tensors;
   for (const auto& item : model.named_parameters()) tensors.emplace(item.key(), item.value().detach());
   descriptor.modules_to_checkpoint(tensors, model.config());
+  descriptor.state_dict_to_file(tensors, model.config());
   return tensors;
 }
 

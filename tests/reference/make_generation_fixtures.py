@@ -119,6 +119,9 @@ PLAIN_MODELS = {        # name -> max_new_tokens
     "olmo2": 12,        # post-norms, q/k norms over all heads
     "opt": 12,          # learned positions with offset 2, counted over the real tokens
     "opt_post_norm": 12,  # norms after the residual sums, project_in / project_out
+    "qwen3_moe": 12,    # MoE layers around a dense one, renormalised top-2 routing
+    "mixtral": 16,      # MoE on every layer, sliding_window 4
+    "gpt_oss": 16,      # attention sinks beside a sliding window 4, YaRN, top-k-then-softmax routing
 }
 SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "llama": 10,
@@ -131,6 +134,9 @@ SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "smollm3": 10,
     "olmo2": 10,
     "opt": 10,
+    "qwen3_moe": 10,
+    "mixtral": 10,
+    "gpt_oss": 10,
 }
 MODES = ("base_shadow", "shadow_only")
 

@@ -581,6 +581,124 @@ def case_opt_post_norm(d):
     return r
 
 
+QWEN3_MOE = dict(QWEN3, num_hidden_layers=3, intermediate_size=48, moe_intermediate_size=16, num_experts=4,
+                 num_experts_per_tok=2, norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[1])
+
+
+def case_qwen3_moe(d):
+    r = hf_case(d, config_cls="Qwen3MoeConfig", model_cls="Qwen3MoeForCausalLM", config_kwargs=QWEN3_MOE,
+                variants=[("top_1", set_moe_attr(top_k=1), "batch_left", "differ"),
+                          ("no_renormalisation", set_moe_attr(norm_topk_prob=False), "batch_left", "differ")])
+    r["notes"] = ("Qwen3MoeForCausalLM: Qwen3 attention (head_dim 16, per-head q/k RMSNorm); layers 0 and 2 are "
+                  "sparse MoE blocks (decoder_sparse_step 1, mlp_only_layers [1]): router mlp.gate [4, 32] (no "
+                  "bias), softmax over 4 experts in float32, top-2, renormalised (norm_topk_prob), experts "
+                  "SwiGLU of width moe_intermediate_size 16; layer 1 is a dense SwiGLU MLP of intermediate_size 48. "
+                  "save_pretrained writes experts one by one (mlp.experts.{e}.{gate,up,down}_proj.weight); "
+                  "transformers stacks them into experts.gate_up_proj [4, 32, 32] and experts.down_proj [4, 32, 16].")
+    return r
+
+
+MIXTRAL = dict(LLAMA, num_local_experts=4, num_experts_per_tok=2, sliding_window=4)
+
+
+def case_mixtral(d):
+    r = hf_case(d, config_cls="MixtralConfig", model_cls="MixtralForCausalLM", config_kwargs=MIXTRAL,
+                input_names=STD_INPUTS + ["long"],
+                variants=[("top_1", set_moe_attr(top_k=1), "batch_left", "differ"),
+                          ("no_sliding_window", set_config_attr(sliding_window=None), "long", "differ")])
+    r["notes"] = ("MixtralForCausalLM: Mistral attention with sliding_window 4 on every layer; every layer a sparse "
+                  "MoE block: router [4, 32], softmax in float32, top-2, always renormalised, experts SwiGLU of width "
+                  "intermediate_size 64. Saved as block_sparse_moe.gate and block_sparse_moe.experts.{e}.w1 (gate), "
+                  "w3 (up), w2 (down); transformers renames block_sparse_moe to mlp and stacks the experts.")
+    return r
+
+
+GPT_OSS = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=16, num_hidden_layers=2, num_attention_heads=4,
+               num_key_value_heads=2, head_dim=8, num_local_experts=4, num_experts_per_tok=2, sliding_window=4,
+               max_position_embeddings=64, rms_norm_eps=1e-5, swiglu_limit=1.5, bos_token_id=1, eos_token_id=2,
+               pad_token_id=0,
+               rope_parameters={"rope_type": "yarn", "rope_theta": 150000.0, "factor": 4.0, "beta_fast": 32.0,
+                                "beta_slow": 1.0, "truncate": False, "original_max_position_embeddings": 16})
+
+
+def drop_sinks(model):
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.sinks.fill_(-1e4)
+
+
+def case_gpt_oss(d):
+    r = hf_case(d, config_cls="GptOssConfig", model_cls="GptOssForCausalLM", config_kwargs=GPT_OSS,
+                input_names=STD_INPUTS + ["long"],
+                variants=[("top_1", set_moe_attr(top_k=1), "batch_left", "differ"),
+                          ("no_sinks", drop_sinks, "batch_left", "differ"),
+                          ("all_full_attention", set_config_attr(layer_types=["full_attention"] * 2), "long", "differ")])
+    r["notes"] = ("GptOssForCausalLM: layer_types [sliding (window 4), full]; q/k/v/o with biases; self_attn.sinks "
+                  "[4]: a learned logit per head concatenated to each row of scores before the softmax (max "
+                  "subtracted, softmax in the scores' dtype) and dropped after it; YaRN RoPE (factor 4, original "
+                  "context 16, truncate false) with the half-split rotation; RMSNorm weight multiplied in float32; "
+                  "every layer MoE: router mlp.router with bias [4, 32] + [4], top-2 of the logits then softmax over "
+                  "those 2; experts with biases, gate_up_proj [4, 32, 32] stored [E, H, 2I] with gate/up interleaved "
+                  "column by column (gate = [..., ::2], up = [..., 1::2]), down_proj [4, 16, 32] stored [E, I, H]; "
+                  "clamped SwiGLU: gate <= limit, |up| <= limit (swiglu_limit 1.5 so the clamps bite), "
+                  "(up + 1) * gate * sigmoid(1.702 * gate).")
+    return r
+
+
+def case_gpt_oss_mxfp4(d):
+    """A checkpoint whose experts are stored in MXFP4, as OpenAI released gpt-oss; transformers dequantizes it
+    (Mxfp4Config(dequantize=True) on CPU). Blocks are random nibbles, scales exponents around 2^-3."""
+    torch.manual_seed(SEED)
+    kw = dict(GPT_OSS, intermediate_size=32)  # whole groups of 32 along every quantized dimension
+    config = cls("GptOssConfig")(**kw)
+    model = cls("GptOssForCausalLM")._from_config(config, attn_implementation="eager")
+    randomize(model, 0.2)
+    model = model.float().eval()
+    model.save_pretrained(d)
+    path = os.path.join(d, "model.safetensors")
+    with safe_open(path, "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    g = torch.Generator().manual_seed(7)
+    h, i, e = kw["hidden_size"], kw["intermediate_size"], kw["num_local_experts"]
+    for layer in range(kw["num_hidden_layers"]):
+        for proj, rows, cols in (("gate_up_proj", 2 * i, h), ("down_proj", h, i)):
+            name = f"model.layers.{layer}.mlp.experts.{proj}"
+            del tensors[name]
+            # [E, rows, groups of 32 values, 16 bytes]; the dequantized tensor is [E, cols, rows].
+            tensors[name + "_blocks"] = torch.randint(0, 256, (e, rows, cols // 32, 16), generator=g, dtype=torch.uint8)
+            tensors[name + "_scales"] = torch.randint(124, 127, (e, rows, cols // 32), generator=g, dtype=torch.uint8)
+    save_file(tensors, path, metadata={"format": "pt"})
+    with open(os.path.join(d, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["quantization_config"] = {"quant_method": "mxfp4", "modules_to_not_convert": [
+        "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"]}
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+    ref = transformers.AutoModelForCausalLM.from_pretrained(
+        d, attn_implementation="eager", dtype=torch.float32,
+        quantization_config=transformers.Mxfp4Config(dequantize=True)).eval()
+    inputs = make_inputs(STD_INPUTS)
+    logits = {name: hf_forward(ref, inp) for name, inp in inputs.items()}
+    write_reference(d, inputs, logits)
+    w = ref.model.layers[0].mlp.experts.gate_up_proj
+    return {"architecture": "GptOssForCausalLM", "inputs": list(inputs), "dtype": "float32",
+            "checks": {"dequantized_gate_up_shape": list(w.shape), "dequantized_abs_max": w.abs().max().item()},
+            "notes": "gpt_oss weights with the experts stored as MXFP4 (mlp.experts.{gate_up,down}_proj_blocks uint8 "
+                     "[E, R, G, 16] and _scales uint8 [E, R, G], 32 fp4 values per group scaled by 2^(scale - 127), "
+                     "low nibble first) and quantization_config.quant_method mxfp4; reference = transformers "
+                     "loading it with Mxfp4Config(dequantize=True) in float32."}
+
+
+def set_moe_attr(**kw):
+    """Changes routing attributes on every router (top_k, norm_topk_prob)."""
+    def mutate(model):
+        for m in model.modules():
+            for k, v in kw.items():
+                if hasattr(m, k) and hasattr(m, "weight") and m.__class__.__name__.endswith("Router"):
+                    setattr(m, k, v)
+    return mutate
+
+
 # ------------------------------------------------------------------------------------ layer-wise runner
 
 def layerwise_logits(model, inp, layer_masks):
@@ -992,6 +1110,10 @@ CASES = {
     "gpt2": ("gpt2", case_gpt2),
     "opt": ("opt", case_opt),
     "opt_post_norm": ("opt", case_opt_post_norm),
+    "qwen3_moe": ("qwen3_moe", case_qwen3_moe),
+    "mixtral": ("mixtral", case_mixtral),
+    "gpt_oss": ("gpt_oss", case_gpt_oss),
+    "gpt_oss_mxfp4": ("gpt_oss", case_gpt_oss_mxfp4),
     "llama_hetero": ("llama", case_llama_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),
     "decilm": ("nemotron-nas", case_decilm),

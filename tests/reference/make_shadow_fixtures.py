@@ -225,6 +225,16 @@ QWEN3 = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_
              tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
              layer_types=["full_attention"] * 4, attention_dropout=0.0, bos_token_id=1, eos_token_id=2)
 MISTRAL = dict(LLAMA, sliding_window=4)
+QWEN3_MOE = dict({k: v for k, v in QWEN3.items() if k != "layer_types"}, intermediate_size=48,
+                 moe_intermediate_size=16, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True,
+                 mlp_only_layers=[1])
+MIXTRAL = dict(LLAMA, num_local_experts=4, num_experts_per_tok=2, sliding_window=4)
+GPT_OSS = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=16, num_hidden_layers=4, num_attention_heads=4,
+               num_key_value_heads=2, head_dim=8, num_local_experts=4, num_experts_per_tok=2, sliding_window=4,
+               max_position_embeddings=64, rms_norm_eps=1e-5, swiglu_limit=1.5, attention_dropout=0.0,
+               bos_token_id=1, eos_token_id=2, pad_token_id=0,
+               rope_parameters={"rope_type": "yarn", "rope_theta": 150000.0, "factor": 4.0, "beta_fast": 32.0,
+                                "beta_slow": 1.0, "truncate": False, "original_max_position_embeddings": 16})
 GEMMA = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
              num_key_value_heads=1, head_dim=8, rms_norm_eps=1e-6, max_position_embeddings=64,
              rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, hidden_act="gelu_pytorch_tanh",
@@ -264,6 +274,9 @@ FAMILY_MODELS = {
     "phi3": ("Phi3Config", "Phi3ForCausalLM", PHI3),
     "gpt2": ("GPT2Config", "GPT2LMHeadModel", GPT2),
     "opt": ("OPTConfig", "OPTForCausalLM", OPT),
+    "qwen3_moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM", QWEN3_MOE),
+    "mixtral": ("MixtralConfig", "MixtralForCausalLM", MIXTRAL),
+    "gpt_oss": ("GptOssConfig", "GptOssForCausalLM", GPT_OSS),
 }
 
 SHADOW_KW = dict(num_shadow_layers=1, injection_hidden_size=8, gate_hidden_size=10, alpha=0.1, dropout=0.0,
@@ -735,6 +748,21 @@ CASE_NOTES = {
            "decoder.embed_positions adds its learned positions (offset 2). Without position_ids (the forward "
            "here) both OPT decoders count positions over the real tokens of the attention mask. Shadow MLP "
            "width from ffn_dim (24).",
+    "qwen3_moe": "Qwen3-MoE base (layers 0, 2, 3 MoE with 4 experts, top-2, renormalised; layer 1 dense via "
+                 "mlp_only_layers [1]). The implicit shadow's only layer is an MoE layer: shadow_intermediate_size "
+                 "24 sets intermediate_size (dense layers only), the experts keep moe_intermediate_size 16. The "
+                 "adapter holds the shadow's experts stacked as transformers' modules do "
+                 "(shadow_model.layers.0.mlp.experts.gate_up_proj [4, 32, 32], down_proj [4, 32, 16]) and the "
+                 "router shadow_model.layers.0.mlp.gate.weight [4, 32]; the frozen base's router has no auxiliary "
+                 "loss (output_router_logits false).",
+    "mixtral": "Mixtral base (every layer MoE, 4 experts, top-2, sliding_window 4). The implicit shadow is a "
+               "1-layer MixtralModel whose experts have width shadow_intermediate_size 24 (Mixtral's "
+               "intermediate_size is the expert width); adapter experts stacked (gate_up_proj [4, 48, 32]).",
+    "gpt_oss": "GPT-OSS base (sinks, sliding/full layers, YaRN, 4 experts top-2 with biases and the clamped "
+               "SwiGLU). The implicit shadow is a 1-layer GptOssModel (layer_types[0]: sliding) whose experts have "
+               "width 24; the adapter keeps transformers' layout: shadow_model.layers.0.mlp.router.{weight,bias}, "
+               "experts.gate_up_proj [4, 32, 48] ([E, H, 2I], gate/up interleaved), gate_up_proj_bias [4, 48], "
+               "down_proj [4, 24, 32], down_proj_bias [4, 32], self_attn.sinks [4].",
 }
 
 
@@ -1121,6 +1149,9 @@ CASES = {
     "phi3": ("phi3", implicit("phi3", CASE_NOTES["phi3"])),
     "gpt2": ("gpt2", implicit("gpt2", CASE_NOTES["gpt2"])),
     "opt": ("opt", implicit("opt", CASE_NOTES["opt"])),
+    "qwen3_moe": ("qwen3_moe", implicit("qwen3_moe", CASE_NOTES["qwen3_moe"])),
+    "mixtral": ("mixtral", implicit("mixtral", CASE_NOTES["mixtral"])),
+    "gpt_oss": ("gpt_oss", implicit("gpt_oss", CASE_NOTES["gpt_oss"])),
     "explicit_projected": ("llama", case_explicit_projected),
     "explicit_shared_embeddings": ("llama", case_explicit_shared_embeddings),
     "explicit_projected_wrapper": ("llama", case_explicit_projected_wrapper),

@@ -42,6 +42,7 @@ Json layer_table(const models::ModelConfig& config) {
     const models::LayerSpec& s = config.layers[i];
     const bool attn = s.attention == models::AttentionKind::Full;
     const bool mlp = s.mlp == models::MlpKind::Gated || s.mlp == models::MlpKind::Plain;
+    const bool moe = s.mlp == models::MlpKind::MixtureOfExperts;
     layers.push_back({{"layer", i},
                       {"attention", models::to_string(s.attention)},
                       {"heads", attn ? Json(s.num_heads) : Json()},
@@ -55,7 +56,9 @@ Json layer_table(const models::ModelConfig& config) {
                       {"qk_norm", attn ? Json(models::to_string(s.qk_norm)) : Json()},
                       {"norms", models::to_string(s.norm_placement)},
                       {"mlp", models::to_string(s.mlp)},
-                      {"intermediate_size", mlp ? Json(s.intermediate_size) : Json()}});
+                      {"intermediate_size", mlp ? Json(s.intermediate_size) : moe ? Json(s.moe.expert_intermediate_size) : Json()},
+                      {"experts", moe ? Json(s.moe.num_experts) : Json()},
+                      {"experts_per_token", moe ? Json(s.moe.top_k) : Json()}});
   }
   return layers;
 }
@@ -75,15 +78,16 @@ std::string cell(const Json& v) { return v.is_null() ? "-" : v.is_string() ? v.g
 
 void print_layer_table(const Json& layers) {
   // One row format for the header and the layers; "norms" is as wide as its longest value (post_residual).
-  constexpr const char* kRow = "{:>5}  {:<9} {:>5} {:>8} {:>8} {:>6} {:>10} {:>7} {:>7} {:>9}  {:<13} {:<6} {:>12}\n";
+  constexpr const char* kRow = "{:>5}  {:<9} {:>5} {:>8} {:>8} {:>6} {:>10} {:>7} {:>7} {:>9}  {:<13} {:<6} {:>12} {:>8}\n";
   fmt::print(fmt::runtime(kRow), "layer", "attention", "heads", "kv_heads", "head_dim", "window", "rope_theta", "scale",
-             "softcap", "qk_norm", "norms", "mlp", "intermediate");
+             "softcap", "qk_norm", "norms", "mlp", "intermediate", "experts");
   auto number = [](const Json& v) { return v.is_number() ? fmt::format("{:.6g}", v.get<double>()) : cell(v); };
   for (const auto& l : layers)
     fmt::print(fmt::runtime(kRow), cell(l["layer"]),
                cell(l["attention"]), cell(l["heads"]), cell(l["kv_heads"]), cell(l["head_dim"]), cell(l["sliding_window"]),
                number(l["rope_theta"]), number(l["attention_scale"]), number(l["attn_logit_softcap"]), cell(l["qk_norm"]),
-               cell(l["norms"]), cell(l["mlp"]), cell(l["intermediate_size"]));
+               cell(l["norms"]), cell(l["mlp"]), cell(l["intermediate_size"]),
+               l["experts"].is_null() ? "-" : fmt::format("{}/{}", cell(l["experts_per_token"]), cell(l["experts"])));
 }
 
 void run_inspect(const InspectOptions& opts) {

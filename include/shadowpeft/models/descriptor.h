@@ -35,6 +35,14 @@ struct FusedModules {
   bool transposed = false;                  // the fused 2-D weight is stored [in, out] (GPT-2's c_attn)
 };
 
+// Expert weights that saved checkpoints hold one module per expert and transformers' modules (so
+// adapters and our modules) hold stacked: `stacked` [E, ...] is, for each expert e, its `per_expert`
+// tensors concatenated along their first dimension. "{i}" stands for a layer, "{e}" for an expert.
+struct StackedExperts {
+  std::string_view stacked;                 // e.g. "model.layers.{i}.mlp.experts.gate_up_proj"
+  std::vector<std::string_view> per_expert;  // e.g. "model.layers.{i}.mlp.experts.{e}.gate_proj.weight", "...up_proj.weight"
+};
+
 // `name` with the module path `from` (a ModuleRename side) replaced by `to`; nullopt when `name`
 // is not under `from`.
 std::optional<std::string> rename_module(const std::string& name, std::string_view from, std::string_view to);
@@ -62,10 +70,21 @@ class ModelDescriptor {
   std::string checkpoint_name(const std::string& ours) const;  // our module path → the checkpoint's
   std::string module_name(const std::string& theirs) const;    // the checkpoint's → ours
 
+  // Above, "checkpoint" means transformers' state dict, which adapters store. What save_pretrained
+  // writes differs for some families, as transformers' conversion mapping says: module renames
+  // (Mixtral's block_sparse_moe → mlp) and experts saved one by one.
+  virtual std::span<const ModuleRename> file_renames() const { return {}; }  // ours: the state dict's
+  virtual std::span<const StackedExperts> stacked_experts() const { return {}; }
+  // A saved checkpoint's tensors ↔ the state dict (file_renames, then stacked_experts); a family
+  // with stored quantized weights dequantizes them here.
+  virtual void file_to_state_dict(io::TensorMap& tensors, const ModelConfig& config) const;
+  virtual void state_dict_to_file(io::TensorMap& tensors, const ModelConfig& config) const;
+  std::string state_dict_name(const std::string& saved) const;  // a saved tensor's name in the state dict
+
   virtual std::string input_embedding_name() const { return checkpoint_name("model.embed_tokens"); }
   virtual std::string output_embedding_name() const { return "lm_head"; }
 
-  // Weight group of a checkpoint tensor: "embeddings", "lm_head" (head and final norm),
+  // Weight group of a saved (or state-dict) tensor: "embeddings", "lm_head" (head and final norm),
   // "block_{i}_attention" or "block_{i}_ffn" (a layer's norms go with the sub-block they sit
   // around, per its NormPlacement); nullopt if it belongs to none.
   virtual std::optional<std::string> weight_group(const std::string& tensor, const ModelConfig& config) const;
@@ -83,6 +102,8 @@ class ModelDescriptor {
   }
 
   virtual bool requires_trust_remote_code() const { return false; }
+  // `quantization_config.quant_method`s whose stored weights file_to_state_dict dequantizes.
+  virtual std::vector<std::string> quantization_methods() const { return {}; }
 };
 
 // Picks the descriptor for a config.json by architectures[0], then model_type. An unknown family is

@@ -103,8 +103,23 @@ class AttentionImpl : public torch::nn::Module {
   int64_t layer_index;
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr}, linear_attn{nullptr};
   Norm q_norm{nullptr}, k_norm{nullptr};
+  at::Tensor sinks;  // [num_heads] with LayerSpec::attention_sinks
 };
 TORCH_MODULE(Attention);
+
+// The experts of a mixture-of-experts MLP, stacked as MoeSpec describes (mixture_of_experts.cpp).
+class ExpertsImpl : public torch::nn::Module {
+ public:
+  ExpertsImpl(const MoeSpec& spec, int64_t hidden_size, Activation activation);
+  // x: [N, H]; experts, weights: [N, k], the experts routed to and their weights. Returns [N, H],
+  // Σ_j weights[n, j] · expert_{experts[n, j]}(x[n]), computing each expert once on its tokens.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& experts, const at::Tensor& weights) const;
+  MoeSpec spec;
+  Activation activation;
+  at::Tensor gate_up_proj, down_proj;            // [E, 2I, H], [E, H, I]
+  at::Tensor gate_up_proj_bias, down_proj_bias;  // [E, 2I], [E, H] or undefined
+};
+TORCH_MODULE(Experts);
 
 class MlpImpl : public torch::nn::Module {
  public:
@@ -113,6 +128,8 @@ class MlpImpl : public torch::nn::Module {
   MlpKind kind;
   Activation activation;
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr}, linear_mlp{nullptr};
+  Linear gate{nullptr};  // the router (MixtureOfExperts): logits over the experts
+  Experts experts{nullptr};
 };
 TORCH_MODULE(Mlp);
 

@@ -23,7 +23,36 @@ enum class MlpKind {
   Gated,   // down(act(gate(x)) * up(x)) — SwiGLU / GeGLU
   Plain,   // down(act(up(x))) — GPT-2
   Linear,  // DeciLM replace_with_linear
+  MixtureOfExperts,  // a router picks LayerSpec::moe.top_k of moe.num_experts gated MLPs per token
   None,    // skipped
+};
+
+// How a router turns its logits over the experts into the chosen experts and their weights.
+enum class RouterScoring {
+  SoftmaxTopK,  // softmax over all experts in float32, the k largest (Mixtral, Qwen-MoE)
+  TopKSoftmax,  // the k largest logits, softmax over those k (GPT-OSS)
+};
+
+// What each expert computes between its gate/up and down projections.
+enum class ExpertActivation {
+  Gated,          // act(gate) * up with the model's activation
+  ClampedSwiGLU,  // gate' = min(gate, limit), up' = clamp(up, ±limit): (up' + 1) * gate' * σ(alpha * gate') (GPT-OSS)
+};
+
+// A mixture-of-experts MLP. Experts are stored stacked, as transformers' modules hold them:
+// gate_up_proj [E, 2I, H] (gate rows, then up rows) and down_proj [E, H, I].
+struct MoeSpec {
+  int64_t num_experts = 0;
+  int64_t top_k = 0;
+  int64_t expert_intermediate_size = 0;  // I
+  RouterScoring scoring = RouterScoring::SoftmaxTopK;
+  bool normalize_top_k = false;  // the chosen weights are divided by their sum (SoftmaxTopK)
+  bool router_bias = false;
+  bool expert_bias = false;       // gate_up_proj_bias [E, 2I], down_proj_bias [E, H]
+  ExpertActivation activation = ExpertActivation::Gated;
+  double swiglu_alpha = 1.702, swiglu_limit = 7.0;  // ClampedSwiGLU
+
+  bool operator==(const MoeSpec&) const = default;
 };
 
 enum class NormKind {
@@ -96,6 +125,10 @@ struct LayerSpec {
   std::optional<RopeConfig> rope;          // rotary embedding of q and k; none: no positions here (NoPE)
   std::optional<double> attention_scale;   // multiplies q·k; unset: 1/sqrt(head_dim)
   std::optional<double> attn_logit_softcap;  // scores → c * tanh(scores / c) before the mask (Gemma 2)
+  // A learned logit per head (self_attn.sinks) joins every query's softmax and takes its share of
+  // the attention mass, attending to nothing (GPT-OSS).
+  bool attention_sinks = false;
+  MoeSpec moe;  // mlp == MixtureOfExperts
 
   bool operator==(const LayerSpec&) const = default;
 };
