@@ -26,13 +26,15 @@ io::Json& language_model_json(io::Json& raw, const ModelDescriptor& descriptor) 
 
 ModelConfig derive_config(const ModelConfig& base, const DerivedSizes& sizes, const std::string& what) {
   if (!base.descriptor) throw Error(fmt::format("{}: the base config was not parsed (no descriptor)", what));
-  io::Json raw = base.raw;
-  io::Json& lm = language_model_json(raw, *base.descriptor);
+  // A multimodal base's smaller model is a causal LM of its language model's family.
+  io::Json raw = base.descriptor->standalone_language_model(base.raw).value_or(base.raw);
+  const ModelDescriptor& family = raw == base.raw ? *base.descriptor : descriptor_for(raw, what);
+  io::Json& lm = language_model_json(raw, family);
   const int64_t n = sizes.num_layers;
   auto set = [&](std::initializer_list<const char*> keys, int64_t value, const char* field, bool required) {
     if (const char* key = first_present(lm, keys)) lm[key] = value;
     else if (required)
-      throw ConfigError(fmt::format("{}: the {} config has no {} field to set to {}", what, base.descriptor->name(), field, value));
+      throw ConfigError(fmt::format("{}: the {} config has no {} field to set to {}", what, family.name(), field, value));
   };
   set({"num_hidden_layers", "n_layer", "num_layers"}, n, "layer count", true);
   if (sizes.intermediate_size) set({"intermediate_size", "ffn_dim", "n_inner"}, *sizes.intermediate_size, "intermediate size", false);

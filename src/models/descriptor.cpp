@@ -53,7 +53,10 @@ std::string ModelDescriptor::module_name(const std::string& theirs) const {
 
 std::optional<std::string> ModelDescriptor::weight_group(const std::string& checkpoint_tensor, const ModelConfig& config) const {
   // Grouped by where the tensor sits in our (Llama) layout.
-  const std::string tensor = module_name(state_dict_name(checkpoint_tensor));
+  const std::string state_dict_tensor = state_dict_name(checkpoint_tensor);
+  for (const std::string& tower : other_towers())
+    if (state_dict_tensor.starts_with(tower + ".")) return "other_towers";
+  const std::string tensor = module_name(state_dict_tensor);
   static const std::regex block(
       R"(model\.layers\.(\d+)\.(input_layernorm|self_attn|post_attention_layernorm|pre_feedforward_layernorm|post_feedforward_layernorm|mlp)\..+)");
   const int64_t num_layers = config.num_layers();
@@ -261,7 +264,7 @@ ModelConfig parse_model_config(const io::Json& json, const fs::path& config_file
   if (!json.is_object()) throw ConfigError(config_file.string() + ": must hold a JSON object");
   const ModelDescriptor& descriptor = descriptor_for(json, config_file);
   const io::Json& language_model = descriptor.language_model_config(json);
-  ModelConfig config = descriptor.parse_config(language_model, config_file);
+  ModelConfig config = descriptor.parse_full_config(json, config_file);
   config.descriptor = &descriptor;
   config.raw = json;
   config.dtype = parse_dtype(json, language_model, config_file);

@@ -103,8 +103,14 @@ CheckpointTensors read_tensors(const fs::path& dir, const ModelConfig& config) {
   CheckpointTensors out;
   io::TensorMap& tensors = out.tensors;
   std::vector<std::string> outside_groups;
+  int64_t other_tower_tensors = 0;
   for (const std::string& name : checkpoint.names()) {
-    if (!descriptor.weight_group(name, config))
+    const auto group = descriptor.weight_group(name, config);
+    if (group == "other_towers") {
+      ++other_tower_tensors;
+      continue;
+    }
+    if (!group)
       outside_groups.push_back(fmt::format("'{}' (in {})", name, checkpoint.file_of(name).path().filename().string()));
     tensors.emplace(name, checkpoint.tensor(name));
     out.files.emplace(name, checkpoint.file_of(name).path().filename().string());
@@ -112,6 +118,10 @@ CheckpointTensors read_tensors(const fs::path& dir, const ModelConfig& config) {
   if (!outside_groups.empty())
     throw LoadError(fmt::format("{}: tensors that belong to no weight group of a {} model with {} layers: {}", dir.string(),
                                 descriptor.name(), config.num_layers(), fmt::join(outside_groups, ", ")));
+  if (other_tower_tensors > 0)
+    log_info(fmt::format("{}: loading the language model of this {} checkpoint; {} tensors of its other towers ({}) are left "
+                         "untouched",
+                         dir.string(), config.architecture, other_tower_tensors, fmt::join(descriptor.other_towers(), ", ")));
   descriptor.file_to_state_dict(tensors, config);
   descriptor.checkpoint_to_modules(tensors, config);
   return out;
@@ -206,35 +216,44 @@ CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_lab
   return build_model(std::move(config), std::move(checkpoint), dir, options);
 }
 
-io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelDescriptor& descriptor) {
+io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelConfig& config) {
   io::TensorMap tensors;
   for (const auto& item : model.named_parameters()) tensors.emplace(item.key(), item.value().detach());
-  descriptor.modules_to_checkpoint(tensors, model.config());
-  descriptor.state_dict_to_file(tensors, model.config());
+  config.descriptor->modules_to_checkpoint(tensors, config);
+  config.descriptor->state_dict_to_file(tensors, config);
   return tensors;
 }
 
+ModelConfig config_to_save(const ModelConfig& config) {
+  const auto standalone = config.descriptor->standalone_language_model(config.raw);
+  if (!standalone) return config;
+  ModelConfig text = parse_model_config(*standalone, fmt::format("the language model of {}", config.architecture));
+  log_warning(fmt::format("saving the language model of this {} checkpoint as {}: its other towers ({}) are not saved",
+                          config.architecture, text.architecture, fmt::join(config.descriptor->other_towers(), ", ")));
+  return text;
+}
+
 void save_pretrained(CausalLMImpl& model, const fs::path& dir, uint64_t max_shard_bytes) {
-  const ModelDescriptor& descriptor = *model.config().descriptor;
+  const ModelConfig config = config_to_save(model.config());
   fs::create_directories(dir);
-  io::save_sharded_safetensors(dir, checkpoint_tensors(model, descriptor), {.max_shard_bytes = max_shard_bytes});
-  io::write_json_file(dir / "config.json", config_json_to_save(model.config(), parameter_dtype_name(model)), {.indent = 2, .sort_keys = true});
+  io::save_sharded_safetensors(dir, checkpoint_tensors(model, config), {.max_shard_bytes = max_shard_bytes});
+  io::write_json_file(dir / "config.json", config_json_to_save(config, parameter_dtype_name(model)), {.indent = 2, .sort_keys = true});
 }
 
 void save_subblocks(CausalLMImpl& model, const fs::path& dir) {
-  const ModelDescriptor& descriptor = *model.config().descriptor;
+  const ModelConfig config = config_to_save(model.config());
   const fs::path subdir = dir / "subblocks_safetensors";
   fs::create_directories(subdir);
   std::map<std::string, io::TensorMap> groups;
   io::Json weight_map = io::Json::object();
-  for (auto& [name, t] : checkpoint_tensors(model, descriptor)) {
-    const auto group = descriptor.weight_group(name, model.config());
+  for (auto& [name, t] : checkpoint_tensors(model, config)) {
+    const auto group = config.descriptor->weight_group(name, config);
     if (!group) throw Error(fmt::format("save_subblocks: tensor '{}' belongs to no weight group", name));
     groups[*group].emplace(name, t);
     weight_map[name] = "subblocks_safetensors/" + *group + ".safetensors";
   }
   for (const auto& [group, tensors] : groups) io::save_safetensors(subdir / (group + ".safetensors"), tensors, {{"format", "pt"}});
-  io::write_json_file(dir / "config.json", config_json_to_save(model.config(), parameter_dtype_name(model)), {.indent = 2, .sort_keys = true});
+  io::write_json_file(dir / "config.json", config_json_to_save(config, parameter_dtype_name(model)), {.indent = 2, .sort_keys = true});
   io::write_json_file(dir / "model.safetensors.index.json", {{"metadata", {{"format", "pt"}}}, {"weight_map", weight_map}},
                       {.indent = 2, .sort_keys = true});
 }

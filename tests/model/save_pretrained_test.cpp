@@ -44,6 +44,15 @@ TEST(SavePretrained, EveryFamilyReloadsIdentically) {
       expected.erase("quantization_config");
       EXPECT_EQ(io::read_json_file(out / "config.json"), expected);
       EXPECT_EQ(model->named_parameters()["model.layers.0.mlp.experts.gate_up_proj"].scalar_type(), at::kFloat);
+    } else if (source_config.contains("vision_config")) {
+      // An image-text checkpoint saves its language model as a causal LM of the text family.
+      const io::Json saved = io::read_json_file(out / "config.json");
+      EXPECT_TRUE(saved["architectures"][0].get<std::string>().ends_with("ForCausalLM")) << saved.dump();
+      EXPECT_FALSE(saved.contains("vision_config"));
+      for (const std::string& tensor : io::SafetensorsCheckpoint::open(out).names())
+        EXPECT_TRUE(tensor.starts_with("model.layers.") || tensor.starts_with("model.embed_tokens.") ||
+                    tensor == "model.norm.weight" || tensor == "lm_head.weight")
+            << tensor;
     } else {
       EXPECT_EQ(test::read_file_bytes(out / "config.json"), test::read_file_bytes(src / "config.json"));
       // The tensors are named as transformers names them in its files (experts one by one, Mixtral's

@@ -122,6 +122,8 @@ PLAIN_MODELS = {        # name -> max_new_tokens
     "qwen3_moe": 12,    # MoE layers around a dense one, renormalised top-2 routing
     "mixtral": 16,      # MoE on every layer, sliding_window 4
     "gpt_oss": 16,      # attention sinks beside a sliding window 4, YaRN, top-k-then-softmax routing
+    "qwen3_vl": 12,     # the language model of an image-text checkpoint, MRoPE on text positions
+    "mistral3": 16,     # the language model of an image-text checkpoint, sliding_window 4
 }
 SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "llama": 10,
@@ -178,8 +180,10 @@ def load_plain(name):
         d = os.path.join(OUT["dir"], "models", name)
         if not os.path.isdir(d):
             raise CheckFailed(f"{d} missing: run make_model_fixtures.py {OUT['dir']} first")
-        _CACHE[key] = AutoModelForCausalLM.from_pretrained(d, attn_implementation=ATTN,
-                                                           dtype=torch.float32).eval()
+        with open(os.path.join(d, "config.json")) as f:
+            multimodal = "vision_config" in json.load(f)  # the text-only use of an image-text model
+        auto = transformers.AutoModelForImageTextToText if multimodal else AutoModelForCausalLM
+        _CACHE[key] = auto.from_pretrained(d, attn_implementation=ATTN, dtype=torch.float32).eval()
     return _CACHE[key]
 
 
@@ -390,7 +394,7 @@ def plain_case(name, variant):
     def fn(case_dir):
         torch.manual_seed(SEED)
         model = load_plain(name)
-        cfg = model.config
+        cfg = model.config.get_text_config()
         pad = cfg.pad_token_id if cfg.pad_token_id is not None else 0
         vocab = cfg.vocab_size
         default_eos = model.generation_config.eos_token_id

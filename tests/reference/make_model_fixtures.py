@@ -158,7 +158,7 @@ def cls(name):
 # ------------------------------------------------------------------------------ generic transformers case
 
 def hf_case(case_dir, *, config_cls, model_cls, config_kwargs, std=0.2, dtype=torch.float32,
-            input_names=STD_INPUTS, pad_invariant=True, variants=(), default_positions=False):
+            input_names=STD_INPUTS, pad_invariant=True, variants=(), default_positions=False, auto_class=None):
     """Builds, saves and runs a stock transformers model. `variants`: (label, mutate(model), input,
     expect) where the logits of the mutated copy on `input` must differ ("differ") from / equal
     ("equal") the reference; used to prove a feature (sliding window, rope scaling) is live.
@@ -176,7 +176,7 @@ def hf_case(case_dir, *, config_cls, model_cls, config_kwargs, std=0.2, dtype=to
     # The reference is the checkpoint as a user loads it. (For bf16 this matters: from_pretrained keeps the
     # non-persistent rotary inv_freq buffer in fp32, while model.to(bfloat16) would round it to bf16.)
     built = model
-    model = transformers.AutoModelForCausalLM.from_pretrained(
+    model = (auto_class or transformers.AutoModelForCausalLM).from_pretrained(
         case_dir, attn_implementation="eager", dtype=dtype).eval()
     inputs = make_inputs(input_names, config_kwargs.get("vocab_size", VOCAB))
     logits = {name: hf_forward(model, inp) for name, inp in inputs.items()}
@@ -689,6 +689,40 @@ def case_gpt_oss_mxfp4(d):
                      "loading it with Mxfp4Config(dequantize=True) in float32."}
 
 
+VISION_QWEN3_VL = dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
+                       deepstack_visual_indexes=[0], patch_size=4, spatial_merge_size=2, temporal_patch_size=2)
+
+
+def case_qwen3_vl(d):
+    text = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, max_position_embeddings=64,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 2, 2],
+                                 "mrope_interleaved": True})
+    kw = dict(text_config=text, vision_config=VISION_QWEN3_VL, tie_word_embeddings=False)
+    r = hf_case(d, config_cls="Qwen3VLConfig", model_cls="Qwen3VLForConditionalGeneration", config_kwargs=kw,
+                auto_class=cls("Qwen3VLForConditionalGeneration"))
+    r["notes"] = ("Qwen3VLForConditionalGeneration, text only: the language model (Qwen3: head_dim 16, per-head q/k "
+                  "norms) under model.language_model.*, lm_head at the top, a 1-block vision encoder under "
+                  "model.visual.* that text never reaches; interleaved MRoPE (mrope_section [4, 2, 2]) with the "
+                  "2-D position_ids expanded to equal time/height/width streams, i.e. plain 1-D RoPE; "
+                  "tie_word_embeddings read from the top-level config.")
+    return r
+
+
+def case_mistral3(d):
+    text = dict(LLAMA, model_type="mistral", sliding_window=4, head_dim=8)
+    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, head_dim=8,
+                  image_size=16, patch_size=4)
+    kw = dict(text_config=text, vision_config=vision, tie_word_embeddings=False, spatial_merge_size=2)
+    r = hf_case(d, config_cls="Mistral3Config", model_cls="Mistral3ForConditionalGeneration", config_kwargs=kw,
+                input_names=STD_INPUTS + ["long"], auto_class=cls("Mistral3ForConditionalGeneration"))
+    r["notes"] = ("Mistral3ForConditionalGeneration (Mistral-Small-3.x), text only: a Mistral language model "
+                  "(sliding_window 4) under model.language_model.*, lm_head at the top, a Pixtral vision tower "
+                  "(model.vision_tower.*) and model.multi_modal_projector.* that text never reaches; "
+                  "tie_word_embeddings false at the top level (Mistral3Config's default is true).")
+    return r
+
+
 def set_moe_attr(**kw):
     """Changes routing attributes on every router (top_k, norm_topk_prob)."""
     def mutate(model):
@@ -1114,6 +1148,8 @@ CASES = {
     "mixtral": ("mixtral", case_mixtral),
     "gpt_oss": ("gpt_oss", case_gpt_oss),
     "gpt_oss_mxfp4": ("gpt_oss", case_gpt_oss_mxfp4),
+    "qwen3_vl": ("qwen3_vl", case_qwen3_vl),
+    "mistral3": ("mistral3", case_mistral3),
     "llama_hetero": ("llama", case_llama_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),
     "decilm": ("nemotron-nas", case_decilm),

@@ -766,6 +766,52 @@ CASE_NOTES = {
 }
 
 
+VISION_QWEN3_VL = dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
+                       deepstack_visual_indexes=[0], patch_size=4, spatial_merge_size=2, temporal_patch_size=2)
+
+
+def case_qwen3_vl(d):
+    """shadow-peft cannot wrap a Qwen3-VL model (its backbone has no ModuleList of decoder layers). For text,
+    the language model of a Qwen3-VL checkpoint computes what a Qwen3ForCausalLM with the same weights does,
+    so the reference is shadow-peft on that Qwen3 twin; base/ then holds the Qwen3-VL checkpoint."""
+    import shutil
+    r = implicit("qwen3", "")(d)
+    base_dir = os.path.join(d, "base")
+    twin = load_model("Qwen3ForCausalLM", base_dir)
+    c = twin.config
+    text = dict(vocab_size=c.vocab_size, hidden_size=c.hidden_size, intermediate_size=c.intermediate_size,
+                num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
+                num_key_value_heads=c.num_key_value_heads, head_dim=c.head_dim, rms_norm_eps=c.rms_norm_eps,
+                max_position_embeddings=c.max_position_embeddings, attention_dropout=0.0,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 2, 2],
+                                 "mrope_interleaved": True})
+    torch.manual_seed(SEED)
+    vl = cls("Qwen3VLForConditionalGeneration")(cls("Qwen3VLConfig")(
+        text_config=text, vision_config=VISION_QWEN3_VL, tie_word_embeddings=c.tie_word_embeddings,
+        bos_token_id=c.bos_token_id, eos_token_id=c.eos_token_id))
+    randomize(vl, BASE_STD)
+    vl.model.language_model.load_state_dict(twin.model.state_dict())
+    vl.lm_head.load_state_dict(twin.lm_head.state_dict())
+    vl = vl.float().eval()
+    inp = make_inputs("causal_lm")
+    with torch.no_grad():
+        kw = model_kwargs(inp, with_labels=False)
+        valid = kw["attention_mask"].bool()  # padded positions hold whatever each implementation left there
+        diff = (vl(**kw).logits[valid] - twin(**kw).logits[valid]).abs().max().item()
+    if diff > 1e-5:
+        raise CheckFailed(f"the Qwen3-VL language model differs from its Qwen3 twin by {diff}")
+    shutil.rmtree(base_dir)
+    vl.save_pretrained(base_dir)
+    r["checks"]["qwen3_vl_vs_qwen3_twin_logits_max_abs_diff"] = diff
+    r["notes"] = ("Qwen3-VL base (Qwen3VLForConditionalGeneration: the language model under model.language_model.*, "
+                  "a vision encoder under model.visual.*, interleaved MRoPE that reduces to 1-D RoPE for text). "
+                  "shadow-peft cannot wrap it (no decoder ModuleList on its backbone), so every reference output is "
+                  "shadow-peft's on the Qwen3ForCausalLM twin holding the same language-model weights "
+                  "(checks.qwen3_vl_vs_qwen3_twin_logits_max_abs_diff: the two bases agree); the implicit shadow is "
+                  "a 1-layer Qwen3 model. " + r.get("notes", ""))
+    return r
+
+
 def case_llama_heads(d):
     kw = dict(SHADOW_KW, num_shadow_layers=2, shadow_num_attention_heads=2, shadow_num_key_value_heads=1,
               shadow_head_dim=16, modules_to_save=["lm_head", "shadow_lm_head"])
@@ -1152,6 +1198,7 @@ CASES = {
     "qwen3_moe": ("qwen3_moe", implicit("qwen3_moe", CASE_NOTES["qwen3_moe"])),
     "mixtral": ("mixtral", implicit("mixtral", CASE_NOTES["mixtral"])),
     "gpt_oss": ("gpt_oss", implicit("gpt_oss", CASE_NOTES["gpt_oss"])),
+    "qwen3_vl": ("qwen3_vl", case_qwen3_vl),
     "explicit_projected": ("llama", case_explicit_projected),
     "explicit_shared_embeddings": ("llama", case_explicit_shared_embeddings),
     "explicit_projected_wrapper": ("llama", case_explicit_projected_wrapper),

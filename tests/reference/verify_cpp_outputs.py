@@ -21,7 +21,9 @@ def as_bytes(t):
 # 5.23) and decilm (remote code) are checked by reloading in C++ instead.
 TRANSFORMERS_NATIVE = {"llama", "llama_tied", "llama_rope_linear", "llama_rope_dynamic", "llama_rope_llama3",
                        "llama_rope_yarn", "llama_bf16", "mistral", "qwen2", "qwen2_sliding", "qwen3",
-                       "qwen3_sliding", "gemma", "gpt2"}
+                       "qwen3_sliding", "gemma", "gpt2", "qwen3_moe", "mixtral", "gpt_oss", "gpt_oss_mxfp4",
+                       # multimodal: C++ saves the language model as a causal LM of its text family
+                       "qwen3_vl", "mistral3"}
 
 
 def check_saved_models(root):

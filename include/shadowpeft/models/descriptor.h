@@ -58,8 +58,20 @@ class ModelDescriptor {
   // config.json (already narrowed to the language model, see language_model_config) → ModelConfig.
   // `file` names the source in error messages.
   virtual ModelConfig parse_config(const io::Json& config, const std::filesystem::path& file) const = 0;
+  // The whole config.json → ModelConfig: by default parse_config of the language model's part; a
+  // multimodal family also reads the top level (where transformers keeps tie_word_embeddings).
+  virtual ModelConfig parse_full_config(const io::Json& config, const std::filesystem::path& file) const {
+    return parse_config(language_model_config(config), file);
+  }
   // The text model's config inside a multimodal one (`text_config`); the config itself otherwise.
   virtual const io::Json& language_model_config(const io::Json& config) const;
+
+  // Multimodal checkpoints: the path prefixes of the towers beside the language model (a vision
+  // encoder, its projector), whose tensors are neither loaded nor saved; none for text models.
+  virtual std::vector<std::string> other_towers() const { return {}; }
+  // The config.json of this checkpoint's language model as a causal LM of its text family (what an
+  // implicit shadow derives from and save_pretrained writes); nullopt for text models.
+  virtual std::optional<io::Json> standalone_language_model(const io::Json& config) const { return std::nullopt; }
 
   // The family's module renames, most specific first (the first that matches applies); none for
   // families in the Llama layout. Checkpoint ↔ module conversion, weight groups and the embedding
@@ -86,7 +98,7 @@ class ModelDescriptor {
 
   // Weight group of a saved (or state-dict) tensor: "embeddings", "lm_head" (head and final norm),
   // "block_{i}_attention" or "block_{i}_ffn" (a layer's norms go with the sub-block they sit
-  // around, per its NormPlacement); nullopt if it belongs to none.
+  // around, per its NormPlacement), "other_towers" (not loaded); nullopt if it belongs to none.
   virtual std::optional<std::string> weight_group(const std::string& tensor, const ModelConfig& config) const;
 
   // Checkpoint tensors ↔ our module layout, names and values, from module_renames (with their

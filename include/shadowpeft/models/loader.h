@@ -58,8 +58,11 @@ using TensorDescriber = std::function<std::string(const std::string& module_name
 void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std::string& source,
                      const std::vector<std::string>& ignorable = {}, const TensorDescriber& describe = {});
 
-// The model's tensors in checkpoint layout (names and values the family's checkpoints use).
-io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelDescriptor& descriptor);
+// The model's tensors as `config`'s family saves them (names and values of its files).
+io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelConfig& config);
+// The config a model is saved with: its own, or for the language model of a multimodal checkpoint
+// that model as a causal LM of its text family (the other towers are not saved; a warning says so).
+ModelConfig config_to_save(const ModelConfig& config);
 
 // Writes config.json (the config as read, keys sorted like transformers) and the weights, sharded
 // above `max_shard_bytes`.

@@ -1,0 +1,71 @@
+#pragma once
+// The language model of a multimodal checkpoint (a vision encoder beside a decoder, as in
+// *ForConditionalGeneration): `text_config` parsed by the decoder's text family, the decoder's
+// tensors under model.language_model.*, lm_head at the top, the other towers' tensors left untouched.
+// transformers keeps tie_word_embeddings at the top level, with the multimodal class's default.
+#include <fmt/format.h>
+
+#include "../config_fields.h"
+#include "shadowpeft/models/descriptor.h"
+
+namespace shadowpeft::models::detail {
+
+struct MultimodalLayout {
+  std::string name, architecture;            // "qwen3_vl", "Qwen3VLForConditionalGeneration"
+  // The decoder's family; null: the family text_config.model_type names.
+  const ModelDescriptor& (*text_family)() = nullptr;
+  bool tie_word_embeddings = false;          // the multimodal config class's default
+  std::vector<std::string> other_towers;     // "model.visual"
+  std::vector<std::string> text_only_rope_keys;  // rope_parameters keys that matter only with images (mrope_section)
+  std::span<const ModuleRename> file_renames = {};  // saved names that differ from the state dict's (llava's)
+};
+
+class MultimodalDescriptor final : public ModelDescriptor {
+ public:
+  explicit MultimodalDescriptor(MultimodalLayout layout) : layout_(std::move(layout)) {}
+
+  std::string name() const override { return layout_.name; }
+  std::vector<std::string> model_types() const override { return {layout_.name}; }
+  std::vector<std::string> architectures() const override { return {layout_.architecture}; }
+  std::vector<std::string> other_towers() const override { return layout_.other_towers; }
+  std::span<const ModuleRename> module_renames() const override { return kRenames; }
+  std::span<const ModuleRename> file_renames() const override { return layout_.file_renames; }
+
+  ModelConfig parse_config(const io::Json& text, const std::filesystem::path& file) const override {
+    return text_family(text, file).parse_config(text, file);
+  }
+
+  ModelConfig parse_full_config(const io::Json& json, const std::filesystem::path& file) const override {
+    const ConfigReader top(json, file);
+    if (!top.has("text_config")) throw ConfigError(top.where("text_config") + " is required for a " + layout_.architecture);
+    ModelConfig config = parse_config(top.child("text_config").json(), file);
+    config.model_type = layout_.name;
+    config.architecture = layout_.architecture;
+    config.tie_word_embeddings = top.boolean("tie_word_embeddings", layout_.tie_word_embeddings);
+    return config;
+  }
+
+  std::optional<io::Json> standalone_language_model(const io::Json& json) const override {
+    io::Json text = json.at("text_config");
+    const ModelDescriptor& family = text_family(text, "config.json");
+    text["architectures"] = io::Json::array({family.architectures().front()});
+    text["model_type"] = family.model_types().front();
+    text["tie_word_embeddings"] = ConfigReader(json, "config.json").boolean("tie_word_embeddings", layout_.tie_word_embeddings);
+    for (const char* key : {"dtype", "torch_dtype", "bos_token_id", "eos_token_id", "pad_token_id"})
+      if (json.contains(key) && !text.contains(key)) text[key] = json[key];
+    for (const char* rope : {"rope_parameters", "rope_scaling"})
+      if (text.contains(rope) && text[rope].is_object())
+        for (const std::string& key : layout_.text_only_rope_keys) text[rope].erase(key);
+    return text;
+  }
+
+ private:
+  const ModelDescriptor& text_family(const io::Json& text, const std::filesystem::path& file) const {
+    return layout_.text_family ? layout_.text_family() : descriptor_for(text, file);
+  }
+
+  MultimodalLayout layout_;
+  inline static const ModuleRename kRenames[] = {{"model", "model.language_model"}};
+};
+
+}  // namespace shadowpeft::models::detail
