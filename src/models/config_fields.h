@@ -98,8 +98,10 @@ ModelConfig parse_llama_like(const io::Json& config, const std::filesystem::path
 RopeConfig parse_rope(const ConfigReader& cfg, double default_theta);
 Activation parse_activation(const ConfigReader& cfg, const std::string& key, const std::string& fallback);
 
-// Per-layer overrides from transformers' `per_layer_config` (both `skip` list and `skip_*` flag forms).
-void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg);
+struct MoeFields;
+// Per-layer overrides from transformers' `per_layer_config` (both `skip` list and `skip_*` flag forms);
+// `moe`: the family's mixture-of-experts fields, which layers may override too.
+void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg, const MoeFields* moe = nullptr);
 // Qwen3/Qwen2-style `layer_types` + `use_sliding_window` / `max_window_layers`.
 void apply_layer_types(ModelConfig& config, const ConfigReader& cfg, const LlamaLikeDefaults& defaults);
 

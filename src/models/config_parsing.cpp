@@ -207,9 +207,18 @@ void apply_layer_types(ModelConfig& config, const ConfigReader& cfg, const Llama
 
 namespace {
 
-// One per-layer attribute applied to a LayerSpec; false if the attribute is unknown.
-bool apply_layer_attribute(LayerSpec& spec, const std::string& key, const io::Json& v, const ConfigReader& layer) {
-  if (key == "num_key_value_heads") spec.num_kv_heads = layer.as_integer(key, v);
+// One per-layer attribute applied to a LayerSpec; false if the attribute is unknown. A
+// mixture-of-experts family's routing fields apply to its expert layers (moe: where it keeps them).
+bool apply_layer_attribute(LayerSpec& spec, const std::string& key, const io::Json& v, const ConfigReader& layer,
+                           const MoeFields* moe) {
+  if (moe && key == moe->expert_size_key) {
+    spec.moe.expert_intermediate_size = layer.as_integer(key, v);
+    if (key != "intermediate_size") return true;  // Mixtral, GPT-OSS: the one width is both
+  }
+  if (moe && (key == "num_experts" || key == "num_local_experts")) spec.moe.num_experts = layer.as_integer(key, v);
+  else if (moe && key == "num_experts_per_tok") spec.moe.top_k = layer.as_integer(key, v);
+  else if (moe && moe->normalize_from_config && key == "norm_topk_prob") spec.moe.normalize_top_k = layer.boolean(key, false);
+  else if (key == "num_key_value_heads") spec.num_kv_heads = layer.as_integer(key, v);
   else if (key == "num_attention_heads") spec.num_heads = layer.as_integer(key, v);
   else if (key == "head_dim") spec.head_dim = layer.as_integer(key, v);
   else if (key == "intermediate_size") spec.intermediate_size = layer.as_integer(key, v);
@@ -230,7 +239,7 @@ void apply_skip(LayerSpec& spec, const std::string& what, const ConfigReader& la
 
 }  // namespace
 
-void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg) {
+void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg, const MoeFields* moe) {
   if (!cfg.has("per_layer_config")) return;
   const ConfigReader plc = cfg.child("per_layer_config");
   const int64_t n = config.num_layers();
@@ -261,7 +270,9 @@ void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg) {
       if (attr != "skip" && !attr.starts_with("skip_")) ++attribute_layers[attr];
   std::vector<std::string> missing;
   for (const auto& [attr, count] : attribute_layers)
-    if (count < n && !cfg.json().contains(attr) && attr != "sliding_window" && attr != "attention_chunk_size")
+    if (count < n && !cfg.json().contains(attr) && attr != "sliding_window" && attr != "attention_chunk_size" &&
+        !(moe && (attr == "num_experts" || attr == "num_local_experts") &&  // transformers' attribute_map aliases
+          (cfg.json().contains("num_experts") || cfg.json().contains("num_local_experts"))))
       missing.push_back(attr);
   if (!missing.empty())
     throw ConfigError(fmt::format("{}: per_layer_config overrides {} on some layers only, and the global config "
@@ -276,9 +287,17 @@ void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg) {
         for (const auto& what : v) apply_skip(spec, what.is_string() ? what.get<std::string>() : what.dump(), layer);
       } else if (attr.starts_with("skip_")) {
         if (layer.boolean(attr, false)) apply_skip(spec, attr.substr(5), layer);
-      } else if (!apply_layer_attribute(spec, attr, v, layer)) {
+      } else if (!apply_layer_attribute(spec, attr, v, layer, moe)) {
         throw UnsupportedError(fmt::format("{}: per-layer attribute '{}' is not supported", layer.where(attr), attr));
       }
+    }
+    if (spec.mlp == MlpKind::MixtureOfExperts) {
+      const MoeSpec& m = spec.moe;
+      if (m.num_experts < 1 || m.top_k < 1 || m.top_k > m.num_experts || m.expert_intermediate_size < 1)
+        throw ConfigError(fmt::format("{}: {} experts of width {} with {} per token; expected at least one expert, "
+                                      "a positive width and 1 <= experts per token <= experts",
+                                      fmt::format("{}['{}']", cfg.where("per_layer_config"), key), m.num_experts,
+                                      m.expert_intermediate_size, m.top_k));
     }
   }
 }

@@ -68,7 +68,7 @@ TEST(SavePretrained, EveryFamilyReloadsIdentically) {
 // Sub-block checkpoints of heterogeneous models: one file per weight group, none for skipped
 // sub-blocks, and the directory reloads into identical logits.
 TEST(SaveSubblocks, HeterogeneousModelsSplitByWeightGroupAndReload) {
-  for (const std::string name : {"llama_hetero", "decilm", "gpt2"}) {
+  for (const std::string name : {"llama_hetero", "decilm", "gpt2", "qwen3_moe_hetero"}) {
     SCOPED_TRACE(name);
     const fs::path src = test::fixtures_dir() / "models" / name;
     models::CausalLM model = models::load_causal_lm(src.string());
@@ -91,6 +91,14 @@ TEST(SaveSubblocks, HeterogeneousModelsSplitByWeightGroupAndReload) {
   EXPECT_FALSE(fs::exists(hetero / "block_3_ffn.safetensors"));
   EXPECT_FALSE(fs::exists(hetero / "block_4_attention.safetensors"));
   EXPECT_FALSE(fs::exists(hetero / "block_4_ffn.safetensors"));
+  // qwen3_moe_hetero: the experts and router sit in block_{i}_ffn; layer 3 has no MLP.
+  const fs::path moe = test::fixtures_dir() / "scratch" / "SaveSubblocks.HeterogeneousModelsSplitByWeightGroupAndReload" /
+                       "subblocks_qwen3_moe_hetero";
+  const io::Json moe_index = io::read_json_file(moe / "model.safetensors.index.json");
+  EXPECT_EQ(moe_index["weight_map"]["model.layers.0.mlp.experts.1.down_proj.weight"], "subblocks_safetensors/block_0_ffn.safetensors");
+  EXPECT_EQ(moe_index["weight_map"]["model.layers.0.mlp.gate.weight"], "subblocks_safetensors/block_0_ffn.safetensors");
+  EXPECT_FALSE(moe_index["weight_map"].contains("model.layers.0.mlp.experts.2.down_proj.weight"));  // pruned
+  EXPECT_FALSE(fs::exists(moe / "subblocks_safetensors" / "block_3_ffn.safetensors"));
 }
 
 // Saves every family for verify_cpp_outputs.py, which loads them with transformers.

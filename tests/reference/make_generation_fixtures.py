@@ -124,6 +124,7 @@ PLAIN_MODELS = {        # name -> max_new_tokens
     "gpt_oss": 16,      # attention sinks beside a sliding window 4, YaRN, top-k-then-softmax routing
     "qwen3_vl": 12,     # the language model of an image-text checkpoint, MRoPE on text positions
     "mistral3": 16,     # the language model of an image-text checkpoint, sliding_window 4
+    "qwen3_vl_moe": 12,  # an image-text checkpoint whose language model routes to experts
 }
 SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "llama": 10,

@@ -44,7 +44,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import transformers  # noqa: E402
 from safetensors import safe_open  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
 
 transformers.utils.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
@@ -709,6 +709,40 @@ def case_qwen3_vl(d):
     return r
 
 
+def case_qwen3_vl_moe(d):
+    text = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, moe_intermediate_size=8, num_experts=4,
+                num_experts_per_tok=2, mlp_only_layers=[1], num_hidden_layers=3, num_attention_heads=4,
+                num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, max_position_embeddings=64,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 2, 2],
+                                 "mrope_interleaved": True})
+    kw = dict(text_config=text, vision_config=VISION_QWEN3_VL, tie_word_embeddings=False)
+    auto = cls("Qwen3VLMoeForConditionalGeneration")
+    r = hf_case(d, config_cls="Qwen3VLMoeConfig", model_cls="Qwen3VLMoeForConditionalGeneration", config_kwargs=kw,
+                auto_class=auto)
+    # Released checkpoints store the expert stacks transposed ([E, H, 2I], [E, I, H]); transformers transposes
+    # a stack whose shape is not its module's. Store them that way and check transformers reads the same model.
+    path = os.path.join(d, "model.safetensors")
+    with safe_open(path, "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    for k in list(tensors):
+        if ".mlp.experts." in k:
+            tensors[k] = tensors[k].transpose(1, 2).contiguous()
+    save_file(tensors, path, metadata={"format": "pt"})
+    ref = load_file(os.path.join(d, "reference.safetensors"))
+    again = auto.from_pretrained(d, attn_implementation="eager", dtype=torch.float32).eval()
+    inp = {k: ref["batch_left." + k] for k in ("input_ids", "attention_mask", "position_ids")}
+    diff = max_abs_diff_valid(hf_forward(again, inp), ref["batch_left.logits"], inp["attention_mask"])
+    if diff != 0.0:
+        raise CheckFailed(f"transposed expert stacks load differently in transformers: {diff}")
+    r["checks"]["transposed_experts_reloaded_max_abs_diff"] = diff
+    r["notes"] = ("Qwen3VLMoeForConditionalGeneration, text only: a Qwen3-MoE language model (layers 0 and 2 MoE with 4 "
+                  "experts of width 8, top-2, always renormalised; layer 1 dense via mlp_only_layers) under "
+                  "model.language_model.*, vision encoder under model.visual.*. The expert stacks are stored "
+                  "transposed as in released checkpoints (gate_up_proj [4, 32, 16] = [E, H, 2I], down_proj [4, 8, 32]); "
+                  "transformers transposes them to its modules' [E, 2I, H] / [E, H, I] on load.")
+    return r
+
+
 def case_mistral3(d):
     text = dict(LLAMA, model_type="mistral", sliding_window=4, head_dim=8)
     vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, head_dim=8,
@@ -914,6 +948,93 @@ def hetero_run(case_dir, het_cfg, notes):
     write_reference(case_dir, inputs, logits)
     return {"architecture": "LlamaForCausalLM", "inputs": list(inputs), "checks": checks, "dtype": "float32",
             "notes": notes}
+
+
+# ------------------------------------------------------------------------------------- qwen3_moe_hetero
+
+MOE_HETERO_LAYERS = {
+    0: {"num_experts": 2, "num_experts_per_tok": 1},  # pruned experts, top-1
+    1: {"moe_intermediate_size": 8},                  # narrower experts
+    2: {"intermediate_size": 24},                     # a dense layer (mlp_only_layers) of its own width
+    3: {"skip": ["mlp"]},                             # no MLP at all
+}
+
+
+def per_expert_file_tensors(state):
+    """A stacked-experts state dict as save_pretrained writes Qwen3-MoE files: one tensor per expert."""
+    out = {}
+    for k, v in state.items():
+        if k.endswith(".mlp.experts.gate_up_proj"):
+            prefix = k[: -len("gate_up_proj")]
+            for e in range(v.shape[0]):
+                gate, up = v[e].chunk(2, dim=0)
+                out[f"{prefix}{e}.gate_proj.weight"] = gate.contiguous()
+                out[f"{prefix}{e}.up_proj.weight"] = up.contiguous()
+        elif k.endswith(".mlp.experts.down_proj"):
+            prefix = k[: -len("down_proj")]
+            for e in range(v.shape[0]):
+                out[f"{prefix}{e}.down_proj.weight"] = v[e].contiguous()
+        else:
+            out[k] = v.contiguous()
+    return out
+
+
+def build_moe_hetero(het_cfg):
+    """Qwen3MoeForCausalLM whose layer i is Qwen3MoeDecoderLayer(config.per_layer_config[i], i), skipped
+    MLPs replaced as transformers' heterogeneity spec does."""
+    from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeDecoderLayer
+
+    het_cfg._attn_implementation = "eager"
+    glob = het_cfg.to_dict()
+    glob.pop("per_layer_config", None)
+    model = cls("Qwen3MoeForCausalLM")._from_config(type(het_cfg).from_dict(glob), attn_implementation="eager")
+    for i in range(het_cfg.num_hidden_layers):
+        lc = het_cfg.per_layer_config[i]
+        layer = Qwen3MoeDecoderLayer(lc, i)
+        if "mlp" in lc.skip:
+            layer.post_attention_layernorm = SkippedNorm()
+            layer.mlp = SkippedMLP()
+        model.model.layers[i] = layer
+    return model.float().eval()
+
+
+def case_qwen3_moe_hetero(d):
+    torch.manual_seed(SEED)
+    het_cfg = cls("Qwen3MoeConfig")(**dict(QWEN3_MOE, num_hidden_layers=4, mlp_only_layers=[2]),
+                                     per_layer_config=copy.deepcopy(MOE_HETERO_LAYERS))
+    model = build_moe_hetero(het_cfg)
+    randomize(model, 0.2)
+    het_cfg.architectures = ["Qwen3MoeForCausalLM"]
+    het_cfg.dtype = torch.float32
+    het_cfg.save_pretrained(d)
+    save_file(per_expert_file_tensors(model.state_dict()), os.path.join(d, "model.safetensors"),
+              metadata={"format": "pt"})
+    inputs = make_inputs(STD_INPUTS)
+    windows = [None] * het_cfg.num_hidden_layers
+    logits = {n: layerwise_logits(model, inp, windows) for n, inp in inputs.items()}
+    checks = {}
+    # Reload: config through AutoConfig, the layers rebuilt from it, transformers' own stacked weights.
+    model2 = build_moe_hetero(transformers.AutoConfig.from_pretrained(d))
+    model2.load_state_dict(model.state_dict(), strict=True)
+    checks["reload_max_abs_diff"] = max(
+        max_abs_diff_valid(layerwise_logits(model2, inp, windows), logits[n], inp["attention_mask"])
+        for n, inp in inputs.items())
+    if checks["reload_max_abs_diff"] != 0.0:
+        raise CheckFailed("reloaded qwen3_moe_hetero differs")
+    shapes = {i: list(model.model.layers[i].mlp.experts.gate_up_proj.shape) for i in (0, 1)}
+    if shapes != {0: [2, 32, 32], 1: [4, 16, 32]}:
+        raise CheckFailed(f"per-layer expert shapes not applied: {shapes}")
+    checks["expert_gate_up_shapes"] = shapes
+    checks["padded_vs_unpadded_max_abs_diff"] = unpadded_rows_diff(
+        lambda inp: layerwise_logits(model, inp, windows), inputs, logits)
+    write_reference(d, inputs, logits)
+    return {"architecture": "Qwen3MoeForCausalLM", "inputs": list(inputs), "checks": checks, "dtype": "float32",
+            "notes": "Heterogeneous Qwen3-MoE (per_layer_config): layer 0 keeps 2 of the 4 experts (pruned) with top-1 "
+                     "routing, layer 1 has experts of width 8 instead of 16, layer 2 is dense (mlp_only_layers) with "
+                     "intermediate_size 24, layer 3 skips its MLP (no post_attention_layernorm, no weights). transformers "
+                     "has no heterogeneous Qwen3-MoE model class: each layer is Qwen3MoeDecoderLayer built from the "
+                     "resolved per-layer config, run layer by layer; weights saved one tensor per expert as "
+                     "save_pretrained writes Qwen3-MoE."}
 
 
 def case_llama_hetero(d):
@@ -1150,7 +1271,9 @@ CASES = {
     "gpt_oss_mxfp4": ("gpt_oss", case_gpt_oss_mxfp4),
     "qwen3_vl": ("qwen3_vl", case_qwen3_vl),
     "mistral3": ("mistral3", case_mistral3),
+    "qwen3_vl_moe": ("qwen3_vl_moe", case_qwen3_vl_moe),
     "llama_hetero": ("llama", case_llama_hetero),
+    "qwen3_moe_hetero": ("qwen3_moe", case_qwen3_moe_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),
     "decilm": ("nemotron-nas", case_decilm),
 }

@@ -79,7 +79,7 @@ class GptOssDescriptor final : public ModelDescriptor {
     detail::apply_layer_types(config, cfg, kDefaults);
     detail::apply_mixture_of_experts(config, cfg, kMoe);
     for (LayerSpec& spec : config.layers) spec.attention_sinks = true;
-    detail::apply_per_layer_config(config, cfg);
+    detail::apply_per_layer_config(config, cfg, &kMoe);
     return config;
   }
 

@@ -27,7 +27,7 @@ class LlamaLikeDescriptor final : public ModelDescriptor {
     if (has_layer_types_) apply_layer_types(config, cfg, defaults_);
     if (moe_) apply_mixture_of_experts(config, cfg, *moe_);
     apply_block_configs(config, cfg);  // puzzletron AnyModel checkpoints keep the parent model_type
-    apply_per_layer_config(config, cfg);
+    apply_per_layer_config(config, cfg, moe_ ? &*moe_ : nullptr);
     return config;
   }
   std::span<const ModuleRename> file_renames() const override { return file_renames_; }

@@ -3,7 +3,10 @@
 // *ForConditionalGeneration): `text_config` parsed by the decoder's text family, the decoder's
 // tensors under model.language_model.*, lm_head at the top, the other towers' tensors left untouched.
 // transformers keeps tie_word_embeddings at the top level, with the multimodal class's default.
+#include <ATen/ATen.h>
 #include <fmt/format.h>
+
+#include <tuple>
 
 #include "../config_fields.h"
 #include "shadowpeft/models/descriptor.h"
@@ -18,6 +21,13 @@ struct MultimodalLayout {
   std::vector<std::string> other_towers;     // "model.visual"
   std::vector<std::string> text_only_rope_keys;  // rope_parameters keys that matter only with images (mrope_section)
   std::span<const ModuleRename> file_renames = {};  // saved names that differ from the state dict's (llava's)
+  // The language model as a standalone causal LM: this family (null: the text family) with these
+  // config fields set (what the text family fixes and the standalone one reads from its config).
+  const ModelDescriptor& (*standalone_family)() = nullptr;
+  io::Json standalone_fields = io::Json::object();
+  // Saved expert stacks may hold their last two dimensions swapped ([E, H, 2I], [E, I, H]); as
+  // transformers does, a stack whose shape is not the module's but transposed is transposed.
+  bool transposable_experts = false;
 };
 
 class MultimodalDescriptor final : public ModelDescriptor {
@@ -47,7 +57,8 @@ class MultimodalDescriptor final : public ModelDescriptor {
 
   std::optional<io::Json> standalone_language_model(const io::Json& json) const override {
     io::Json text = json.at("text_config");
-    const ModelDescriptor& family = text_family(text, "config.json");
+    const ModelDescriptor& family = layout_.standalone_family ? layout_.standalone_family() : text_family(text, "config.json");
+    text.update(layout_.standalone_fields);
     text["architectures"] = io::Json::array({family.architectures().front()});
     text["model_type"] = family.model_types().front();
     text["tie_word_embeddings"] = ConfigReader(json, "config.json").boolean("tie_word_embeddings", layout_.tie_word_embeddings);
@@ -57,6 +68,22 @@ class MultimodalDescriptor final : public ModelDescriptor {
       if (text.contains(rope) && text[rope].is_object())
         for (const std::string& key : layout_.text_only_rope_keys) text[rope].erase(key);
     return text;
+  }
+
+  void file_to_state_dict(io::TensorMap& tensors, const ModelConfig& config) const override {
+    ModelDescriptor::file_to_state_dict(tensors, config);
+    if (!layout_.transposable_experts) return;
+    for (int64_t i = 0; i < config.num_layers(); ++i) {
+      const LayerSpec& spec = config.layers[static_cast<std::size_t>(i)];
+      if (spec.mlp != MlpKind::MixtureOfExperts) continue;
+      const int64_t e = spec.moe.num_experts, m = spec.moe.expert_intermediate_size, h = config.hidden_size;
+      for (auto [name, rows, cols] : {std::tuple{"gate_up_proj", 2 * m, h}, std::tuple{"down_proj", h, m}}) {
+        const auto it = tensors.find(fmt::format("model.language_model.layers.{}.mlp.experts.{}", i, name));
+        if (it != tensors.end() && it->second.dim() == 3 && it->second.sizes() != at::IntArrayRef({e, rows, cols}) &&
+            it->second.sizes() == at::IntArrayRef({e, cols, rows}))
+          it->second = it->second.transpose(1, 2).contiguous();
+      }
+    }
   }
 
  private:
