@@ -73,21 +73,28 @@ TEST(CachedGeneration, ShadowModesEqualRecomputation) {
 
 TEST(CachedGeneration, ShadowOnAHeterogeneousBaseEqualsRecomputation) {
   // No reference package runs heterogeneous models; the adapter is random so that injection and
-  // update really act (upstream initialises the injection up-projections to zero).
-  torch::manual_seed(0);
-  ShadowConfig config;
-  config.num_shadow_layers = 2;
-  ShadowPeftModel peft = get_shadow_model(load_model("llama_hetero"), config);
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& p : peft->shadow_injection_model->parameters()) p.normal_(0.0, 0.2);
-    for (auto& p : peft->shadow_update_model->parameters()) p.normal_(0.0, 0.2);
-  }
-  ShadowForCausalLM model(peft);
-  model->eval();
-  for (const InferenceMode mode : {InferenceMode::BaseShadow, InferenceMode::ShadowOnly}) {
-    auto decoding = generate::make_decoding_model(model, mode);
-    expect_cached_equals_uncached(mode == InferenceMode::BaseShadow ? "hetero base_shadow" : "hetero shadow_only", *decoding);
+  // update really act (upstream initialises the injection up-projections to zero). The MoE bases
+  // get explicit shadows of other families: pruned / narrow / dense / skipped MLPs under a Llama
+  // shadow, attention sinks and experts under a Qwen3 one.
+  for (const auto& [base, explicit_shadow] : {std::pair{"llama_hetero", ""}, std::pair{"qwen3_moe_hetero", "llama"},
+                                              std::pair{"gpt_oss", "qwen3"}}) {
+    torch::manual_seed(0);
+    ShadowConfig config;
+    config.num_shadow_layers = 2;
+    ShadowPeftModel peft = get_shadow_model(load_model(base), config, *explicit_shadow ? load_model(explicit_shadow) : nullptr);
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : peft->shadow_injection_model->parameters()) p.normal_(0.0, 0.2);
+      for (auto& p : peft->shadow_update_model->parameters()) p.normal_(0.0, 0.2);
+    }
+    ShadowForCausalLM model(peft);
+    model->eval();
+    for (const InferenceMode mode : {InferenceMode::BaseShadow, InferenceMode::ShadowOnly}) {
+      auto decoding = generate::make_decoding_model(model, mode);
+      expect_cached_equals_uncached(fmt::format("{} + {} {}", base, *explicit_shadow ? explicit_shadow : "implicit",
+                                                mode == InferenceMode::BaseShadow ? "base_shadow" : "shadow_only"),
+                                    *decoding);
+    }
   }
 }
 
