@@ -313,6 +313,7 @@ std::string to_string(QkNorm kind) {
     case QkNorm::None: return "none";
     case QkNorm::PerHead: return "per_head";
     case QkNorm::AllHeads: return "all_heads";
+    case QkNorm::L2AfterRope: return "l2";
   }
   return "?";
 }

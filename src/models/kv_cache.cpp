@@ -24,7 +24,9 @@ KVCache::KVCache(const ModelConfig& config, int64_t batch, int64_t capacity, c10
     LayerBuffers layer;
     if (spec.attention == AttentionKind::Full) {
       int64_t slots = capacity;
-      if (spec.sliding_window && *spec.sliding_window < capacity) slots = layer.ring = *spec.sliding_window;
+      // A query sees at most the last `window` keys, or the keys of its chunk (the last `chunk`).
+      const int64_t reach = std::min(spec.sliding_window.value_or(capacity), spec.attention_chunk_size.value_or(capacity));
+      if (reach < capacity) slots = layer.ring = reach;
       // Attention reads a ring's empty slots too (masked out); zeros keep NaN garbage out of the
       // weighted sum, where a zero weight times NaN would still be NaN.
       const auto make = [&] { return layer.ring ? at::zeros({batch, spec.num_kv_heads, slots, spec.head_dim}, options)

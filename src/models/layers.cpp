@@ -94,14 +94,21 @@ std::pair<at::Tensor, at::Tensor> AttentionContext::rotary(const RopeConfig& rop
   inv_freq = inv_freq.to(position_ids_.device());
   // [B, T, 1] * [D/2] in float32, as transformers computes it (autocast disabled).
   const at::Tensor freqs = position_ids_.to(at::kFloat).unsqueeze(-1) * inv_freq;
-  const at::Tensor emb = at::cat({freqs, freqs}, -1);
+  // Frequency j turns dimensions (j, j + D/2), or (2j, 2j + 1) when interleaved.
+  const at::Tensor emb = rope.interleaved ? freqs.repeat_interleave(2, -1) : at::cat({freqs, freqs}, -1);
   rotary_.push_back({rope, head_dim, dtype, (emb.cos() * scale).to(dtype).unsqueeze(1), (emb.sin() * scale).to(dtype).unsqueeze(1)});
   return {rotary_.back().cos, rotary_.back().sin};
 }
 
-const at::Tensor& AttentionContext::mask(std::optional<int64_t> sliding_window, const at::Tensor& key_positions) {
-  // Every layer with the same window reads the same key layout from the cache, so one mask serves them.
-  const int64_t key = sliding_window.value_or(-1);
+at::Tensor AttentionContext::query_indices() const {
+  const int64_t t = position_ids_.size(1);
+  return at::arange(past_, past_ + t, at::TensorOptions().dtype(at::kFloat).device(position_ids_.device()));
+}
+
+const at::Tensor& AttentionContext::mask(const LayerSpec& spec, const at::Tensor& key_positions) {
+  // Every layer with the same window and chunk reads the same key layout from the cache, so one
+  // mask serves them.
+  const std::pair<int64_t, int64_t> key{spec.sliding_window.value_or(-1), spec.attention_chunk_size.value_or(-1)};
   if (auto it = masks_.find(key); it != masks_.end()) return it->second;
   // Queries and keys are identified by their index in the sequence: causal means key <= query.
   const int64_t t = position_ids_.size(1);
@@ -110,8 +117,16 @@ const at::Tensor& AttentionContext::mask(std::optional<int64_t> sliding_window, 
   const at::Tensor q = at::arange(s - t, s, opts).unsqueeze(1);  // [T, 1]
   const at::Tensor k = (key_positions.defined() ? key_positions : at::arange(0, s, opts)).unsqueeze(0);  // [1, S]
   at::Tensor allowed = (k <= q) & (k >= 0);
-  if (sliding_window) allowed = allowed & (k > q - *sliding_window);
+  if (spec.sliding_window) allowed = allowed & (k > q - *spec.sliding_window);
   allowed = allowed.unsqueeze(0).unsqueeze(0);  // [1, 1, T, S]
+  if (spec.attention_chunk_size) {
+    // Chunks count from each row's first real token (transformers' chunked mask does so too).
+    const at::Tensor left_padding = key_padding_mask_.defined()
+                                        ? (key_padding_mask_.cumsum(-1) == 0).sum(-1).view({-1, 1, 1, 1})
+                                        : at::zeros({1, 1, 1, 1}, opts);
+    const auto chunk_of = [&](const at::Tensor& index) { return at::div(index - left_padding, *spec.attention_chunk_size, "floor"); };
+    allowed = allowed & (chunk_of(q.view({1, 1, t, 1})) == chunk_of(k.view({1, 1, 1, -1})));
+  }
   if (key_padding_mask_.defined()) {
     at::Tensor real = key_padding_mask_.to(at::kBool);  // [B, S]
     if (key_positions.defined()) real = real.index_select(1, key_positions.clamp_min(0));
@@ -126,7 +141,7 @@ const at::Tensor& AttentionContext::mask(std::optional<int64_t> sliding_window, 
 // ---- attention ------------------------------------------------------------------------------
 
 AttentionImpl::AttentionImpl(const LayerSpec& spec_, const ModelConfig& config, int64_t layer_index_)
-    : spec(spec_), layer_index(layer_index_) {
+    : spec(spec_), layer_index(layer_index_), norm_eps(config.norm_eps) {
   const int64_t h = config.hidden_size;
   if (spec.attention == AttentionKind::Linear) {
     linear_attn = register_module("linear_attn", Linear(h, h, false));
@@ -136,7 +151,7 @@ AttentionImpl::AttentionImpl(const LayerSpec& spec_, const ModelConfig& config, 
   k_proj = register_module("k_proj", Linear(h, spec.num_kv_heads * spec.head_dim, spec.qkv_bias));
   v_proj = register_module("v_proj", Linear(h, spec.num_kv_heads * spec.head_dim, spec.qkv_bias));
   o_proj = register_module("o_proj", Linear(spec.num_heads * spec.head_dim, h, spec.o_bias));
-  if (spec.qk_norm != QkNorm::None) {
+  if (spec.qk_norm == QkNorm::PerHead || spec.qk_norm == QkNorm::AllHeads) {
     const bool per_head = spec.qk_norm == QkNorm::PerHead;
     q_norm = register_module("q_norm", Norm(config.norm, per_head ? spec.head_dim : spec.num_heads * spec.head_dim, config.norm_eps));
     k_norm = register_module("k_norm", Norm(config.norm, per_head ? spec.head_dim : spec.num_kv_heads * spec.head_dim, config.norm_eps));
@@ -148,6 +163,18 @@ namespace {
 at::Tensor rotate_half(const at::Tensor& x) {
   const auto halves = x.chunk(2, -1);
   return at::cat({-halves[1], halves[0]}, -1);
+}
+
+// (x0, x1, x2, x3, ...) → (-x1, x0, -x3, x2, ...): the pairs times i.
+at::Tensor rotate_pairs(const at::Tensor& x) {
+  const at::Tensor even = x.slice(-1, 0, std::nullopt, 2), odd = x.slice(-1, 1, std::nullopt, 2);
+  return at::stack({-odd, even}, -1).flatten(-2);
+}
+
+// Each head over its last dimension to unit RMS, in float32, without weights.
+at::Tensor l2_norm(const at::Tensor& x, double eps) {
+  const at::Tensor xf = x.to(at::kFloat);
+  return (xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(x.scalar_type());
 }
 }  // namespace
 
@@ -170,16 +197,31 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
   q = q.transpose(1, 2);
   k = k.transpose(1, 2);
   if (spec.rope) {
-    // Partial rotary (Phi-3): only the leading dimensions of each head rotate.
+    // Partial rotary (Phi-3): only the leading dimensions of each head rotate. Interleaved pairs
+    // rotate in float32 (Llama 4's complex product).
     const auto rotary_dim = static_cast<int64_t>(static_cast<double>(d) * spec.rope->partial_rotary_factor);
-    const auto [cos, sin] = ctx.rotary(*spec.rope, rotary_dim, q.scalar_type());
+    const at::ScalarType dtype = spec.rope->interleaved ? at::kFloat : q.scalar_type();
+    const auto [cos, sin] = ctx.rotary(*spec.rope, rotary_dim, dtype);
     auto rotate = [&](const at::Tensor& x) {
+      if (spec.rope->interleaved) {
+        const at::Tensor xf = x.to(at::kFloat);
+        return (xf * cos + rotate_pairs(xf) * sin).to(x.scalar_type());
+      }
       if (rotary_dim == d) return x * cos + rotate_half(x) * sin;
       const at::Tensor r = x.narrow(-1, 0, rotary_dim);
       return at::cat({r * cos + rotate_half(r) * sin, x.narrow(-1, rotary_dim, d - rotary_dim)}, -1);
     };
     q = rotate(q);
     k = rotate(k);
+  }
+  if (spec.qk_norm == QkNorm::L2AfterRope) {
+    q = l2_norm(q, norm_eps);
+    k = l2_norm(k, norm_eps);
+  }
+  if (spec.attention_temperature) {
+    const LayerSpec::Temperature& temp = *spec.attention_temperature;
+    const at::Tensor scales = at::log1p(at::floor((ctx.query_indices() + 1.0) / temp.floor_scale)) * temp.scale + 1.0;
+    q = (q * scales.view({1, 1, -1, 1})).to(q.scalar_type());
   }
   at::Tensor key_positions;
   if (KVCache* cache = ctx.cache()) {
@@ -193,7 +235,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
     k = k.repeat_interleave(groups, 1);
     v = v.repeat_interleave(groups, 1);
   }
-  const at::Tensor& allowed = ctx.mask(spec.sliding_window, key_positions);
+  const at::Tensor& allowed = ctx.mask(spec, key_positions);
   const double scale = spec.attention_scale.value_or(1.0 / std::sqrt(static_cast<double>(d)));
   at::Tensor out;
   if (spec.attn_logit_softcap || sinks.defined()) {
@@ -220,6 +262,17 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
 
 // ---- MLP ------------------------------------------------------------------------------------
 
+SharedExpertImpl::SharedExpertImpl(int64_t hidden_size, int64_t intermediate_size, Activation activation_)
+    : activation(activation_) {
+  gate_proj = register_module("gate_proj", Linear(hidden_size, intermediate_size, false));
+  up_proj = register_module("up_proj", Linear(hidden_size, intermediate_size, false));
+  down_proj = register_module("down_proj", Linear(intermediate_size, hidden_size, false));
+}
+
+at::Tensor SharedExpertImpl::forward(const at::Tensor& x) const {
+  return down_proj->forward(activate(gate_proj->forward(x), activation) * up_proj->forward(x));
+}
+
 MlpImpl::MlpImpl(const LayerSpec& spec, const ModelConfig& config) : kind(spec.mlp), activation(config.activation) {
   const int64_t h = config.hidden_size, m = spec.intermediate_size;
   switch (kind) {
@@ -238,6 +291,8 @@ MlpImpl::MlpImpl(const LayerSpec& spec, const ModelConfig& config) : kind(spec.m
     case MlpKind::MixtureOfExperts:
       gate = register_module("gate", Linear(h, spec.moe.num_experts, spec.moe.router_bias));
       experts = register_module("experts", Experts(spec.moe, h, config.activation));
+      if (spec.moe.shared_expert_intermediate_size > 0)
+        shared_expert = register_module("shared_expert", SharedExpert(h, spec.moe.shared_expert_intermediate_size, config.activation));
       break;
     case MlpKind::None:
       break;
@@ -249,7 +304,10 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
     case MlpKind::Gated: return down_proj->forward(activate(gate_proj->forward(x), activation) * up_proj->forward(x));
     case MlpKind::Plain: return down_proj->forward(activate(up_proj->forward(x), activation));
     case MlpKind::Linear: return linear_mlp->forward(x);
-    case MlpKind::MixtureOfExperts: return detail::mixture_of_experts(x, *gate, *experts);
+    case MlpKind::MixtureOfExperts: {
+      const at::Tensor routed = detail::mixture_of_experts(x, *gate, *experts);
+      return shared_expert ? shared_expert->forward(x) + routed : routed;
+    }
     case MlpKind::None: break;
   }
   return at::zeros_like(x);

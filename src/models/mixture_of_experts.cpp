@@ -34,7 +34,9 @@ at::Tensor ExpertsImpl::forward(const at::Tensor& x, const at::Tensor& chosen, c
   const at::Tensor tokens = at::div(order, k, "floor");
   const at::Tensor counts = at::bincount(flat, {}, spec.num_experts).to(at::kCPU);
   const auto count = counts.accessor<int64_t, 1>();
-  const at::Tensor routed = x.index_select(0, tokens);
+  const at::Tensor slot_weights = weights.reshape(-1).index_select(0, order).unsqueeze(1);
+  at::Tensor routed = x.index_select(0, tokens);
+  if (spec.weights_on_input) routed = routed * slot_weights;
   std::vector<at::Tensor> outputs;
   int64_t start = 0;
   for (int64_t e = 0; e < spec.num_experts; ++e) {
@@ -56,8 +58,8 @@ at::Tensor ExpertsImpl::forward(const at::Tensor& x, const at::Tensor& chosen, c
     }
     outputs.push_back(at::linear(hidden, down_proj[e], bias_of(down_proj_bias, e)));
   }
-  const at::Tensor weighted = at::cat(outputs) * weights.reshape(-1).index_select(0, order).unsqueeze(1);
-  return at::zeros_like(x).index_add(0, tokens, weighted.to(x.scalar_type()));
+  const at::Tensor out = spec.weights_on_input ? at::cat(outputs) : at::cat(outputs) * slot_weights;
+  return at::zeros_like(x).index_add(0, tokens, out.to(x.scalar_type()));
 }
 
 namespace detail {
@@ -78,6 +80,12 @@ at::Tensor mixture_of_experts(const at::Tensor& x, const LinearImpl& gate, const
       at::Tensor top;
       std::tie(top, chosen) = logits.topk(spec.top_k, -1);
       weights = at::softmax(top, -1);
+      break;
+    }
+    case RouterScoring::TopKSigmoid: {
+      at::Tensor top;
+      std::tie(top, chosen) = logits.topk(spec.top_k, -1);
+      weights = at::sigmoid(top.to(at::kFloat)).to(logits.scalar_type());
       break;
     }
   }

@@ -125,6 +125,7 @@ PLAIN_MODELS = {        # name -> max_new_tokens
     "qwen3_vl": 12,     # the language model of an image-text checkpoint, MRoPE on text positions
     "mistral3": 16,     # the language model of an image-text checkpoint, sliding_window 4
     "qwen3_vl_moe": 12,  # an image-text checkpoint whose language model routes to experts
+    "llama4": 16,       # chunked attention (chunks of 4), NoPE layers with temperature, shared expert
 }
 SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "llama": 10,
@@ -140,6 +141,7 @@ SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "qwen3_moe": 10,
     "mixtral": 10,
     "gpt_oss": 10,
+    "llama4": 10,
 }
 MODES = ("base_shadow", "shadow_only")
 

@@ -689,6 +689,43 @@ def case_gpt_oss_mxfp4(d):
                      "loading it with Mxfp4Config(dequantize=True) in float32."}
 
 
+LLAMA4 = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=16, intermediate_size_mlp=48, num_hidden_layers=4,
+              num_attention_heads=4, num_key_value_heads=2, head_dim=8, num_local_experts=4, num_experts_per_tok=1,
+              interleave_moe_layer_step=2, attention_chunk_size=4, no_rope_layer_interval=2, floor_scale=2,
+              attn_scale=0.5, rms_norm_eps=1e-5, max_position_embeddings=64, bos_token_id=1, eos_token_id=2,
+              pad_token_id=0, rope_parameters={"rope_type": "default", "rope_theta": 500000.0})
+
+
+def set_llama4_attention(**kw):
+    """Changes attention attributes the Llama 4 attention modules copy from the config."""
+    def mutate(model):
+        for layer in model.model.layers:
+            for k, v in kw.items():
+                setattr(layer.self_attn, k, v)
+    return mutate
+
+
+def case_llama4(d):
+    # Temperature tuning reads the query's index in the padded sequence, not its position id: a left-padded
+    # row differs from the same tokens unpadded (transformers' behaviour, reproduced, not a padding bug).
+    r = hf_case(d, config_cls="Llama4TextConfig", model_cls="Llama4ForCausalLM", config_kwargs=LLAMA4,
+                input_names=STD_INPUTS + ["long"], pad_invariant=False,
+                variants=[("no_chunks", set_config_attr(layer_types=["full_attention"] * 4), "long", "differ"),
+                          ("no_temperature_tuning", set_llama4_attention(attn_temperature_tuning=False), "long",
+                           "differ"),
+                          ("top_1_of_2_experts_weights_1", set_moe_attr(top_k=2), "batch_left", "differ")])
+    r["notes"] = ("Llama4ForCausalLM (text): layers 0 and 2 rotate (RoPE on interleaved pairs as complex numbers, in "
+                  "float32), then L2-normalise q and k per head (use_qk_norm, no weights), and attend within chunks of 4 "
+                  "tokens counted from each row's first real token (chunked_attention); layers 1 and 3 are NoPE "
+                  "(no_rope_layer_interval 2) with full causal attention and attention temperature tuning (q scaled by "
+                  "log1p(floor((i + 1) / 2)) * 0.5 + 1, i the query's index in the padded sequence). Layers 1 and 3 are "
+                  "MoE (interleave_moe_layer_step 2): router feed_forward.router [4, 32], sigmoid of the top-1 logit "
+                  "scaling the expert's INPUT, experts gate_up_proj [4, 32, 32] held [E, H, 2I] (gate half, then up), "
+                  "down_proj [4, 16, 32], plus feed_forward.shared_expert (width 16); layers 0 and 2 dense of "
+                  "intermediate_size_mlp 48.")
+    return r
+
+
 VISION_QWEN3_VL = dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
                        deepstack_visual_indexes=[0], patch_size=4, spatial_merge_size=2, temporal_patch_size=2)
 
@@ -1272,6 +1309,7 @@ CASES = {
     "qwen3_vl": ("qwen3_vl", case_qwen3_vl),
     "mistral3": ("mistral3", case_mistral3),
     "qwen3_vl_moe": ("qwen3_vl_moe", case_qwen3_vl_moe),
+    "llama4": ("llama4_text", case_llama4),
     "llama_hetero": ("llama", case_llama_hetero),
     "qwen3_moe_hetero": ("qwen3_moe", case_qwen3_moe_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),

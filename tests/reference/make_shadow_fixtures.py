@@ -229,6 +229,12 @@ QWEN3_MOE = dict({k: v for k, v in QWEN3.items() if k != "layer_types"}, interme
                  moe_intermediate_size=16, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True,
                  mlp_only_layers=[1])
 MIXTRAL = dict(LLAMA, num_local_experts=4, num_experts_per_tok=2, sliding_window=4)
+LLAMA4 = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=16, intermediate_size_mlp=48, num_hidden_layers=4,
+              num_attention_heads=4, num_key_value_heads=2, head_dim=8, num_local_experts=4, num_experts_per_tok=1,
+              interleave_moe_layer_step=2, attention_chunk_size=4, no_rope_layer_interval=2, floor_scale=2,
+              attn_scale=0.5, rms_norm_eps=1e-5, max_position_embeddings=64, attention_dropout=0.0,
+              bos_token_id=1, eos_token_id=2, pad_token_id=0,
+              rope_parameters={"rope_type": "default", "rope_theta": 500000.0})
 GPT_OSS = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=16, num_hidden_layers=4, num_attention_heads=4,
                num_key_value_heads=2, head_dim=8, num_local_experts=4, num_experts_per_tok=2, sliding_window=4,
                max_position_embeddings=64, rms_norm_eps=1e-5, swiglu_limit=1.5, attention_dropout=0.0,
@@ -277,6 +283,7 @@ FAMILY_MODELS = {
     "qwen3_moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM", QWEN3_MOE),
     "mixtral": ("MixtralConfig", "MixtralForCausalLM", MIXTRAL),
     "gpt_oss": ("GptOssConfig", "GptOssForCausalLM", GPT_OSS),
+    "llama4": ("Llama4TextConfig", "Llama4ForCausalLM", LLAMA4),
 }
 
 SHADOW_KW = dict(num_shadow_layers=1, injection_hidden_size=8, gate_hidden_size=10, alpha=0.1, dropout=0.0,
@@ -763,6 +770,10 @@ CASE_NOTES = {
                "width 24; the adapter keeps transformers' layout: shadow_model.layers.0.mlp.router.{weight,bias}, "
                "experts.gate_up_proj [4, 32, 48] ([E, H, 2I], gate/up interleaved), gate_up_proj_bias [4, 48], "
                "down_proj [4, 24, 32], down_proj_bias [4, 32], self_attn.sinks [4].",
+    "llama4": "Llama 4 text base (chunks of 4 on RoPE layers with L2 q/k norms, NoPE layers with temperature tuning, "
+              "MoE with a shared expert on layers 1 and 3). The implicit shadow is a 1-layer Llama4TextModel: layer 0 "
+              "of the copied lists, a dense chunked RoPE layer of intermediate_size_mlp 48 (shadow_intermediate_size "
+              "24 sets intermediate_size, the experts' width, which a dense layer 0 does not use).",
 }
 
 
@@ -1199,6 +1210,7 @@ CASES = {
     "mixtral": ("mixtral", implicit("mixtral", CASE_NOTES["mixtral"])),
     "gpt_oss": ("gpt_oss", implicit("gpt_oss", CASE_NOTES["gpt_oss"])),
     "qwen3_vl": ("qwen3_vl", case_qwen3_vl),
+    "llama4": ("llama4_text", implicit("llama4", CASE_NOTES["llama4"])),
     "explicit_projected": ("llama", case_explicit_projected),
     "explicit_shared_embeddings": ("llama", case_explicit_shared_embeddings),
     "explicit_projected_wrapper": ("llama", case_explicit_projected_wrapper),

@@ -75,9 +75,12 @@ class AttentionContext {
 
   // cos, sin: [B, 1, T, head_dim], in `dtype`.
   std::pair<at::Tensor, at::Tensor> rotary(const RopeConfig& rope, int64_t head_dim, at::ScalarType dtype);
-  // [B, 1, T, S] true where query t may attend key s. key_positions: the sequence index of each
-  // key [S] (-1: empty slot) when a ring buffer holds them out of order; undefined for 0..S-1.
-  const at::Tensor& mask(std::optional<int64_t> sliding_window, const at::Tensor& key_positions = {});
+  // [B, 1, T, S] true where query t may attend key s, within the layer's sliding window or chunk.
+  // key_positions: the sequence index of each key [S] (-1: empty slot) when a ring buffer holds
+  // them out of order; undefined for 0..S-1.
+  const at::Tensor& mask(const LayerSpec& spec, const at::Tensor& key_positions = {});
+  // [T] the queries' indices in the sequence (cached tokens first), float32.
+  at::Tensor query_indices() const;
 
  private:
   const ModelConfig& config_;
@@ -92,7 +95,7 @@ class AttentionContext {
     at::Tensor cos, sin;
   };
   std::vector<RotaryTables> rotary_;  // a model has one or two RoPE variants
-  std::map<int64_t, at::Tensor> masks_;  // window (-1: none) → mask
+  std::map<std::pair<int64_t, int64_t>, at::Tensor> masks_;  // (window, chunk) (-1: none) → mask
 };
 
 class AttentionImpl : public torch::nn::Module {
@@ -101,6 +104,7 @@ class AttentionImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, AttentionContext& ctx);  // x: [B, T, H]
   LayerSpec spec;
   int64_t layer_index;
+  double norm_eps;  // the model's, for weightless q/k norms
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr}, linear_attn{nullptr};
   Norm q_norm{nullptr}, k_norm{nullptr};
   at::Tensor sinks;  // [num_heads] with LayerSpec::attention_sinks
@@ -121,6 +125,16 @@ class ExpertsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Experts);
 
+// down(act(gate(x)) * up(x)) without biases: a mixture of experts' shared expert.
+class SharedExpertImpl : public torch::nn::Module {
+ public:
+  SharedExpertImpl(int64_t hidden_size, int64_t intermediate_size, Activation activation);
+  at::Tensor forward(const at::Tensor& x) const;
+  Activation activation;
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(SharedExpert);
+
 class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(const LayerSpec& spec, const ModelConfig& config);
@@ -130,6 +144,7 @@ class MlpImpl : public torch::nn::Module {
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr}, linear_mlp{nullptr};
   Linear gate{nullptr};  // the router (MixtureOfExperts): logits over the experts
   Experts experts{nullptr};
+  SharedExpert shared_expert{nullptr};
 };
 TORCH_MODULE(Mlp);
 

@@ -31,6 +31,7 @@ enum class MlpKind {
 enum class RouterScoring {
   SoftmaxTopK,  // softmax over all experts in float32, the k largest (Mixtral, Qwen-MoE)
   TopKSoftmax,  // the k largest logits, softmax over those k (GPT-OSS)
+  TopKSigmoid,  // the k largest logits, each through a sigmoid in float32 (Llama 4)
 };
 
 // What each expert computes between its gate/up and down projections.
@@ -51,6 +52,10 @@ struct MoeSpec {
   bool expert_bias = false;       // gate_up_proj_bias [E, 2I], down_proj_bias [E, H]
   ExpertActivation activation = ExpertActivation::Gated;
   double swiglu_alpha = 1.702, swiglu_limit = 7.0;  // ClampedSwiGLU
+  bool weights_on_input = false;  // the routing weight scales an expert's input, not its output (Llama 4)
+  // A dense gated MLP every token also goes through, added to the experts' sum (mlp.shared_expert);
+  // 0: none.
+  int64_t shared_expert_intermediate_size = 0;
 
   bool operator==(const MoeSpec&) const = default;
 };
@@ -67,6 +72,7 @@ enum class QkNorm {
   None,
   PerHead,   // over head_dim, weights [head_dim] (Qwen3, Gemma 3)
   AllHeads,  // over all heads at once, weights [heads * head_dim] (OLMo-2)
+  L2AfterRope,  // each head scaled to unit RMS (no weights, in float32) after RoPE (Llama 4)
 };
 
 enum class Activation { SiLU, GeluTanh, GeluExact, ReLU };
@@ -105,6 +111,9 @@ struct RopeConfig {
   bool truncate = true;                             // yarn
   std::vector<double> short_factor, long_factor;    // longrope: per-frequency divisors (short / long context)
   double partial_rotary_factor = 1.0;               // the leading fraction of head_dim that rotates (Phi-3)
+  // Rotates the pairs (x[2j], x[2j+1]) as complex numbers, in float32 (Llama 4), instead of the
+  // halves (x[j], x[j + D/2]).
+  bool interleaved = false;
 
   bool operator==(const RopeConfig&) const = default;
 };
@@ -117,6 +126,16 @@ struct LayerSpec {
   int64_t head_dim = 0;
   int64_t intermediate_size = 0;
   std::optional<int64_t> sliding_window;  // a query at i sees keys j with i - w < j <= i
+  // A query sees only keys j <= i of its own chunk of this many tokens, counted from the row's first
+  // real token (Llama 4's chunked attention).
+  std::optional<int64_t> attention_chunk_size;
+  // Llama 4's attention temperature on NoPE layers: q *= log1p(floor((i + 1) / floor_scale)) * scale + 1,
+  // i the query's index in the sequence.
+  struct Temperature {
+    double floor_scale = 8192, scale = 0.1;
+    bool operator==(const Temperature&) const = default;
+  };
+  std::optional<Temperature> attention_temperature;
   QkNorm qk_norm = QkNorm::None;
   bool qkv_bias = false;
   bool o_bias = false;

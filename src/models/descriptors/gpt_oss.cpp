@@ -10,28 +10,10 @@
 #include <fmt/ranges.h>
 
 #include "llama_like.h"
+#include "transposed_experts.h"
 
 namespace shadowpeft::models {
 namespace {
-
-constexpr const char* kGateUp = "model.layers.{i}.mlp.experts.gate_up_proj";
-constexpr const char* kGateUpBias = "model.layers.{i}.mlp.experts.gate_up_proj_bias";
-constexpr const char* kDown = "model.layers.{i}.mlp.experts.down_proj";
-
-std::string of_layer(const char* pattern, int64_t i) {
-  std::string out(pattern);
-  return out.replace(out.find("{i}"), 3, std::to_string(i));
-}
-
-// Columns g0 u0 g1 u1 ... (interleaved along `dim`) → g0 g1 ... u0 u1 ... (gate half, then up half).
-at::Tensor deinterleave(const at::Tensor& t, int64_t dim) {
-  return at::cat({t.slice(dim, 0, std::nullopt, 2), t.slice(dim, 1, std::nullopt, 2)}, dim);
-}
-at::Tensor interleave(const at::Tensor& t, int64_t dim) {
-  const auto halves = t.chunk(2, dim);
-  std::vector<int64_t> sizes = t.sizes().vec();
-  return at::stack({halves[0], halves[1]}, dim + 1).reshape(sizes);
-}
 
 // MXFP4: each byte of `blocks` [E, R, G, 16] holds two 4-bit floats (low nibble first), each group
 // of 32 scaled by 2^(scales [E, R, G] - 127). Returns [E, G * 32, R] in `dtype`, as transformers'
@@ -99,19 +81,11 @@ class GptOssDescriptor final : public ModelDescriptor {
 
   void checkpoint_to_modules(io::TensorMap& t, const ModelConfig& config) const override {
     ModelDescriptor::checkpoint_to_modules(t, config);
-    for (int64_t i = 0; i < config.num_layers(); ++i) {
-      if (auto it = t.find(of_layer(kGateUp, i)); it != t.end()) it->second = deinterleave(it->second.transpose(1, 2), 1).contiguous();
-      if (auto it = t.find(of_layer(kGateUpBias, i)); it != t.end()) it->second = deinterleave(it->second, 1).contiguous();
-      if (auto it = t.find(of_layer(kDown, i)); it != t.end()) it->second = it->second.transpose(1, 2).contiguous();
-    }
+    kExperts.to_modules(t, config);
   }
 
   void modules_to_checkpoint(io::TensorMap& t, const ModelConfig& config) const override {
-    for (int64_t i = 0; i < config.num_layers(); ++i) {
-      if (auto it = t.find(of_layer(kGateUp, i)); it != t.end()) it->second = interleave(it->second, 1).transpose(1, 2).contiguous();
-      if (auto it = t.find(of_layer(kGateUpBias, i)); it != t.end()) it->second = interleave(it->second, 1).contiguous();
-      if (auto it = t.find(of_layer(kDown, i)); it != t.end()) it->second = it->second.transpose(1, 2).contiguous();
-    }
+    kExperts.to_state_dict(t, config);
     ModelDescriptor::modules_to_checkpoint(t, config);
   }
 
@@ -130,6 +104,7 @@ class GptOssDescriptor final : public ModelDescriptor {
                                                       .activation = ExpertActivation::ClampedSwiGLU},
                                              .expert_size_key = "intermediate_size"};
   inline static const ModuleRename kRenames[] = {{"model.layers.{i}.mlp.gate", "model.layers.{i}.mlp.router"}};
+  inline static const detail::TransposedExperts kExperts{.interleaved = true};
 };
 
 }  // namespace
