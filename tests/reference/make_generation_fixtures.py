@@ -126,6 +126,7 @@ PLAIN_MODELS = {        # name -> max_new_tokens
     "mistral3": 16,     # the language model of an image-text checkpoint, sliding_window 4
     "qwen3_vl_moe": 12,  # an image-text checkpoint whose language model routes to experts
     "llama4": 16,       # chunked attention (chunks of 4), NoPE layers with temperature, shared expert
+    "llama4_multimodal": 12,  # the same language model inside Llama4ForConditionalGeneration
 }
 SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "llama": 10,

@@ -726,6 +726,20 @@ def case_llama4(d):
     return r
 
 
+def case_llama4_multimodal(d):
+    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=16,
+                  patch_size=4, vision_output_dim=32, projector_input_dim=32, projector_output_dim=32)
+    text = {k: v for k, v in LLAMA4.items() if k not in ("bos_token_id", "eos_token_id", "pad_token_id")}
+    kw = dict(text_config=text, vision_config=vision, tie_word_embeddings=False)
+    r = hf_case(d, config_cls="Llama4Config", model_cls="Llama4ForConditionalGeneration", config_kwargs=kw,
+                input_names=STD_INPUTS + ["long"], pad_invariant=False,
+                auto_class=cls("Llama4ForConditionalGeneration"))
+    r["notes"] = ("Llama4ForConditionalGeneration, text only: the llama4 case's language model as language_model "
+                  "(language_model.model.*, language_model.lm_head, with feed_forward.* and the x @ W expert stacks "
+                  "inside), beside vision_model.* and multi_modal_projector.* that text never reaches.")
+    return r
+
+
 VISION_QWEN3_VL = dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
                        deepstack_visual_indexes=[0], patch_size=4, spatial_merge_size=2, temporal_patch_size=2)
 
@@ -1310,6 +1324,7 @@ CASES = {
     "mistral3": ("mistral3", case_mistral3),
     "qwen3_vl_moe": ("qwen3_vl_moe", case_qwen3_vl_moe),
     "llama4": ("llama4_text", case_llama4),
+    "llama4_multimodal": ("llama4", case_llama4_multimodal),
     "llama_hetero": ("llama", case_llama_hetero),
     "qwen3_moe_hetero": ("qwen3_moe", case_qwen3_moe_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),

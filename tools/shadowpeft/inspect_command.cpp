@@ -49,6 +49,7 @@ Json layer_table(const models::ModelConfig& config) {
                       {"kv_heads", attn ? Json(s.num_kv_heads) : Json()},
                       {"head_dim", attn ? Json(s.head_dim) : Json()},
                       {"sliding_window", attn && s.sliding_window ? Json(*s.sliding_window) : Json()},
+                      {"attention_chunk_size", attn && s.attention_chunk_size ? Json(*s.attention_chunk_size) : Json()},
                       {"rope_theta", attn && s.rope ? Json(s.rope->theta) : Json()},
                       {"rope_type", attn && s.rope ? Json(s.rope->type) : Json()},
                       {"attention_scale", attn ? Json(s.attention_scale.value_or(1.0 / std::sqrt(static_cast<double>(s.head_dim)))) : Json()},
@@ -84,7 +85,9 @@ void print_layer_table(const Json& layers) {
   auto number = [](const Json& v) { return v.is_number() ? fmt::format("{:.6g}", v.get<double>()) : cell(v); };
   for (const auto& l : layers)
     fmt::print(fmt::runtime(kRow), cell(l["layer"]),
-               cell(l["attention"]), cell(l["heads"]), cell(l["kv_heads"]), cell(l["head_dim"]), cell(l["sliding_window"]),
+               cell(l["attention"]), cell(l["heads"]), cell(l["kv_heads"]), cell(l["head_dim"]),
+               // the window column shows a chunk as "c<size>" (Llama 4's chunked attention)
+               l["attention_chunk_size"].is_null() ? cell(l["sliding_window"]) : "c" + cell(l["attention_chunk_size"]),
                number(l["rope_theta"]), number(l["attention_scale"]), number(l["attn_logit_softcap"]), cell(l["qk_norm"]),
                cell(l["norms"]), cell(l["mlp"]), cell(l["intermediate_size"]),
                l["experts"].is_null() ? "-" : fmt::format("{}/{}", cell(l["experts_per_token"]), cell(l["experts"])));

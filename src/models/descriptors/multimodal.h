@@ -21,6 +21,9 @@ struct MultimodalLayout {
   std::vector<std::string> other_towers;     // "model.visual"
   std::vector<std::string> text_only_rope_keys;  // rope_parameters keys that matter only with images (mrope_section)
   std::span<const ModuleRename> file_renames = {};  // saved names that differ from the state dict's (llava's)
+  // Where the language model's modules sit in the state dict, as renames of the text family's
+  // `model` and `lm_head`; empty: model.language_model.* with lm_head at the top.
+  std::span<const ModuleRename> language_model_renames = {};
   // The language model as a standalone causal LM: this family (null: the text family) with these
   // config fields set (what the text family fixes and the standalone one reads from its config).
   const ModelDescriptor& (*standalone_family)() = nullptr;
@@ -38,8 +41,27 @@ class MultimodalDescriptor final : public ModelDescriptor {
   std::vector<std::string> model_types() const override { return {layout_.name}; }
   std::vector<std::string> architectures() const override { return {layout_.architecture}; }
   std::vector<std::string> other_towers() const override { return layout_.other_towers; }
-  std::span<const ModuleRename> module_renames() const override { return kRenames; }
+  std::span<const ModuleRename> module_renames() const override {
+    return layout_.language_model_renames.empty() ? std::span<const ModuleRename>(kRenames) : layout_.language_model_renames;
+  }
   std::span<const ModuleRename> file_renames() const override { return layout_.file_renames; }
+
+  // The language model's tensors move to where the text family has them, then convert as the
+  // family converts them (its own renames, fused and transposed tensors).
+  void checkpoint_to_modules(io::TensorMap& t, const ModelConfig& config) const override {
+    ModelDescriptor::checkpoint_to_modules(t, config);
+    text_family(config).checkpoint_to_modules(t, config);
+  }
+  void modules_to_checkpoint(io::TensorMap& t, const ModelConfig& config) const override {
+    text_family(config).modules_to_checkpoint(t, config);
+    ModelDescriptor::modules_to_checkpoint(t, config);
+  }
+  std::optional<std::string> weight_group(const std::string& tensor, const ModelConfig& config) const override {
+    const std::string name = state_dict_name(tensor);
+    for (const std::string& tower : other_towers())
+      if (name.starts_with(tower + ".")) return "other_towers";
+    return text_family(config).weight_group(module_name(name), config);
+  }
 
   ModelConfig parse_config(const io::Json& text, const std::filesystem::path& file) const override {
     return text_family(text, file).parse_config(text, file);
@@ -89,6 +111,9 @@ class MultimodalDescriptor final : public ModelDescriptor {
  private:
   const ModelDescriptor& text_family(const io::Json& text, const std::filesystem::path& file) const {
     return layout_.text_family ? layout_.text_family() : descriptor_for(text, file);
+  }
+  const ModelDescriptor& text_family(const ModelConfig& config) const {
+    return text_family(language_model_config(config.raw), config.architecture);
   }
 
   MultimodalLayout layout_;
