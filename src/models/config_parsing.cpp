@@ -225,9 +225,9 @@ bool apply_layer_attribute(LayerSpec& spec, const std::string& key, const io::Js
   else if (key == "sliding_window") spec.sliding_window = v.is_null() ? std::nullopt : std::optional(layer.as_integer(key, v));
   else if (key == "attention_bias") spec.qkv_bias = spec.o_bias = layer.boolean(key, false);
   else if (key == "mlp_bias") spec.mlp_bias = layer.boolean(key, false);
-  else if (key == "attention_chunk_size") {
-    if (!v.is_null()) throw UnsupportedError(layer.where(key) + ": chunked attention is not supported");
-  } else return false;
+  else if (key == "attention_chunk_size")
+    spec.attention_chunk_size = v.is_null() ? std::nullopt : std::optional(layer.as_integer(key, v));
+  else return false;
   return true;
 }
 

@@ -98,6 +98,31 @@ TEST(MixtureOfExpertsConfig, StoredQuantizationsLoadOnlyWhereTheFamilyDequantize
   EXPECT_EQ(c.layers[0].moe.activation, models::ExpertActivation::ClampedSwiGLU);
 }
 
+TEST(MixtureOfExpertsConfig, Llama4LayersAndTheirPerLayerAttributes) {
+  const io::Json json = {{"architectures", {"Llama4ForCausalLM"}}, {"model_type", "llama4_text"}, {"vocab_size", 128},
+                         {"hidden_size", 32}, {"intermediate_size", 16}, {"intermediate_size_mlp", 48},
+                         {"num_hidden_layers", 4}, {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"head_dim", 8},
+                         {"num_local_experts", 4}, {"num_experts_per_tok", 1}, {"interleave_moe_layer_step", 2},
+                         {"no_rope_layer_interval", 2},
+                         {"per_layer_config", {{"0", {{"attention_chunk_size", 2}}}, {"3", {{"num_local_experts", 2}}}}}};
+  const models::ModelConfig c = models::parse_model_config(json, "config.json");
+  // Llama4TextConfig's defaults: RoPE layers chunked (8192) with L2 q/k norms, NoPE layers tuned.
+  EXPECT_EQ(c.layers[0].attention_chunk_size, 2);  // per layer
+  EXPECT_EQ(c.layers[2].attention_chunk_size, 8192);
+  EXPECT_FALSE(c.layers[1].attention_chunk_size);
+  EXPECT_EQ(c.layers[0].qk_norm, models::QkNorm::L2AfterRope);
+  EXPECT_TRUE(c.layers[0].rope && c.layers[0].rope->interleaved);
+  EXPECT_FALSE(c.layers[1].rope);
+  EXPECT_TRUE(c.layers[1].attention_temperature);
+  EXPECT_EQ(c.layers[0].mlp, MlpKind::Gated);
+  EXPECT_EQ(c.layers[0].intermediate_size, 48);
+  EXPECT_EQ(c.layers[1].mlp, MlpKind::MixtureOfExperts);
+  EXPECT_EQ(c.layers[1].moe.shared_expert_intermediate_size, 16);
+  EXPECT_TRUE(c.layers[1].moe.weights_on_input);
+  EXPECT_EQ(c.layers[1].moe.num_experts, 4);
+  EXPECT_EQ(c.layers[3].moe.num_experts, 2);  // pruned on one layer
+}
+
 TEST(SavedExperts, PerExpertTensorsStackAndSplitBack) {
   const models::ModelConfig c = models::parse_model_config(mixtral_json(), "config.json");
   const models::ModelDescriptor& d = *c.descriptor;
