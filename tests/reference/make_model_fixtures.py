@@ -1088,6 +1088,95 @@ def case_qwen3_moe_hetero(d):
                      "save_pretrained writes Qwen3-MoE."}
 
 
+# --------------------------------------------------------------------------------------- gpt_oss_hetero
+
+GPT_OSS_HETERO_LAYERS = {
+    0: {"num_local_experts": 2, "num_experts_per_tok": 1},  # pruned experts
+    1: {"intermediate_size": 8},                            # narrower experts
+    2: {"skip": ["mlp"], "sliding_window": 3},              # attention only, a sliding layer with its own window
+    3: {"num_key_value_heads": 4},                          # more KV heads
+}
+
+
+class SkippedRouterMLP(nn.Module):
+    """The skipped MLP of a GPT-OSS layer, which unpacks (output, router scores): zeros, no weights."""
+
+    def forward(self, x, *args, **kwargs):
+        return torch.zeros_like(x), None
+
+
+def build_gpt_oss_hetero(het_cfg):
+    """GptOssForCausalLM whose layer i is GptOssDecoderLayer(config.per_layer_config[i], i). Returns (model,
+    per-layer window): the sliding_attention layers of layer_types slide, by their own sliding_window where
+    per_layer_config sets one."""
+    from transformers.models.gpt_oss.modeling_gpt_oss import GptOssDecoderLayer
+
+    het_cfg._attn_implementation = "eager"
+    glob = het_cfg.to_dict()
+    glob.pop("per_layer_config", None)
+    model = cls("GptOssForCausalLM")._from_config(type(het_cfg).from_dict(glob), attn_implementation="eager")
+    windows = []
+    for i in range(het_cfg.num_hidden_layers):
+        lc = het_cfg.per_layer_config[i]
+        layer = GptOssDecoderLayer(lc, i)
+        if "mlp" in lc.skip:
+            layer.post_attention_layernorm = SkippedNorm()
+            layer.mlp = SkippedRouterMLP()
+        model.model.layers[i] = layer
+        own = MOE_HETERO_WINDOWS.get(i)
+        sliding = het_cfg.layer_types[i] == "sliding_attention"
+        windows.append((own if own is not None else GPT_OSS["sliding_window"]) if sliding else None)
+    return model.float().eval(), windows
+
+
+MOE_HETERO_WINDOWS = {i: v["sliding_window"] for i, v in GPT_OSS_HETERO_LAYERS.items() if "sliding_window" in v}
+
+
+def case_gpt_oss_hetero(d):
+    torch.manual_seed(SEED)
+    het_cfg = cls("GptOssConfig")(**dict(GPT_OSS, num_hidden_layers=4),
+                                  per_layer_config=copy.deepcopy(GPT_OSS_HETERO_LAYERS))
+    model, windows = build_gpt_oss_hetero(het_cfg)
+    randomize(model, 0.2)
+    het_cfg.architectures = ["GptOssForCausalLM"]
+    het_cfg.dtype = torch.float32
+    het_cfg.save_pretrained(d)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(d, "model.safetensors"),
+              metadata={"format": "pt"})
+    inputs = make_inputs(STD_INPUTS + ["long"])
+    logits = {n: layerwise_logits(model, inp, windows) for n, inp in inputs.items()}
+    checks = {"windows": windows}
+    # The runner reproduces GptOssForCausalLM on the homogeneous config.
+    torch.manual_seed(SEED)
+    plain = cls("GptOssForCausalLM")._from_config(cls("GptOssConfig")(**GPT_OSS), attn_implementation="eager")
+    randomize(plain, 0.2)
+    plain.eval()
+    plain_windows = [GPT_OSS["sliding_window"] if t == "sliding_attention" else None for t in plain.config.layer_types]
+    checks["runner_vs_GptOssForCausalLM_max_abs_diff"] = max(
+        max_abs_diff_valid(layerwise_logits(plain, inp, plain_windows), hf_forward(plain, inp), inp["attention_mask"])
+        for inp in inputs.values())
+    if checks["runner_vs_GptOssForCausalLM_max_abs_diff"] > 1e-6:
+        raise CheckFailed("layer-wise runner does not reproduce GptOssForCausalLM")
+    model2, windows2 = build_gpt_oss_hetero(transformers.AutoConfig.from_pretrained(d))
+    model2.load_state_dict(model.state_dict(), strict=True)
+    checks["reload_max_abs_diff"] = max(
+        max_abs_diff_valid(layerwise_logits(model2, inp, windows2), logits[n], inp["attention_mask"])
+        for n, inp in inputs.items())
+    if checks["reload_max_abs_diff"] != 0.0 or windows2 != windows:
+        raise CheckFailed("reloaded gpt_oss_hetero differs")
+    shapes = [list(model.model.layers[i].mlp.experts.gate_up_proj.shape) for i in (0, 1)]
+    if shapes != [[2, 32, 32], [4, 32, 16]]:
+        raise CheckFailed(f"per-layer expert shapes not applied: {shapes}")
+    checks["expert_gate_up_shapes"] = shapes
+    write_reference(d, inputs, logits)
+    return {"architecture": "GptOssForCausalLM", "inputs": list(inputs), "checks": checks, "dtype": "float32",
+            "notes": "Heterogeneous GPT-OSS (per_layer_config) over layer_types [sliding 4, full, sliding 4, full]: layer 0 "
+                     "keeps 2 of 4 experts with top-1, layer 1 has experts of width 8, layer 2 skips its MLP and slides "
+                     "with a window of 3, layer 3 has 4 KV heads. Each layer is transformers' GptOssDecoderLayer built "
+                     "from the resolved per-layer config, run layer by layer with the window each resolves to (sinks, "
+                     "YaRN and the clamped SwiGLU as in the gpt_oss case)."}
+
+
 def case_llama_hetero(d):
     try:
         het_cfg = cls("LlamaConfig")(**HETERO_GLOBAL, per_layer_config=copy.deepcopy(HETERO_LAYERS))
@@ -1327,6 +1416,7 @@ CASES = {
     "llama4_multimodal": ("llama4", case_llama4_multimodal),
     "llama_hetero": ("llama", case_llama_hetero),
     "qwen3_moe_hetero": ("qwen3_moe", case_qwen3_moe_hetero),
+    "gpt_oss_hetero": ("gpt_oss", case_gpt_oss_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),
     "decilm": ("nemotron-nas", case_decilm),
 }
