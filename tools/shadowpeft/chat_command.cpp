@@ -57,6 +57,8 @@ void add_chat_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("chat", "Chat interactively with a model (optionally with a ShadowPEFT adapter)");
   add_model_flags(cmd, flags->model);
   add_sampling_flags(cmd, flags->sampling);
+  // A conversation needs longer replies than generate's default.
+  cmd->get_option("--max-new-tokens")->description("Tokens to generate at most per reply (default 256)");
   cmd->add_option("--system", flags->system, "A system message that starts the conversation");
   cmd->callback([flags] { run_chat(*flags); });
 }

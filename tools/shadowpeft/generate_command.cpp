@@ -93,8 +93,8 @@ void add_generate_command(CLI::App& app) {
   auto* ids = cmd->add_option("--input-ids", flags->input_ids, "Comma-separated prompt token ids instead of text");
   prompt->excludes(ids);
   ids->excludes(prompt);
-  cmd->add_flag("--chat", flags->chat, "Wrap each prompt as a user message in the tokenizer's chat template");
-  cmd->add_option("--system", flags->system, "With --chat: a system message");
+  auto* chat = cmd->add_flag("--chat", flags->chat, "Wrap each prompt as a user message in the tokenizer's chat template");
+  cmd->add_option("--system", flags->system, "With --chat: a system message")->needs(chat);
   cmd->add_flag("--json", flags->json, "Print one JSON object (tokens, text, finish reasons, timings) instead of streaming");
   cmd->callback([flags, prompt, ids] {
     if (prompt->count() == 0 && ids->count() == 0) throw ConfigError("generate: give --prompt or --input-ids");

@@ -191,7 +191,9 @@ void run_inspect(const InspectOptions& opts) {
 void add_inspect_command(CLI::App& app) {
   auto opts = std::make_shared<InspectOptions>();
   CLI::App* cmd = app.add_subcommand("inspect", "Show what a model directory or safetensors file holds");
-  cmd->add_option("model", opts->model, "Model directory, org/name[@revision] in the local HF cache, or a .safetensors file")
+  // --model as every other command spells it; the positional form stays.
+  cmd->add_option("model,--model", opts->model,
+                  "Model directory, org/name[@revision] in the local HF cache, or a .safetensors file")
       ->required();
   cmd->add_flag("--json", opts->json, "Print machine-readable JSON instead of a table");
   cmd->callback([opts] { run_inspect(*opts); });

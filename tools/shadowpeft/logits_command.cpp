@@ -76,9 +76,10 @@ void add_logits_command(CLI::App& app) {
   file->excludes(ids);
   cmd->add_option("--out", opts->out, "Output safetensors file (tensors: logits, input_ids)")->required();
   cmd->add_option("--dtype", opts->dtype, "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)");
-  cmd->add_option("--adapter", opts->adapter, "ShadowPEFT adapter directory: also writes shadow_logits");
+  auto* adapter = cmd->add_option("--adapter", opts->adapter, "ShadowPEFT adapter directory: also writes shadow_logits");
   cmd->add_option("--mode", opts->mode, "With --adapter: base_shadow (default) or shadow_only")
-      ->check(CLI::IsMember({"base_shadow", "shadow_only"}));
+      ->check(CLI::IsMember({"base_shadow", "shadow_only"}))
+      ->needs(adapter);
   cmd->callback([opts, ids, file] {
     if (ids->count() == 0 && file->count() == 0) throw ConfigError("logits: give --input-ids or --ids-file");
     run_logits(*opts);

@@ -26,7 +26,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    fmt::print(stderr, "error: {} (see --help)\n", e.what());
+    return 1;
   } catch (const shadowpeft::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;

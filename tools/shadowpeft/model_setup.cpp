@@ -3,7 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <torch/cuda.h>
+
 #include <cstdio>
+#include <optional>
 #include <sstream>
 
 #include "shadowpeft/chat_template/chat_template.h"
@@ -16,15 +19,32 @@
 namespace shadowpeft::cli {
 namespace fs = std::filesystem;
 
+std::string check_device(const std::string& name) {
+  std::optional<c10::Device> device;
+  try {
+    device = c10::Device(name);
+  } catch (const std::exception&) {
+    return fmt::format("'{}' is not a device (cpu, cuda or cuda:N)", name);
+  }
+  if (device->is_cpu()) return "";
+  if (!device->is_cuda()) return fmt::format("'{}': only cpu and cuda devices are supported", name);
+  if (!torch::cuda::is_available()) return fmt::format("'{}': this machine (or this LibTorch build) has no CUDA device", name);
+  if (device->has_index() && device->index() >= static_cast<int>(torch::cuda::device_count()))
+    return fmt::format("'{}': there are only {} CUDA devices", name, torch::cuda::device_count());
+  return "";
+}
+
 void add_model_flags(CLI::App* cmd, ModelFlags& flags) {
   cmd->add_option("--model", flags.model, "Model directory or org/name[@revision] in the local HF cache")->required();
-  cmd->add_option("--adapter", flags.adapter, "ShadowPEFT adapter directory (shadow_config.json + shadow_adapter.safetensors)");
+  auto* adapter =
+      cmd->add_option("--adapter", flags.adapter, "ShadowPEFT adapter directory (shadow_config.json + shadow_adapter.safetensors)");
   cmd->add_option("--mode", flags.mode, "With --adapter: base_shadow (default) or shadow_only")
-      ->check(CLI::IsMember({"base_shadow", "shadow_only"}));
+      ->check(CLI::IsMember({"base_shadow", "shadow_only"}))
+      ->needs(adapter);
   cmd->add_option("--tokenizer", flags.tokenizer, "Tokenizer directory (default: the model directory)");
   cmd->add_option("--dtype", flags.dtype, "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)")
       ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
-  cmd->add_option("--device", flags.device, "cpu (default) or cuda[:N]");
+  cmd->add_option("--device", flags.device, "cpu (default) or cuda[:N]")->check(check_device, "DEVICE");
 }
 
 void add_sampling_flags(CLI::App* cmd, SamplingFlags& flags) {

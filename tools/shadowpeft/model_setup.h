@@ -47,6 +47,9 @@ LoadedModel load_model(const ModelFlags& flags, const SamplingFlags& sampling, b
 
 // "float32" | "bfloat16" | "float16"; ConfigError otherwise.
 c10::ScalarType parse_dtype(const std::string& name);
+// A CLI11 check for --device: "" when `name` is a device this machine has (cpu, cuda, cuda:N),
+// else the one-line reason.
+std::string check_device(const std::string& name);
 // "1,2,3" → token ids; ConfigError naming `flag` on anything else.
 std::vector<int64_t> parse_token_ids(const std::string& text, const std::string& flag);
 

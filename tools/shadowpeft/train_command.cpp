@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "local_launcher.h"
+#include "model_setup.h"
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/core/logging.h"
 #include "shadowpeft/data/collate.h"
@@ -355,7 +356,8 @@ void add_common(CLI::App* cmd, TrainFlags& f) {
   cmd->add_option("--num-labels", f.num_labels,
                   "seq_cls over a causal-LM --model: classes of the new score head (default: the adapter's, else the data's)");
   cmd->add_flag("--json", f.json, "Print a JSON summary on stdout");
-  cmd->add_option("--device", f.device, "cpu (default), cuda (cuda:LOCAL_RANK in a multi-process run) or cuda:N");
+  cmd->add_option("--device", f.device, "cpu (default), cuda (cuda:LOCAL_RANK in a multi-process run) or cuda:N")
+      ->check(check_device, "DEVICE");
 }
 
 }  // namespace
@@ -378,7 +380,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--distill-alpha", f->alignment.alpha, "projection_alignment: weight of distillation vs. cross-entropy (default 0.7)");
   cmd->add_option("--distill-loss", f->distill_loss, "projection_alignment: kld (default), mse or both (averaged)")
       ->check(CLI::IsMember({"kld", "mse", "both"}));
-  cmd->add_option("--temperature", f->alignment.temperature, "projection_alignment: distillation temperature (default 1)");
+  cmd->add_option("--distill-temperature", f->alignment.temperature, "projection_alignment: distillation temperature (default 1)");
   cmd->add_flag("--adaptive-temperature", f->alignment.adaptive_temperature,
                 "projection_alignment: temperature falls linearly from --initial-temperature to --final-temperature");
   cmd->add_option("--initial-temperature", f->alignment.initial_temperature, "Default 3");
@@ -386,32 +388,32 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--regularization-weight", f->alignment.regularization_weight,
                   "projection_alignment: weight of mean((P - P_initial)^2) (default 0)");
   cmd->add_option("--config", f->config, "TrainingArguments as a JSON file (HF names); the flags below override it");
-  cmd->add_option("--output-dir", f->output_dir, "Where checkpoints, logs and the adapter go");
-  cmd->add_option("--num-train-epochs", f->num_train_epochs, "Epochs (default 3)");
-  cmd->add_option("--max-steps", f->max_steps, "Optimizer steps; overrides epochs");
-  cmd->add_option("--batch-size", f->batch_size, "per_device_train_batch_size (default 8)");
-  cmd->add_option("--eval-batch-size", f->eval_batch_size, "per_device_eval_batch_size (default 8)");
-  cmd->add_option("--gradient-accumulation-steps", f->gradient_accumulation_steps, "Micro-batches per optimizer step");
-  cmd->add_option("--learning-rate", f->learning_rate, "Peak learning rate (default 5e-5)");
-  cmd->add_option("--weight-decay", f->weight_decay, "AdamW weight decay (not on biases and norms)");
-  cmd->add_option("--max-grad-norm", f->max_grad_norm, "Clip the global gradient norm (0: off; default 1)");
-  cmd->add_option("--lr-scheduler-type", f->lr_scheduler_type, "linear | cosine | constant | constant_with_warmup");
-  cmd->add_option("--warmup-steps", f->warmup_steps, "Warmup steps");
-  cmd->add_option("--warmup-ratio", f->warmup_ratio, "Warmup as a fraction of all steps");
-  cmd->add_option("--logging-steps", f->logging_steps, "Log every N steps (default 500)");
-  cmd->add_option("--eval-steps", f->eval_steps, "Evaluate every N steps (0: at the end only)");
-  cmd->add_option("--save-steps", f->save_steps, "Checkpoint every N steps (0: none)");
-  cmd->add_option("--save-total-limit", f->save_total_limit, "Keep at most N checkpoints");
+  cmd->add_option("--output-dir,--output_dir", f->output_dir, "Where checkpoints, logs and the adapter go");
+  cmd->add_option("--num-train-epochs,--num_train_epochs", f->num_train_epochs, "Epochs (default 3)");
+  cmd->add_option("--max-steps,--max_steps", f->max_steps, "Optimizer steps; overrides epochs");
+  cmd->add_option("--batch-size,--per_device_train_batch_size", f->batch_size, "per_device_train_batch_size (default 8)");
+  cmd->add_option("--eval-batch-size,--per_device_eval_batch_size", f->eval_batch_size, "per_device_eval_batch_size (default 8)");
+  cmd->add_option("--gradient-accumulation-steps,--gradient_accumulation_steps", f->gradient_accumulation_steps, "Micro-batches per optimizer step");
+  cmd->add_option("--learning-rate,--learning_rate", f->learning_rate, "Peak learning rate (default 5e-5)");
+  cmd->add_option("--weight-decay,--weight_decay", f->weight_decay, "AdamW weight decay (not on biases and norms)");
+  cmd->add_option("--max-grad-norm,--max_grad_norm", f->max_grad_norm, "Clip the global gradient norm (0: off; default 1)");
+  cmd->add_option("--lr-scheduler-type,--lr_scheduler_type", f->lr_scheduler_type, "linear | cosine | constant | constant_with_warmup");
+  cmd->add_option("--warmup-steps,--warmup_steps", f->warmup_steps, "Warmup steps");
+  cmd->add_option("--warmup-ratio,--warmup_ratio", f->warmup_ratio, "Warmup as a fraction of all steps");
+  cmd->add_option("--logging-steps,--logging_steps", f->logging_steps, "Log every N steps (default 500)");
+  cmd->add_option("--eval-steps,--eval_steps", f->eval_steps, "Evaluate every N steps (0: at the end only)");
+  cmd->add_option("--save-steps,--save_steps", f->save_steps, "Checkpoint every N steps (0: none)");
+  cmd->add_option("--save-total-limit,--save_total_limit", f->save_total_limit, "Keep at most N checkpoints");
   cmd->add_option("--seed", f->seed, "Seed for initialisation, shuffling and dropout (default 42)");
   cmd->add_flag("--bf16", f->bf16, "Autocast matmuls to bfloat16");
-  cmd->add_flag("--gradient-checkpointing", f->gradient_checkpointing,
+  cmd->add_flag("--gradient-checkpointing,--gradient_checkpointing", f->gradient_checkpointing,
                 "Recompute each decoder layer in the backward pass instead of keeping its activations");
   cmd->add_option("--nproc-per-node", f->nproc_per_node,
                   "Data-parallel training in N local processes (Gloo on CPU, NCCL on GPU); under torchrun the "
                   "RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT variables are used instead")
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--shadow-lr-multiplier", f->shadow_lr_multiplier, "Learning-rate factor for shadow parameters");
-  auto* resume = cmd->add_option("--resume-from-checkpoint", f->resume, "Resume from this checkpoint-N directory");
+  auto* resume = cmd->add_option("--resume-from-checkpoint,--resume_from_checkpoint", f->resume, "Resume from this checkpoint-N directory");
   auto* latest = cmd->add_flag("--resume", f->resume_latest, "Resume from the newest checkpoint in --output-dir");
   resume->excludes(latest);
   cmd->callback([f] { run_train(*f); });
@@ -425,7 +427,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--data", f->data, "Evaluation data (JSONL, JSON or CSV)")->required();
   cmd->add_option("--adapter", f->adapter, "The ShadowPEFT adapter directory (causal_lm and seq_cls tasks)");
   cmd->add_option("--teacher", f->teacher, "projection_alignment: the small model whose head is compared");
-  cmd->add_option("--eval-batch-size", f->eval_batch_size, "Batch size (default 8)");
+  cmd->add_option("--eval-batch-size,--per_device_eval_batch_size", f->eval_batch_size, "Batch size (default 8)");
   cmd->callback([f] { run_eval(*f); });
 }
 
