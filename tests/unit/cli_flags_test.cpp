@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "shadowpeft/io/json_file.h"
 #include "test_utils.h"
 
 namespace shadowpeft {
@@ -34,6 +35,14 @@ TEST(CliFlags, DependentFlagsNeedWhatTheyDependOn) {
 
 TEST(CliFlags, AnUnknownDtypeIsOneLine) {
   expect_one_line_error(run_cli("logits --model " + model() + " --input-ids 1,2 --out /tmp/x.safetensors --dtype float8"), "--dtype");
+}
+
+TEST(CliFlags, AnEmptyValueIsAValue) {
+  // "--text=" is the empty text, not a flag that takes "--json" as its value.
+  const auto r = run_cli("tokenize --tokenizer " + (test::fixtures_dir() / "tokenizer" / "bert_pre").string() + " --text= --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const io::Json encoded = io::Json::parse(r.out);
+  EXPECT_TRUE(encoded.at("ids").empty()) << r.out;
 }
 
 TEST(CliFlags, InspectTakesModelLikeTheOtherCommands) {

@@ -25,6 +25,7 @@ struct LogitsOptions {
   std::string dtype;
   std::string adapter;
   std::string mode = "base_shadow";
+  std::string device = "cpu";
 };
 
 void run_logits(const LogitsOptions& opts) {
@@ -43,10 +44,14 @@ void run_logits(const LogitsOptions& opts) {
   }
   models::LoadOptions load;
   if (!opts.dtype.empty()) load.dtype = parse_dtype(opts.dtype);
+  load.device = c10::Device(opts.device);
   models::CausalLM model = models::load_causal_lm(opts.model, load);
+  ids = ids.to(load.device);
+  if (forward.attention_mask.defined()) forward.attention_mask = forward.attention_mask.to(load.device);
+  if (forward.position_ids.defined()) forward.position_ids = forward.position_ids.to(load.device);
   if (ids.max().item<int64_t>() >= model->config().vocab_size || ids.min().item<int64_t>() < 0)
     throw ConfigError(fmt::format("token ids must lie in [0, {}) for this model", model->config().vocab_size));
-  io::TensorMap out{{"input_ids", ids}};
+  io::TensorMap out{{"input_ids", ids.cpu()}};
   at::Tensor logits;
   if (opts.adapter.empty()) {
     torch::InferenceMode guard;
@@ -56,9 +61,9 @@ void run_logits(const LogitsOptions& opts) {
     torch::InferenceMode guard;
     const auto result = shadow->forward(ids, forward);
     logits = result.logits;
-    out["shadow_logits"] = result.shadow_logits.to(at::kFloat).contiguous();
+    out["shadow_logits"] = result.shadow_logits.to(at::kFloat).cpu().contiguous();
   }
-  out["logits"] = logits.to(at::kFloat).contiguous();
+  out["logits"] = logits.to(at::kFloat).cpu().contiguous();
   io::save_safetensors(opts.out, out);
   fmt::print("wrote logits {} to {}\n", fmt::format("[{}]", fmt::join(logits.sizes(), ", ")), opts.out);
 }
@@ -75,6 +80,7 @@ void add_logits_command(CLI::App& app) {
   ids->excludes(file);
   file->excludes(ids);
   cmd->add_option("--out", opts->out, "Output safetensors file (tensors: logits, input_ids)")->required();
+  cmd->add_option("--device", opts->device, "cpu (default) or cuda[:N]")->check(check_device, "DEVICE");
   cmd->add_option("--dtype", opts->dtype, "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)");
   auto* adapter = cmd->add_option("--adapter", opts->adapter, "ShadowPEFT adapter directory: also writes shadow_logits");
   cmd->add_option("--mode", opts->mode, "With --adapter: base_shadow (default) or shadow_only")

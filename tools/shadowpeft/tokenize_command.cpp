@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "shadowpeft/io/model_dir.h"
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/io/json_file.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
@@ -61,7 +62,8 @@ std::vector<int64_t> parse_ids(const std::string& text) {
 }
 
 void run_tokenize(const TokenizeOptions& opts) {
-  const fs::path path(opts.tokenizer);
+  // A tokenizer.json file, a directory, or org/name[@revision] in the local HF cache.
+  const fs::path path = fs::is_regular_file(opts.tokenizer) ? fs::path(opts.tokenizer) : io::resolve_model_dir(opts.tokenizer);
   const auto tok = fs::is_directory(path) ? tokenizer::Tokenizer::from_pretrained(path) : tokenizer::Tokenizer::from_file(path);
   const std::string input = read_text(opts);
   if (opts.decode) {
@@ -88,7 +90,8 @@ void run_tokenize(const TokenizeOptions& opts) {
 void add_tokenize_command(CLI::App& app) {
   auto opts = std::make_shared<TokenizeOptions>();
   CLI::App* cmd = app.add_subcommand("tokenize", "Encode text to token ids (or decode ids) with a Hugging Face tokenizer");
-  cmd->add_option("--tokenizer", opts->tokenizer, "Directory holding tokenizer.json (and tokenizer_config.json), or a tokenizer.json file")
+  cmd->add_option("--tokenizer", opts->tokenizer, "Directory holding tokenizer.json (and tokenizer_config.json), a tokenizer.json file, or "
+                  "org/name[@revision] in the local HF cache")
       ->required();
   auto* text = cmd->add_option("--text", opts->text, "The text (with --decode: comma-separated ids)");
   auto* file = cmd->add_option("--file", opts->file, "Read the text (or the ids) from this file");
