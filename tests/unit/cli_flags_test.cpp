@@ -33,6 +33,13 @@ TEST(CliFlags, DependentFlagsNeedWhatTheyDependOn) {
   expect_one_line_error(run_cli("generate --model " + model() + " --input-ids 1,2 --system hi"), "--system requires --chat");
 }
 
+TEST(CliFlags, ThreadsBeforeOrAfterTheCommand) {
+  const std::string logits = " --model " + model() + " --input-ids 1,2 --out " + (test::scratch_dir("cli_threads") / "logits.safetensors").string();
+  EXPECT_EQ(run_cli("--threads 1 logits" + logits).status, 0);
+  EXPECT_EQ(run_cli("logits" + logits + " --threads 2").status, 0);
+  expect_one_line_error(run_cli("logits" + logits + " --threads 0"), "--threads");
+}
+
 TEST(CliFlags, AnUnknownDtypeIsOneLine) {
   expect_one_line_error(run_cli("logits --model " + model() + " --input-ids 1,2 --out /tmp/x.safetensors --dtype float8"), "--dtype");
 }

@@ -1,9 +1,11 @@
 // `shadowpeft`: the command-line tool. Errors print one line and exit non-zero.
+#include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,15 @@ int main(int argc, char** argv) {
   CLI::App app{"shadowpeft: parameter-efficient fine-tuning of Hugging Face LLMs with a shadow network"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "shadowpeft 0.1.0");
+  // Every command computes with LibTorch's intra-op thread pool; --threads sizes it, before or
+  // after the command name.
+  std::optional<int> threads;
+  app.add_option("--threads", threads, "CPU threads for LibTorch (default: one per physical core)")
+      ->check(CLI::Range(1, 4096));
+  app.fallthrough();
+  app.parse_complete_callback([&threads] {
+    if (threads) at::set_num_threads(*threads);
+  });
   shadowpeft::cli::add_inspect_command(app);
   shadowpeft::cli::add_logits_command(app);
   shadowpeft::cli::add_export_shadow_command(app);
