@@ -60,6 +60,7 @@ TEST(KVCache, CachedDecodingEqualsFullForward) {
   expect_cached_equals_full("mixtral", "long", 5);         // experts on every layer, window 4
   expect_cached_equals_full("gpt_oss", "long", 3);         // sinks beside the window-4 ring buffer
   expect_cached_equals_full("qwen3_moe_hetero", "batch_left", 3);  // pruned, narrow, dense and skipped MLPs
+  expect_cached_equals_full("llama4_hetero", "long", 4);   // per-layer chunk (3), pruned experts, no feed_forward
   expect_cached_equals_full("gpt_oss_hetero", "long", 3);  // per-layer windows (4, 3) with sinks, pruned experts
   expect_cached_equals_full("llama4", "long", 3);          // chunks of 4 in a ring, NoPE temperature, shared expert
   expect_cached_equals_full("llama4", "batch_left", 2);    // chunks counted from the first real token

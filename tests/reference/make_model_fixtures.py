@@ -822,8 +822,9 @@ def set_moe_attr(**kw):
 
 def layerwise_logits(model, inp, layer_masks):
     """LlamaModel.forward with one mask per layer: embed -> rotary -> layers -> norm -> lm_head.
-    layer_masks[i] is (mask_fn, config) from transformers.masking_utils, or None for no attention."""
-    from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
+    layer_masks[i]: None (causal), a sliding window (int), or ("chunk", size) for chunked attention."""
+    from transformers.masking_utils import (create_causal_mask, create_chunked_causal_mask,
+                                            create_sliding_window_causal_mask)
 
     inner = model.model
     with torch.no_grad():
@@ -835,7 +836,10 @@ def layerwise_logits(model, inp, layer_masks):
             if window not in cache:
                 cfg = copy.copy(model.config)
                 fn = create_causal_mask
-                if window is not None:
+                if isinstance(window, tuple):
+                    cfg.attention_chunk_size = window[1]
+                    fn = create_chunked_causal_mask
+                elif window is not None:
                     cfg.sliding_window = window
                     fn = create_sliding_window_causal_mask
                 cache[window] = fn(config=cfg, inputs_embeds=h, attention_mask=inp["attention_mask"],
@@ -1177,6 +1181,90 @@ def case_gpt_oss_hetero(d):
                      "YaRN and the clamped SwiGLU as in the gpt_oss case)."}
 
 
+# ----------------------------------------------------------------------------------------- llama4_hetero
+
+LLAMA4_HETERO_LAYERS = {
+    0: {"attention_chunk_size": 3},                        # a chunk of its own on a RoPE layer
+    1: {"num_local_experts": 2},                           # pruned experts (with the shared expert)
+    2: {"skip": ["mlp"]},                                  # attention only
+    3: {"intermediate_size": 8, "num_key_value_heads": 4},  # narrower experts, more KV heads
+}
+
+
+class SkippedLlama4FeedForward(nn.Module):
+    """transformers' skip replacement for Llama 4's feed_forward: zeros_like(x); no weights."""
+
+    def forward(self, x, *args, **kwargs):
+        return torch.zeros_like(x)
+
+
+def build_llama4_hetero(het_cfg):
+    """Llama4ForCausalLM whose layer i is Llama4TextDecoderLayer(config.per_layer_config[i], i). Returns (model,
+    per-layer mask: ("chunk", size) on chunked_attention layers, None on the others)."""
+    from transformers.models.llama4.modeling_llama4 import Llama4TextDecoderLayer
+
+    het_cfg._attn_implementation = "eager"
+    glob = het_cfg.to_dict()
+    glob.pop("per_layer_config", None)
+    model = cls("Llama4ForCausalLM")._from_config(type(het_cfg).from_dict(glob), attn_implementation="eager")
+    masks = []
+    for i in range(het_cfg.num_hidden_layers):
+        lc = het_cfg.per_layer_config[i]
+        layer = Llama4TextDecoderLayer(lc, i)
+        if "mlp" in lc.skip:
+            layer.post_attention_layernorm = SkippedNorm()
+            layer.feed_forward = SkippedLlama4FeedForward()
+            layer.is_moe_layer = False
+        model.model.layers[i] = layer
+        chunk = LLAMA4_HETERO_LAYERS.get(i, {}).get("attention_chunk_size", LLAMA4["attention_chunk_size"])
+        masks.append(("chunk", chunk) if het_cfg.layer_types[i] == "chunked_attention" else None)
+    return model.float().eval(), masks
+
+
+def case_llama4_hetero(d):
+    torch.manual_seed(SEED)
+    het_cfg = cls("Llama4TextConfig")(**LLAMA4, per_layer_config=copy.deepcopy(LLAMA4_HETERO_LAYERS))
+    model, masks = build_llama4_hetero(het_cfg)
+    randomize(model, 0.2)
+    het_cfg.architectures = ["Llama4ForCausalLM"]
+    het_cfg.dtype = torch.float32
+    het_cfg.save_pretrained(d)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(d, "model.safetensors"),
+              metadata={"format": "pt"})
+    inputs = make_inputs(STD_INPUTS + ["long"])
+    logits = {n: layerwise_logits(model, inp, masks) for n, inp in inputs.items()}
+    checks = {"masks": [list(m) if m else None for m in masks]}
+    # The runner reproduces Llama4ForCausalLM on the homogeneous config.
+    torch.manual_seed(SEED)
+    plain = cls("Llama4ForCausalLM")._from_config(cls("Llama4TextConfig")(**LLAMA4), attn_implementation="eager")
+    randomize(plain, 0.2)
+    plain.eval()
+    plain_masks = [("chunk", LLAMA4["attention_chunk_size"]) if t == "chunked_attention" else None
+                   for t in plain.config.layer_types]
+    checks["runner_vs_Llama4ForCausalLM_max_abs_diff"] = max(
+        max_abs_diff_valid(layerwise_logits(plain, inp, plain_masks), hf_forward(plain, inp), inp["attention_mask"])
+        for inp in inputs.values())
+    if checks["runner_vs_Llama4ForCausalLM_max_abs_diff"] > 1e-6:
+        raise CheckFailed("layer-wise runner does not reproduce Llama4ForCausalLM")
+    model2, masks2 = build_llama4_hetero(transformers.AutoConfig.from_pretrained(d))
+    model2.load_state_dict(model.state_dict(), strict=True)
+    checks["reload_max_abs_diff"] = max(
+        max_abs_diff_valid(layerwise_logits(model2, inp, masks2), logits[n], inp["attention_mask"])
+        for n, inp in inputs.items())
+    if checks["reload_max_abs_diff"] != 0.0 or masks2 != masks:
+        raise CheckFailed("reloaded llama4_hetero differs")
+    shapes = [list(model.model.layers[i].feed_forward.experts.gate_up_proj.shape) for i in (1, 3)]
+    if shapes != [[2, 32, 32], [4, 32, 16]]:
+        raise CheckFailed(f"per-layer expert shapes not applied: {shapes}")
+    checks["expert_gate_up_shapes"] = shapes
+    write_reference(d, inputs, logits)
+    return {"architecture": "Llama4ForCausalLM", "inputs": list(inputs), "checks": checks, "dtype": "float32",
+            "notes": "Heterogeneous Llama 4 text (per_layer_config) over the llama4 case: layer 0 (RoPE) attends in chunks "
+                     "of 3 instead of 4, layer 1 keeps 2 of its 4 experts, layer 2 skips its feed_forward, layer 3 has "
+                     "experts of width 8 and 4 KV heads. Each layer is transformers' Llama4TextDecoderLayer built from the "
+                     "resolved per-layer config, run layer by layer with each layer's chunked or causal mask."}
+
+
 def case_llama_hetero(d):
     try:
         het_cfg = cls("LlamaConfig")(**HETERO_GLOBAL, per_layer_config=copy.deepcopy(HETERO_LAYERS))
@@ -1417,6 +1505,7 @@ CASES = {
     "llama_hetero": ("llama", case_llama_hetero),
     "qwen3_moe_hetero": ("qwen3_moe", case_qwen3_moe_hetero),
     "gpt_oss_hetero": ("gpt_oss", case_gpt_oss_hetero),
+    "llama4_hetero": ("llama4_text", case_llama4_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),
     "decilm": ("nemotron-nas", case_decilm),
 }

@@ -70,17 +70,16 @@ class Llama4TextDescriptor final : public ModelDescriptor {
       if (step < 1) throw ConfigError(fmt::format("{} must be at least 1, got {}", cfg.where("interleave_moe_layer_step"), step));
       for (int64_t i = step - 1; i < n; i += step) moe_layers.insert(i);
     }
-    const int64_t dense_size = cfg.integer("intermediate_size_mlp", 16384);
-    for (int64_t i = 0; i < n; ++i) {
-      LayerSpec& spec = config.layers[static_cast<std::size_t>(i)];
-      if (moe_layers.contains(i)) {
-        spec.moe.shared_expert_intermediate_size = spec.moe.expert_intermediate_size;
-      } else {
-        spec.mlp = MlpKind::Gated;
-        spec.intermediate_size = dense_size;
-      }
-    }
+    for (int64_t i = 0; i < n; ++i)
+      if (!moe_layers.contains(i)) config.layers[static_cast<std::size_t>(i)].mlp = MlpKind::Gated;
     detail::apply_per_layer_config(config, cfg, &kMoe);
+    // After the per-layer overrides: a layer's intermediate_size is its experts' and its shared
+    // expert's width; dense layers keep intermediate_size_mlp, as transformers builds them.
+    const int64_t dense_size = cfg.integer("intermediate_size_mlp", 16384);
+    for (LayerSpec& spec : config.layers) {
+      if (spec.mlp == MlpKind::MixtureOfExperts) spec.moe.shared_expert_intermediate_size = spec.moe.expert_intermediate_size;
+      else if (spec.mlp == MlpKind::Gated) spec.intermediate_size = dense_size;
+    }
     return config;
   }
 
