@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "shadowpeft/core/error.h"
@@ -48,6 +49,15 @@ class ConfigReader {
     const io::Json& v = json_.at(key);
     if (!v.is_string()) throw ConfigError(fmt::format("{} must be a string, got {}", where(key), v.dump()));
     return v.get<std::string>();
+  }
+  // A list of layer indices (mlp_only_layers, moe_layers); empty when absent.
+  std::set<int64_t> layer_indices(const std::string& key) const {
+    std::set<int64_t> out;
+    if (!has(key)) return out;
+    const io::Json& v = json_.at(key);
+    if (!v.is_array()) throw ConfigError(fmt::format("{} must be a list of layer indices, got {}", where(key), v.dump()));
+    for (const io::Json& i : v) out.insert(as_integer(key, i));
+    return out;
   }
   ConfigReader child(const std::string& key) const {
     const io::Json& v = json_.at(key);
@@ -98,7 +108,14 @@ ModelConfig parse_llama_like(const io::Json& config, const std::filesystem::path
 RopeConfig parse_rope(const ConfigReader& cfg, double default_theta);
 Activation parse_activation(const ConfigReader& cfg, const std::string& key, const std::string& fallback);
 
-struct MoeFields;
+// Where a family's config.json keeps its mixture-of-experts fields, and what the family fixes.
+struct MoeFields {
+  MoeSpec spec;                        // scoring, biases, activation: the family's
+  const char* expert_size_key;         // "moe_intermediate_size" (Qwen-MoE), "intermediate_size" (Mixtral, GPT-OSS)
+  bool normalize_from_config = false;  // `norm_topk_prob` decides (Qwen-MoE); else spec.normalize_top_k
+  bool sparse_step = false;            // `decoder_sparse_step` + `mlp_only_layers` pick the MoE layers (Qwen-MoE)
+};
+
 // Per-layer overrides from transformers' `per_layer_config` (both `skip` list and `skip_*` flag forms);
 // `moe`: the family's mixture-of-experts fields, which layers may override too.
 void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg, const MoeFields* moe = nullptr);
@@ -114,14 +131,6 @@ void apply_block_configs(ModelConfig& config, const ConfigReader& cfg);
 }  // namespace shadowpeft::models::detail
 
 namespace shadowpeft::models::detail {
-
-// Where a family's config.json keeps its mixture-of-experts fields, and what the family fixes.
-struct MoeFields {
-  MoeSpec spec;                        // scoring, biases, activation: the family's
-  const char* expert_size_key;         // "moe_intermediate_size" (Qwen-MoE), "intermediate_size" (Mixtral, GPT-OSS)
-  bool normalize_from_config = false;  // `norm_topk_prob` decides (Qwen-MoE); else spec.normalize_top_k
-  bool sparse_step = false;            // `decoder_sparse_step` + `mlp_only_layers` pick the MoE layers (Qwen-MoE)
-};
 
 // Makes the MoE layers of `config` mixtures of experts: `num_local_experts` (or `num_experts`),
 // `num_experts_per_tok`, the expert width; the other layers keep their dense MLP.

@@ -27,8 +27,9 @@ io::Json& language_model_json(io::Json& raw, const ModelDescriptor& descriptor) 
 ModelConfig derive_config(const ModelConfig& base, const DerivedSizes& sizes, const std::string& what) {
   if (!base.descriptor) throw Error(fmt::format("{}: the base config was not parsed (no descriptor)", what));
   // A multimodal base's smaller model is a causal LM of its language model's family.
-  io::Json raw = base.descriptor->standalone_language_model(base.raw).value_or(base.raw);
-  const ModelDescriptor& family = raw == base.raw ? *base.descriptor : descriptor_for(raw, what);
+  const std::optional<io::Json> standalone = base.descriptor->standalone_language_model(base.raw);
+  io::Json raw = standalone.value_or(base.raw);
+  const ModelDescriptor& family = standalone ? descriptor_for(raw, what) : *base.descriptor;
   io::Json& lm = language_model_json(raw, family);
   const int64_t n = sizes.num_layers;
   auto set = [&](std::initializer_list<const char*> keys, int64_t value, const char* field, bool required) {

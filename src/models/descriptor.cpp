@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "config_fields.h"
+#include "layout_tables.h"
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/models/causal_lm.h"
 
@@ -39,16 +40,33 @@ std::optional<std::string> rename_module(const std::string& name, std::string_vi
   return renamed + rest;
 }
 
+namespace detail {
+
+std::pair<std::string, const ModuleRename*> rename_first(const std::string& name, std::span<const ModuleRename> renames,
+                                                         bool to_ours) {
+  for (const ModuleRename& r : renames)
+    if (auto n = to_ours ? rename_module(name, r.theirs, r.ours) : rename_module(name, r.ours, r.theirs)) return {std::move(*n), &r};
+  return {name, nullptr};
+}
+
+void rename_tensors(io::TensorMap& tensors, std::span<const ModuleRename> renames, bool to_ours) {
+  if (renames.empty()) return;
+  io::TensorMap renamed;
+  for (auto& [name, t] : tensors) {
+    auto [target, rule] = rename_first(name, renames, to_ours);
+    renamed.emplace(std::move(target), rule && rule->transposed && t.dim() == 2 ? t.t().contiguous() : t);
+  }
+  tensors = std::move(renamed);
+}
+
+}  // namespace detail
+
 std::string ModelDescriptor::checkpoint_name(const std::string& ours) const {
-  for (const ModuleRename& r : module_renames())
-    if (auto renamed = rename_module(ours, r.ours, r.theirs)) return *renamed;
-  return ours;
+  return detail::rename_first(ours, module_renames(), /*to_ours=*/false).first;
 }
 
 std::string ModelDescriptor::module_name(const std::string& theirs) const {
-  for (const ModuleRename& r : module_renames())
-    if (auto renamed = rename_module(theirs, r.theirs, r.ours)) return *renamed;
-  return theirs;
+  return detail::rename_first(theirs, module_renames(), /*to_ours=*/true).first;
 }
 
 std::optional<std::string> ModelDescriptor::weight_group(const std::string& checkpoint_tensor, const ModelConfig& config) const {
@@ -90,29 +108,11 @@ std::optional<std::pair<std::string, std::string>> fused_instance(const std::str
   return std::pair{name.substr(0, dot), name.substr(dot)};
 }
 
-// Renames every tensor by the first matching entry (checkpoint → ours when `to_ours`), transposing
-// the 2-D weights of entries marked transposed; the transpose is its own inverse.
-void rename_all(io::TensorMap& tensors, std::span<const ModuleRename> renames, bool to_ours) {
-  if (renames.empty()) return;
-  io::TensorMap renamed;
-  for (auto& [name, t] : tensors) {
-    std::string target = name;
-    bool transposed = false;
-    for (const ModuleRename& r : renames)
-      if (auto n = to_ours ? rename_module(name, r.theirs, r.ours) : rename_module(name, r.ours, r.theirs)) {
-        target = std::move(*n);
-        transposed = r.transposed;
-        break;
-      }
-    renamed.emplace(std::move(target), transposed && t.dim() == 2 ? t.t().contiguous() : t);
-  }
-  tensors = std::move(renamed);
-}
-
 }  // namespace
 
 void ModelDescriptor::checkpoint_to_modules(io::TensorMap& tensors, const ModelConfig& config) const {
-  rename_all(tensors, module_renames(), /*to_ours=*/true);
+  detail::rename_tensors(tensors, module_renames(), /*to_ours=*/true);
+  detail::convert_expert_stacks(tensors, config, expert_layout(), /*to_ours=*/true);
   if (fused_modules().empty()) return;
   // Each part's rows: the shape of its module in a model of this config built on the meta device.
   std::map<std::string, int64_t> rows;
@@ -146,6 +146,7 @@ void ModelDescriptor::checkpoint_to_modules(io::TensorMap& tensors, const ModelC
 }
 
 void ModelDescriptor::modules_to_checkpoint(io::TensorMap& tensors, const ModelConfig& config) const {
+  detail::convert_expert_stacks(tensors, config, expert_layout(), /*to_ours=*/false);
   for (const FusedModules& f : fused_modules()) {
     const bool per_layer = f.fused.find("{i}") != std::string_view::npos;
     for (int64_t i = 0; i < (per_layer ? config.num_layers() : 1); ++i) {
@@ -163,7 +164,7 @@ void ModelDescriptor::modules_to_checkpoint(io::TensorMap& tensors, const ModelC
       }
     }
   }
-  rename_all(tensors, module_renames(), /*to_ours=*/false);
+  detail::rename_tensors(tensors, module_renames(), /*to_ours=*/false);
 }
 
 const std::vector<const ModelDescriptor*>& built_in_descriptors();  // generated from src/models/descriptors/
@@ -242,8 +243,9 @@ void check_quantization(const io::Json& json, const io::Json& language_model, co
                         const fs::path& file) {
   for (const io::Json* scope : {&json, &language_model}) {
     if (!scope->contains("quantization_config") || (*scope)["quantization_config"].is_null()) continue;
+    if (!(*scope)["quantization_config"].is_object())
+      throw ConfigError(fmt::format("{}: field 'quantization_config' must be an object", file.string()));
     const detail::ConfigReader q((*scope)["quantization_config"], file, "quantization_config.");
-    if (!q.json().is_object()) throw ConfigError(fmt::format("{}: field 'quantization_config' must be an object", file.string()));
     const std::string method = q.string("quant_method", "");
     const auto accepted = descriptor.quantization_methods();
     if (std::find(accepted.begin(), accepted.end(), method) == accepted.end())

@@ -262,17 +262,6 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
 
 // ---- MLP ------------------------------------------------------------------------------------
 
-SharedExpertImpl::SharedExpertImpl(int64_t hidden_size, int64_t intermediate_size, Activation activation_)
-    : activation(activation_) {
-  gate_proj = register_module("gate_proj", Linear(hidden_size, intermediate_size, false));
-  up_proj = register_module("up_proj", Linear(hidden_size, intermediate_size, false));
-  down_proj = register_module("down_proj", Linear(intermediate_size, hidden_size, false));
-}
-
-at::Tensor SharedExpertImpl::forward(const at::Tensor& x) const {
-  return down_proj->forward(activate(gate_proj->forward(x), activation) * up_proj->forward(x));
-}
-
 MlpImpl::MlpImpl(const LayerSpec& spec, const ModelConfig& config) : kind(spec.mlp), activation(config.activation) {
   const int64_t h = config.hidden_size, m = spec.intermediate_size;
   switch (kind) {
@@ -291,8 +280,11 @@ MlpImpl::MlpImpl(const LayerSpec& spec, const ModelConfig& config) : kind(spec.m
     case MlpKind::MixtureOfExperts:
       gate = register_module("gate", Linear(h, spec.moe.num_experts, spec.moe.router_bias));
       experts = register_module("experts", Experts(spec.moe, h, config.activation));
-      if (spec.moe.shared_expert_intermediate_size > 0)
-        shared_expert = register_module("shared_expert", SharedExpert(h, spec.moe.shared_expert_intermediate_size, config.activation));
+      if (spec.moe.shared_expert_intermediate_size > 0) {
+        LayerSpec shared;  // a dense gated MLP of the shared expert's width, without biases
+        shared.intermediate_size = spec.moe.shared_expert_intermediate_size;
+        shared_expert = register_module("shared_expert", std::make_shared<MlpImpl>(shared, config));
+      }
       break;
     case MlpKind::None:
       break;

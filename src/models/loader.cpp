@@ -23,12 +23,6 @@ namespace {
 constexpr std::pair<const char*, at::ScalarType> kDtypes[] = {
     {"float32", at::kFloat}, {"bfloat16", at::kBFloat16}, {"float16", at::kHalf}, {"float64", at::kDouble}};
 
-at::ScalarType scalar_type(const std::string& dtype) {
-  for (const auto& [name, type] : kDtypes)
-    if (dtype == name) return type;
-  throw Error(fmt::format("config dtype '{}' has no parameter type", dtype));
-}
-
 // The parameters' dtype, as transformers records it in the config it saves.
 std::string parameter_dtype_name(CausalLMImpl& model) {
   for (const auto& p : model.parameters()) {
@@ -128,7 +122,7 @@ CheckpointTensors read_tensors(const fs::path& dir, const ModelConfig& config) {
 }
 
 CausalLM build_model(ModelConfig config, CheckpointTensors checkpoint, const fs::path& dir, const LoadOptions& options) {
-  const at::ScalarType dtype = options.dtype.value_or(scalar_type(config.dtype));
+  const at::ScalarType dtype = options.dtype.value_or(parameter_scalar_type(config.dtype));
   CausalLM model(std::move(config));
   model->to(dtype);
   // transformers drops a stored lm_head.weight when embeddings are tied; so do we.
@@ -214,6 +208,12 @@ CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_lab
                           "task before using it for predictions.",
                           architecture, dir.string(), num_labels, config.output_hidden_size(), std));
   return build_model(std::move(config), std::move(checkpoint), dir, options);
+}
+
+at::ScalarType parameter_scalar_type(const std::string& dtype) {
+  for (const auto& [name, type] : kDtypes)
+    if (dtype == name) return type;
+  throw Error(fmt::format("config dtype '{}' has no parameter type", dtype));
 }
 
 io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelConfig& config) {

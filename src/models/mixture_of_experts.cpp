@@ -58,7 +58,8 @@ at::Tensor ExpertsImpl::forward(const at::Tensor& x, const at::Tensor& chosen, c
     }
     outputs.push_back(at::linear(hidden, down_proj[e], bias_of(down_proj_bias, e)));
   }
-  const at::Tensor out = spec.weights_on_input ? at::cat(outputs) : at::cat(outputs) * slot_weights;
+  at::Tensor out = at::cat(outputs);
+  if (!spec.weights_on_input) out = out * slot_weights;
   return at::zeros_like(x).index_add(0, tokens, out.to(x.scalar_type()));
 }
 

@@ -35,11 +35,7 @@ void apply_mixture_of_experts(ModelConfig& config, const ConfigReader& cfg, cons
   if (fields.sparse_step) {
     step = cfg.integer("decoder_sparse_step", 1);
     if (step < 1) throw ConfigError(fmt::format("{} must be at least 1, got {}", cfg.where("decoder_sparse_step"), step));
-    if (cfg.has("mlp_only_layers")) {
-      const io::Json& list = cfg.json().at("mlp_only_layers");
-      if (!list.is_array()) throw ConfigError(fmt::format("{} must be a list of layer indices, got {}", cfg.where("mlp_only_layers"), list.dump()));
-      for (const io::Json& i : list) dense_layers.insert(cfg.as_integer("mlp_only_layers", i));
-    }
+    dense_layers = cfg.layer_indices("mlp_only_layers");
   }
   for (int64_t i = 0; i < config.num_layers(); ++i) {
     if (dense_layers.contains(i) || (i + 1) % step != 0) continue;

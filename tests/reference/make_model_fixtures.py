@@ -887,31 +887,43 @@ HETERO_LAYERS = {
 }
 
 
-def build_hetero(het_cfg):
-    """LlamaForCausalLM whose layer i is LlamaDecoderLayer(config.per_layer_config[i], i) with skipped
-    sub-blocks replaced the way transformers' heterogeneity modeling spec does it. Returns (model,
-    per-layer sliding window or None)."""
-    from transformers.models.llama.modeling_llama import LlamaDecoderLayer
-
+def build_layerwise(het_cfg, model_cls, layer_cls, mask_of, skip_mlp=None):
+    """`model_cls` whose layer i is layer_cls(config.per_layer_config[i], i), skipped sub-blocks replaced the
+    way transformers' heterogeneity modeling spec does it (their norm and module become no-ops without
+    weights; `skip_mlp(layer)` where a family's MLP is not layer.mlp returning a tensor). Returns (model,
+    [mask_of(i, per-layer config)] for layerwise_logits)."""
     het_cfg._attn_implementation = "eager"
     # Homogeneous config with the global values (embeddings, final norm, rotary, lm_head).
     glob = het_cfg.to_dict()
     glob.pop("per_layer_config", None)
-    base = type(het_cfg).from_dict(glob)
-    model = cls("LlamaForCausalLM")._from_config(base, attn_implementation="eager")
-    windows = []
+    model = cls(model_cls)._from_config(type(het_cfg).from_dict(glob), attn_implementation="eager")
+    masks = []
     for i in range(het_cfg.num_hidden_layers):
         lc = het_cfg.per_layer_config[i]
-        layer = LlamaDecoderLayer(lc, i)
+        layer = layer_cls(lc, i)
+        # A layer built outside from_config holds torch.empty parameters (GPT-OSS's sinks); initialise it
+        # as the model initialises its own, so that no fixture depends on uninitialised memory.
+        layer.apply(model._init_weights)
         if "attention" in lc.skip:
             layer.input_layernorm = SkippedNorm()
             layer.self_attn = SkippedAttention()
         if "mlp" in lc.skip:
             layer.post_attention_layernorm = SkippedNorm()
-            layer.mlp = SkippedMLP()
+            if skip_mlp:
+                skip_mlp(layer)
+            else:
+                layer.mlp = SkippedMLP()
         model.model.layers[i] = layer
-        windows.append(getattr(lc, "sliding_window", None))
-    return model.float().eval(), windows
+        masks.append(mask_of(i, lc))
+    return model.float().eval(), masks
+
+
+def build_hetero(het_cfg):
+    """LlamaForCausalLM built layer by layer from LlamaDecoderLayer; masks: each layer's sliding window."""
+    from transformers.models.llama.modeling_llama import LlamaDecoderLayer
+
+    return build_layerwise(het_cfg, "LlamaForCausalLM", LlamaDecoderLayer,
+                           lambda i, lc: getattr(lc, "sliding_window", None))
 
 
 def check_flags_form():
@@ -1035,22 +1047,10 @@ def per_expert_file_tensors(state):
 
 
 def build_moe_hetero(het_cfg):
-    """Qwen3MoeForCausalLM whose layer i is Qwen3MoeDecoderLayer(config.per_layer_config[i], i), skipped
-    MLPs replaced as transformers' heterogeneity spec does."""
+    """Qwen3MoeForCausalLM built layer by layer from Qwen3MoeDecoderLayer; no sliding windows."""
     from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeDecoderLayer
 
-    het_cfg._attn_implementation = "eager"
-    glob = het_cfg.to_dict()
-    glob.pop("per_layer_config", None)
-    model = cls("Qwen3MoeForCausalLM")._from_config(type(het_cfg).from_dict(glob), attn_implementation="eager")
-    for i in range(het_cfg.num_hidden_layers):
-        lc = het_cfg.per_layer_config[i]
-        layer = Qwen3MoeDecoderLayer(lc, i)
-        if "mlp" in lc.skip:
-            layer.post_attention_layernorm = SkippedNorm()
-            layer.mlp = SkippedMLP()
-        model.model.layers[i] = layer
-    return model.float().eval()
+    return build_layerwise(het_cfg, "Qwen3MoeForCausalLM", Qwen3MoeDecoderLayer, lambda i, lc: None)[0]
 
 
 def case_qwen3_moe_hetero(d):
@@ -1110,75 +1110,76 @@ class SkippedRouterMLP(nn.Module):
 
 
 def build_gpt_oss_hetero(het_cfg):
-    """GptOssForCausalLM whose layer i is GptOssDecoderLayer(config.per_layer_config[i], i). Returns (model,
-    per-layer window): the sliding_attention layers of layer_types slide, by their own sliding_window where
-    per_layer_config sets one."""
+    """GptOssForCausalLM built layer by layer from GptOssDecoderLayer; masks: the sliding_attention layers of
+    layer_types slide, by their own sliding_window where per_layer_config sets one."""
     from transformers.models.gpt_oss.modeling_gpt_oss import GptOssDecoderLayer
 
-    het_cfg._attn_implementation = "eager"
-    glob = het_cfg.to_dict()
-    glob.pop("per_layer_config", None)
-    model = cls("GptOssForCausalLM")._from_config(type(het_cfg).from_dict(glob), attn_implementation="eager")
-    windows = []
-    for i in range(het_cfg.num_hidden_layers):
-        lc = het_cfg.per_layer_config[i]
-        layer = GptOssDecoderLayer(lc, i)
-        if "mlp" in lc.skip:
-            layer.post_attention_layernorm = SkippedNorm()
-            layer.mlp = SkippedRouterMLP()
-        model.model.layers[i] = layer
-        own = MOE_HETERO_WINDOWS.get(i)
+    def window(i, lc):
+        own = GPT_OSS_HETERO_LAYERS.get(i, {}).get("sliding_window")
         sliding = het_cfg.layer_types[i] == "sliding_attention"
-        windows.append((own if own is not None else GPT_OSS["sliding_window"]) if sliding else None)
-    return model.float().eval(), windows
+        return (own if own is not None else GPT_OSS["sliding_window"]) if sliding else None
+
+    def skip_mlp(layer):
+        layer.mlp = SkippedRouterMLP()
+
+    return build_layerwise(het_cfg, "GptOssForCausalLM", GptOssDecoderLayer, window, skip_mlp)
 
 
-MOE_HETERO_WINDOWS = {i: v["sliding_window"] for i, v in GPT_OSS_HETERO_LAYERS.items() if "sliding_window" in v}
-
-
-def case_gpt_oss_hetero(d):
+def hetero_layerwise_case(d, *, config_cls, model_cls, global_kw, layers, build, plain_masks, experts_of, shapes_at,
+                          expected_shapes, checks_key, notes):
+    """A heterogeneous model (per_layer_config `layers` over `global_kw`) built by `build`, saved as transformers
+    saves its state dict, with reference logits from layerwise_logits. Checks that the runner reproduces
+    `model_cls` on the homogeneous config (masks from `plain_masks(config)`), that reloading through AutoConfig
+    gives the same model and masks, and that the per-layer expert shapes took effect."""
     torch.manual_seed(SEED)
-    het_cfg = cls("GptOssConfig")(**dict(GPT_OSS, num_hidden_layers=4),
-                                  per_layer_config=copy.deepcopy(GPT_OSS_HETERO_LAYERS))
-    model, windows = build_gpt_oss_hetero(het_cfg)
+    het_cfg = cls(config_cls)(**global_kw, per_layer_config=copy.deepcopy(layers))
+    model, masks = build(het_cfg)
     randomize(model, 0.2)
-    het_cfg.architectures = ["GptOssForCausalLM"]
+    het_cfg.architectures = [model_cls]
     het_cfg.dtype = torch.float32
     het_cfg.save_pretrained(d)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(d, "model.safetensors"),
               metadata={"format": "pt"})
     inputs = make_inputs(STD_INPUTS + ["long"])
-    logits = {n: layerwise_logits(model, inp, windows) for n, inp in inputs.items()}
-    checks = {"windows": windows}
-    # The runner reproduces GptOssForCausalLM on the homogeneous config.
+    logits = {n: layerwise_logits(model, inp, masks) for n, inp in inputs.items()}
+    checks = {checks_key: [list(m) if isinstance(m, tuple) else m for m in masks]}
     torch.manual_seed(SEED)
-    plain = cls("GptOssForCausalLM")._from_config(cls("GptOssConfig")(**GPT_OSS), attn_implementation="eager")
+    plain = cls(model_cls)._from_config(cls(config_cls)(**global_kw), attn_implementation="eager")
     randomize(plain, 0.2)
     plain.eval()
-    plain_windows = [GPT_OSS["sliding_window"] if t == "sliding_attention" else None for t in plain.config.layer_types]
-    checks["runner_vs_GptOssForCausalLM_max_abs_diff"] = max(
-        max_abs_diff_valid(layerwise_logits(plain, inp, plain_windows), hf_forward(plain, inp), inp["attention_mask"])
-        for inp in inputs.values())
-    if checks["runner_vs_GptOssForCausalLM_max_abs_diff"] > 1e-6:
-        raise CheckFailed("layer-wise runner does not reproduce GptOssForCausalLM")
-    model2, windows2 = build_gpt_oss_hetero(transformers.AutoConfig.from_pretrained(d))
+    runner_key = f"runner_vs_{model_cls}_max_abs_diff"
+    checks[runner_key] = max(
+        max_abs_diff_valid(layerwise_logits(plain, inp, plain_masks(plain.config)), hf_forward(plain, inp),
+                           inp["attention_mask"]) for inp in inputs.values())
+    if checks[runner_key] > 1e-6:
+        raise CheckFailed(f"layer-wise runner does not reproduce {model_cls}")
+    model2, masks2 = build(transformers.AutoConfig.from_pretrained(d))
     model2.load_state_dict(model.state_dict(), strict=True)
     checks["reload_max_abs_diff"] = max(
-        max_abs_diff_valid(layerwise_logits(model2, inp, windows2), logits[n], inp["attention_mask"])
+        max_abs_diff_valid(layerwise_logits(model2, inp, masks2), logits[n], inp["attention_mask"])
         for n, inp in inputs.items())
-    if checks["reload_max_abs_diff"] != 0.0 or windows2 != windows:
-        raise CheckFailed("reloaded gpt_oss_hetero differs")
-    shapes = [list(model.model.layers[i].mlp.experts.gate_up_proj.shape) for i in (0, 1)]
-    if shapes != [[2, 32, 32], [4, 32, 16]]:
+    if checks["reload_max_abs_diff"] != 0.0 or masks2 != masks:
+        raise CheckFailed(f"reloaded {os.path.basename(d)} differs")
+    shapes = [list(experts_of(model.model.layers[i]).gate_up_proj.shape) for i in shapes_at]
+    if shapes != expected_shapes:
         raise CheckFailed(f"per-layer expert shapes not applied: {shapes}")
     checks["expert_gate_up_shapes"] = shapes
     write_reference(d, inputs, logits)
-    return {"architecture": "GptOssForCausalLM", "inputs": list(inputs), "checks": checks, "dtype": "float32",
-            "notes": "Heterogeneous GPT-OSS (per_layer_config) over layer_types [sliding 4, full, sliding 4, full]: layer 0 "
-                     "keeps 2 of 4 experts with top-1, layer 1 has experts of width 8, layer 2 skips its MLP and slides "
-                     "with a window of 3, layer 3 has 4 KV heads. Each layer is transformers' GptOssDecoderLayer built "
-                     "from the resolved per-layer config, run layer by layer with the window each resolves to (sinks, "
-                     "YaRN and the clamped SwiGLU as in the gpt_oss case)."}
+    return {"architecture": model_cls, "inputs": list(inputs), "checks": checks, "dtype": "float32", "notes": notes}
+
+
+def case_gpt_oss_hetero(d):
+    return hetero_layerwise_case(
+        d, config_cls="GptOssConfig", model_cls="GptOssForCausalLM", global_kw=dict(GPT_OSS, num_hidden_layers=4),
+        layers=GPT_OSS_HETERO_LAYERS, build=build_gpt_oss_hetero,
+        plain_masks=lambda c: [GPT_OSS["sliding_window"] if t == "sliding_attention" else None for t in c.layer_types],
+        experts_of=lambda layer: layer.mlp.experts, shapes_at=(0, 1), expected_shapes=[[2, 32, 32], [4, 32, 16]],
+        checks_key="windows",
+        notes="Heterogeneous GPT-OSS (per_layer_config) over layer_types [sliding 4, full, sliding 4, full]: layer 0 "
+              "keeps 2 of 4 experts with top-1, layer 1 has experts of width 8, layer 2 skips its MLP and slides "
+              "with a window of 3, layer 3 has 4 KV heads. Each layer is transformers' GptOssDecoderLayer built "
+              "from the resolved per-layer config, run layer by layer with the window each resolves to (sinks, "
+              "YaRN and the clamped SwiGLU as in the gpt_oss case).")
 
 
 # ----------------------------------------------------------------------------------------- llama4_hetero
@@ -1199,70 +1200,33 @@ class SkippedLlama4FeedForward(nn.Module):
 
 
 def build_llama4_hetero(het_cfg):
-    """Llama4ForCausalLM whose layer i is Llama4TextDecoderLayer(config.per_layer_config[i], i). Returns (model,
-    per-layer mask: ("chunk", size) on chunked_attention layers, None on the others)."""
+    """Llama4ForCausalLM built layer by layer from Llama4TextDecoderLayer; masks: ("chunk", size) on the
+    chunked_attention layers (each layer's own chunk where per_layer_config sets one), None on the others."""
     from transformers.models.llama4.modeling_llama4 import Llama4TextDecoderLayer
 
-    het_cfg._attn_implementation = "eager"
-    glob = het_cfg.to_dict()
-    glob.pop("per_layer_config", None)
-    model = cls("Llama4ForCausalLM")._from_config(type(het_cfg).from_dict(glob), attn_implementation="eager")
-    masks = []
-    for i in range(het_cfg.num_hidden_layers):
-        lc = het_cfg.per_layer_config[i]
-        layer = Llama4TextDecoderLayer(lc, i)
-        if "mlp" in lc.skip:
-            layer.post_attention_layernorm = SkippedNorm()
-            layer.feed_forward = SkippedLlama4FeedForward()
-            layer.is_moe_layer = False
-        model.model.layers[i] = layer
+    def mask(i, lc):
         chunk = LLAMA4_HETERO_LAYERS.get(i, {}).get("attention_chunk_size", LLAMA4["attention_chunk_size"])
-        masks.append(("chunk", chunk) if het_cfg.layer_types[i] == "chunked_attention" else None)
-    return model.float().eval(), masks
+        return ("chunk", chunk) if het_cfg.layer_types[i] == "chunked_attention" else None
+
+    def skip_mlp(layer):
+        layer.feed_forward = SkippedLlama4FeedForward()
+        layer.is_moe_layer = False
+
+    return build_layerwise(het_cfg, "Llama4ForCausalLM", Llama4TextDecoderLayer, mask, skip_mlp)
 
 
 def case_llama4_hetero(d):
-    torch.manual_seed(SEED)
-    het_cfg = cls("Llama4TextConfig")(**LLAMA4, per_layer_config=copy.deepcopy(LLAMA4_HETERO_LAYERS))
-    model, masks = build_llama4_hetero(het_cfg)
-    randomize(model, 0.2)
-    het_cfg.architectures = ["Llama4ForCausalLM"]
-    het_cfg.dtype = torch.float32
-    het_cfg.save_pretrained(d)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(d, "model.safetensors"),
-              metadata={"format": "pt"})
-    inputs = make_inputs(STD_INPUTS + ["long"])
-    logits = {n: layerwise_logits(model, inp, masks) for n, inp in inputs.items()}
-    checks = {"masks": [list(m) if m else None for m in masks]}
-    # The runner reproduces Llama4ForCausalLM on the homogeneous config.
-    torch.manual_seed(SEED)
-    plain = cls("Llama4ForCausalLM")._from_config(cls("Llama4TextConfig")(**LLAMA4), attn_implementation="eager")
-    randomize(plain, 0.2)
-    plain.eval()
-    plain_masks = [("chunk", LLAMA4["attention_chunk_size"]) if t == "chunked_attention" else None
-                   for t in plain.config.layer_types]
-    checks["runner_vs_Llama4ForCausalLM_max_abs_diff"] = max(
-        max_abs_diff_valid(layerwise_logits(plain, inp, plain_masks), hf_forward(plain, inp), inp["attention_mask"])
-        for inp in inputs.values())
-    if checks["runner_vs_Llama4ForCausalLM_max_abs_diff"] > 1e-6:
-        raise CheckFailed("layer-wise runner does not reproduce Llama4ForCausalLM")
-    model2, masks2 = build_llama4_hetero(transformers.AutoConfig.from_pretrained(d))
-    model2.load_state_dict(model.state_dict(), strict=True)
-    checks["reload_max_abs_diff"] = max(
-        max_abs_diff_valid(layerwise_logits(model2, inp, masks2), logits[n], inp["attention_mask"])
-        for n, inp in inputs.items())
-    if checks["reload_max_abs_diff"] != 0.0 or masks2 != masks:
-        raise CheckFailed("reloaded llama4_hetero differs")
-    shapes = [list(model.model.layers[i].feed_forward.experts.gate_up_proj.shape) for i in (1, 3)]
-    if shapes != [[2, 32, 32], [4, 32, 16]]:
-        raise CheckFailed(f"per-layer expert shapes not applied: {shapes}")
-    checks["expert_gate_up_shapes"] = shapes
-    write_reference(d, inputs, logits)
-    return {"architecture": "Llama4ForCausalLM", "inputs": list(inputs), "checks": checks, "dtype": "float32",
-            "notes": "Heterogeneous Llama 4 text (per_layer_config) over the llama4 case: layer 0 (RoPE) attends in chunks "
-                     "of 3 instead of 4, layer 1 keeps 2 of its 4 experts, layer 2 skips its feed_forward, layer 3 has "
-                     "experts of width 8 and 4 KV heads. Each layer is transformers' Llama4TextDecoderLayer built from the "
-                     "resolved per-layer config, run layer by layer with each layer's chunked or causal mask."}
+    return hetero_layerwise_case(
+        d, config_cls="Llama4TextConfig", model_cls="Llama4ForCausalLM", global_kw=LLAMA4, layers=LLAMA4_HETERO_LAYERS,
+        build=build_llama4_hetero,
+        plain_masks=lambda c: [("chunk", LLAMA4["attention_chunk_size"]) if t == "chunked_attention" else None
+                               for t in c.layer_types],
+        experts_of=lambda layer: layer.feed_forward.experts, shapes_at=(1, 3), expected_shapes=[[2, 32, 32], [4, 32, 16]],
+        checks_key="masks",
+        notes="Heterogeneous Llama 4 text (per_layer_config) over the llama4 case: layer 0 (RoPE) attends in chunks "
+              "of 3 instead of 4, layer 1 keeps 2 of its 4 experts, layer 2 skips its feed_forward, layer 3 has "
+              "experts of width 8 and 4 KV heads. Each layer is transformers' Llama4TextDecoderLayer built from the "
+              "resolved per-layer config, run layer by layer with each layer's chunked or causal mask.")
 
 
 def case_llama_hetero(d):

@@ -43,6 +43,13 @@ struct StackedExperts {
   std::vector<std::string_view> per_expert;  // e.g. "model.layers.{i}.mlp.experts.{e}.gate_proj.weight", "...up_proj.weight"
 };
 
+// How transformers' modules (and so adapters) hold a family's expert stacks where that differs
+// from ours (gate_up_proj [E, 2I, H]: the gate half, then the up half; down_proj [E, H, I]).
+struct ExpertLayout {
+  bool transposed = false;   // x @ W: gate_up_proj [E, H, 2I], down_proj [E, I, H] (GPT-OSS, Llama 4)
+  bool interleaved = false;  // gate and up alternate along 2I, gate_up_proj_bias too (GPT-OSS)
+};
+
 // `name` with the module path `from` (a ModuleRename side) replaced by `to`; nullopt when `name`
 // is not under `from`.
 std::optional<std::string> rename_module(const std::string& name, std::string_view from, std::string_view to);
@@ -79,6 +86,8 @@ class ModelDescriptor {
   virtual std::span<const ModuleRename> module_renames() const { return {}; }
   // The family's fused checkpoint modules; none by default.
   virtual std::span<const FusedModules> fused_modules() const { return {}; }
+  // How its expert stacks are held; ours by default.
+  virtual ExpertLayout expert_layout() const { return {}; }
   std::string checkpoint_name(const std::string& ours) const;  // our module path → the checkpoint's
   std::string module_name(const std::string& theirs) const;    // the checkpoint's → ours
 
@@ -102,7 +111,7 @@ class ModelDescriptor {
   virtual std::optional<std::string> weight_group(const std::string& tensor, const ModelConfig& config) const;
 
   // Checkpoint tensors ↔ our module layout, names and values, from module_renames (with their
-  // transposes) and fused_modules.
+  // transposes), fused_modules and expert_layout.
   virtual void checkpoint_to_modules(io::TensorMap& tensors, const ModelConfig& config) const;
   virtual void modules_to_checkpoint(io::TensorMap& tensors, const ModelConfig& config) const;
 

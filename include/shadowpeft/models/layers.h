@@ -125,16 +125,6 @@ class ExpertsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Experts);
 
-// down(act(gate(x)) * up(x)) without biases: a mixture of experts' shared expert.
-class SharedExpertImpl : public torch::nn::Module {
- public:
-  SharedExpertImpl(int64_t hidden_size, int64_t intermediate_size, Activation activation);
-  at::Tensor forward(const at::Tensor& x) const;
-  Activation activation;
-  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
-};
-TORCH_MODULE(SharedExpert);
-
 class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(const LayerSpec& spec, const ModelConfig& config);
@@ -144,7 +134,7 @@ class MlpImpl : public torch::nn::Module {
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr}, linear_mlp{nullptr};
   Linear gate{nullptr};  // the router (MixtureOfExperts): logits over the experts
   Experts experts{nullptr};
-  SharedExpert shared_expert{nullptr};
+  std::shared_ptr<MlpImpl> shared_expert;  // a gated MLP beside the experts (MoeSpec::shared_expert_intermediate_size)
 };
 TORCH_MODULE(Mlp);
 

@@ -58,6 +58,9 @@ using TensorDescriber = std::function<std::string(const std::string& module_name
 void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std::string& source,
                      const std::vector<std::string>& ignorable = {}, const TensorDescriber& describe = {});
 
+// The parameter type of a config dtype name (ModelConfig::dtype: float32, bfloat16, float16, float64).
+at::ScalarType parameter_scalar_type(const std::string& dtype);
+
 // The model's tensors as `config`'s family saves them (names and values of its files).
 io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelConfig& config);
 // The config a model is saved with: its own, or for the language model of a multimodal checkpoint

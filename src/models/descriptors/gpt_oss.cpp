@@ -10,7 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "llama_like.h"
-#include "transposed_experts.h"
+#include "shadowpeft/models/loader.h"
 
 namespace shadowpeft::models {
 namespace {
@@ -46,6 +46,7 @@ class GptOssDescriptor final : public ModelDescriptor {
   std::vector<std::string> architectures() const override { return {"GptOssForCausalLM"}; }
   std::vector<std::string> quantization_methods() const override { return {"mxfp4"}; }
   std::span<const ModuleRename> module_renames() const override { return kRenames; }
+  ExpertLayout expert_layout() const override { return {.transposed = true, .interleaved = true}; }
 
   ModelConfig parse_config(const io::Json& json, const std::filesystem::path& file) const override {
     io::Json with_defaults = json;
@@ -72,28 +73,14 @@ class GptOssDescriptor final : public ModelDescriptor {
     for (const std::string& base : quantized) {
       const auto scales = t.find(base + "_scales");
       if (scales == t.end()) throw LoadError(fmt::format("MXFP4 tensor '{}_blocks' has no '{}_scales' beside it", base, base));
-      t[base] = dequantize_mxfp4(t.at(base + "_blocks"), scales->second, scalar_type_of(config), base);
+      t[base] = dequantize_mxfp4(t.at(base + "_blocks"), scales->second, parameter_scalar_type(config.dtype), base);
       t.erase(base + "_blocks");
       t.erase(base + "_scales");
     }
     ModelDescriptor::file_to_state_dict(t, config);
   }
 
-  void checkpoint_to_modules(io::TensorMap& t, const ModelConfig& config) const override {
-    ModelDescriptor::checkpoint_to_modules(t, config);
-    kExperts.to_modules(t, config);
-  }
-
-  void modules_to_checkpoint(io::TensorMap& t, const ModelConfig& config) const override {
-    kExperts.to_state_dict(t, config);
-    ModelDescriptor::modules_to_checkpoint(t, config);
-  }
-
  private:
-  static at::ScalarType scalar_type_of(const ModelConfig& config) {
-    return config.dtype == "bfloat16" ? at::kBFloat16 : config.dtype == "float16" ? at::kHalf : at::kFloat;
-  }
-
   inline static const detail::LlamaLikeDefaults kDefaults{.norm = NormKind::RMSNormWeightInFloat32,
                                                           .norm_eps = 1e-5,
                                                           .rope_theta = 150000.0,
@@ -104,7 +91,6 @@ class GptOssDescriptor final : public ModelDescriptor {
                                                       .activation = ExpertActivation::ClampedSwiGLU},
                                              .expert_size_key = "intermediate_size"};
   inline static const ModuleRename kRenames[] = {{"model.layers.{i}.mlp.gate", "model.layers.{i}.mlp.router"}};
-  inline static const detail::TransposedExperts kExperts{.interleaved = true};
 };
 
 }  // namespace

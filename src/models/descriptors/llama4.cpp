@@ -10,7 +10,6 @@
 #include <set>
 
 #include "llama_like.h"
-#include "transposed_experts.h"
 
 namespace shadowpeft::models {
 namespace {
@@ -21,6 +20,7 @@ class Llama4TextDescriptor final : public ModelDescriptor {
   std::vector<std::string> model_types() const override { return {"llama4_text"}; }
   std::vector<std::string> architectures() const override { return {"Llama4ForCausalLM"}; }
   std::span<const ModuleRename> module_renames() const override { return kRenames; }
+  ExpertLayout expert_layout() const override { return {.transposed = true}; }
 
   ModelConfig parse_config(const io::Json& json, const std::filesystem::path& file) const override {
     const detail::ConfigReader cfg(json, file);
@@ -62,9 +62,7 @@ class Llama4TextDescriptor final : public ModelDescriptor {
     detail::apply_mixture_of_experts(config, cfg, kMoe);
     std::set<int64_t> moe_layers;
     if (cfg.has("moe_layers")) {
-      const io::Json& list = json.at("moe_layers");
-      if (!list.is_array()) throw ConfigError(fmt::format("{} must be a list of layer indices, got {}", cfg.where("moe_layers"), list.dump()));
-      for (const io::Json& i : list) moe_layers.insert(cfg.as_integer("moe_layers", i));
+      moe_layers = cfg.layer_indices("moe_layers");
     } else {
       const int64_t step = cfg.integer("interleave_moe_layer_step", 1);
       if (step < 1) throw ConfigError(fmt::format("{} must be at least 1, got {}", cfg.where("interleave_moe_layer_step"), step));
@@ -83,23 +81,12 @@ class Llama4TextDescriptor final : public ModelDescriptor {
     return config;
   }
 
-  void checkpoint_to_modules(io::TensorMap& t, const ModelConfig& config) const override {
-    ModelDescriptor::checkpoint_to_modules(t, config);
-    kExperts.to_modules(t, config);
-  }
-
-  void modules_to_checkpoint(io::TensorMap& t, const ModelConfig& config) const override {
-    kExperts.to_state_dict(t, config);
-    ModelDescriptor::modules_to_checkpoint(t, config);
-  }
-
  private:
   inline static const detail::LlamaLikeDefaults kDefaults{.norm_eps = 1e-5, .rope_theta = 500000.0, .no_rope_layer_interval = 4};
   inline static const detail::MoeFields kMoe{
       .spec = {.scoring = RouterScoring::TopKSigmoid, .weights_on_input = true}, .expert_size_key = "intermediate_size"};
   inline static const ModuleRename kRenames[] = {{"model.layers.{i}.mlp.gate", "model.layers.{i}.feed_forward.router"},
                                                  {"model.layers.{i}.mlp", "model.layers.{i}.feed_forward"}};
-  inline static const detail::TransposedExperts kExperts{};
 };
 
 }  // namespace
