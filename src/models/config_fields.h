@@ -116,9 +116,16 @@ struct MoeFields {
   bool sparse_step = false;            // `decoder_sparse_step` + `mlp_only_layers` pick the MoE layers (Qwen-MoE)
 };
 
+// The sub-blocks a family's layer holds, which `skip` names.
+enum class LayerParts {
+  AttentionAndMlp,  // "attention", "mlp"
+  OneMixer,         // "mixer": a block of one sub-block of any kind (Nemotron-H)
+};
+
 // Per-layer overrides from transformers' `per_layer_config` (both `skip` list and `skip_*` flag forms);
 // `moe`: the family's mixture-of-experts fields, which layers may override too.
-void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg, const MoeFields* moe = nullptr);
+void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg, const MoeFields* moe = nullptr,
+                            LayerParts parts = LayerParts::AttentionAndMlp);
 // Qwen3/Qwen2-style `layer_types` + `use_sliding_window` / `max_window_layers`.
 void apply_layer_types(ModelConfig& config, const ConfigReader& cfg, const LlamaLikeDefaults& defaults);
 

@@ -18,8 +18,9 @@ Activation parse_activation(const ConfigReader& cfg, const std::string& key, con
   if (name == "gelu_pytorch_tanh" || name == "gelu_new" || name == "gelu_tanh") return Activation::GeluTanh;
   if (name == "gelu") return Activation::GeluExact;
   if (name == "relu") return Activation::ReLU;
+  if (name == "relu2") return Activation::ReLUSquared;
   throw UnsupportedError(fmt::format("{} = '{}' is not supported (supported: silu, swish, gelu, gelu_new, "
-                                     "gelu_pytorch_tanh, relu)", cfg.where(key), name));
+                                     "gelu_pytorch_tanh, relu, relu2)", cfg.where(key), name));
 }
 
 namespace {
@@ -215,8 +216,14 @@ bool apply_layer_attribute(LayerSpec& spec, const std::string& key, const io::Js
     spec.moe.expert_intermediate_size = layer.as_integer(key, v);
     if (key != "intermediate_size") return true;  // Mixtral, GPT-OSS: the one width is both
   }
-  if (moe && (key == "num_experts" || key == "num_local_experts")) spec.moe.num_experts = layer.as_integer(key, v);
+  if (moe && (key == "num_experts" || key == "num_local_experts" || key == "n_routed_experts"))
+    spec.moe.num_experts = layer.as_integer(key, v);
   else if (moe && key == "num_experts_per_tok") spec.moe.top_k = layer.as_integer(key, v);
+  else if (moe && key == "moe_shared_expert_intermediate_size") spec.moe.shared_expert_intermediate_size = layer.as_integer(key, v);
+  else if (key == "mamba_num_heads") spec.mamba.num_heads = layer.as_integer(key, v);
+  else if (key == "mamba_head_dim") spec.mamba.head_dim = layer.as_integer(key, v);
+  else if (key == "ssm_state_size") spec.mamba.state_size = layer.as_integer(key, v);
+  else if (key == "n_groups") spec.mamba.num_groups = layer.as_integer(key, v);
   else if (moe && moe->normalize_from_config && key == "norm_topk_prob") spec.moe.normalize_top_k = layer.boolean(key, false);
   else if (key == "num_key_value_heads") spec.num_kv_heads = layer.as_integer(key, v);
   else if (key == "num_attention_heads") spec.num_heads = layer.as_integer(key, v);
@@ -231,15 +238,25 @@ bool apply_layer_attribute(LayerSpec& spec, const std::string& key, const io::Js
   return true;
 }
 
-void apply_skip(LayerSpec& spec, const std::string& what, const ConfigReader& layer) {
-  if (what == "attention") spec.attention = AttentionKind::None;
-  else if (what == "mlp") spec.mlp = MlpKind::None;
-  else throw UnsupportedError(fmt::format("{} = '{}' is not supported (attention, mlp)", layer.where("skip"), what));
+// What a skip names: a layer's attention or MLP; in a family whose layers hold one sub-block
+// (Nemotron-H), its "mixer", whichever kind it is.
+void apply_skip(LayerSpec& spec, const std::string& what, const ConfigReader& layer, LayerParts parts) {
+  if (parts == LayerParts::OneMixer) {
+    if (what != "mixer") throw UnsupportedError(fmt::format("{} = '{}' is not supported (mixer)", layer.where("skip"), what));
+    spec.attention = AttentionKind::None;
+    spec.mlp = MlpKind::None;
+  } else if (what == "attention") {
+    spec.attention = AttentionKind::None;
+  } else if (what == "mlp") {
+    spec.mlp = MlpKind::None;
+  } else {
+    throw UnsupportedError(fmt::format("{} = '{}' is not supported (attention, mlp)", layer.where("skip"), what));
+  }
 }
 
 }  // namespace
 
-void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg, const MoeFields* moe) {
+void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg, const MoeFields* moe, LayerParts parts) {
   if (!cfg.has("per_layer_config")) return;
   const ConfigReader plc = cfg.child("per_layer_config");
   const int64_t n = config.num_layers();
@@ -271,8 +288,9 @@ void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg, const 
   std::vector<std::string> missing;
   for (const auto& [attr, count] : attribute_layers)
     if (count < n && !cfg.json().contains(attr) && attr != "sliding_window" && attr != "attention_chunk_size" &&
-        !(moe && (attr == "num_experts" || attr == "num_local_experts") &&  // transformers' attribute_map aliases
-          (cfg.json().contains("num_experts") || cfg.json().contains("num_local_experts"))))
+        !(moe && (attr == "num_experts" || attr == "num_local_experts" || attr == "n_routed_experts") &&  // attribute_map aliases
+          (cfg.json().contains("num_experts") || cfg.json().contains("num_local_experts") ||
+           cfg.json().contains("n_routed_experts"))))
       missing.push_back(attr);
   if (!missing.empty())
     throw ConfigError(fmt::format("{}: per_layer_config overrides {} on some layers only, and the global config "
@@ -284,9 +302,9 @@ void apply_per_layer_config(ModelConfig& config, const ConfigReader& cfg, const 
     for (const auto& [attr, v] : layer.json().items()) {
       if (attr == "skip") {
         if (!v.is_array()) throw ConfigError(fmt::format("{} must be a list of strings, got {}", layer.where("skip"), v.dump()));
-        for (const auto& what : v) apply_skip(spec, what.is_string() ? what.get<std::string>() : what.dump(), layer);
+        for (const auto& what : v) apply_skip(spec, what.is_string() ? what.get<std::string>() : what.dump(), layer, parts);
       } else if (attr.starts_with("skip_")) {
-        if (layer.boolean(attr, false)) apply_skip(spec, attr.substr(5), layer);
+        if (layer.boolean(attr, false)) apply_skip(spec, attr.substr(5), layer, parts);
       } else if (!apply_layer_attribute(spec, attr, v, layer, moe)) {
         throw UnsupportedError(fmt::format("{}: per-layer attribute '{}' is not supported", layer.where(attr), attr));
       }

@@ -37,7 +37,9 @@ ModelConfig derive_config(const ModelConfig& base, const DerivedSizes& sizes, co
     else if (required)
       throw ConfigError(fmt::format("{}: the {} config has no {} field to set to {}", what, family.name(), field, value));
   };
-  set({"num_hidden_layers", "n_layer", "num_layers"}, n, "layer count", true);
+  // Hybrid configs (Nemotron-H) count their layers by their list of block kinds.
+  const bool counted_by_blocks = lm.contains("layers_block_type") || lm.contains("hybrid_override_pattern");
+  set({"num_hidden_layers", "n_layer", "num_layers"}, n, "layer count", !counted_by_blocks);
   if (sizes.intermediate_size) set({"intermediate_size", "ffn_dim", "n_inner"}, *sizes.intermediate_size, "intermediate size", false);
   if (sizes.num_attention_heads)
     set({"num_attention_heads", "n_head", "num_heads", "attention_heads"}, *sizes.num_attention_heads, "attention-head", true);
@@ -45,9 +47,11 @@ ModelConfig derive_config(const ModelConfig& base, const DerivedSizes& sizes, co
     set({"num_key_value_heads", "num_kv_heads", "n_kv_head"}, *sizes.num_key_value_heads, "key/value-head", true);
   if (sizes.head_dim) set({"head_dim", "attention_head_dim"}, *sizes.head_dim, "head_dim", true);
   // Per-layer sources keep their first n entries, as a transformers config with fewer layers does.
-  for (const char* list : {"layer_types", "block_configs"})
+  for (const char* list : {"layer_types", "block_configs", "layers_block_type"})
     if (lm.contains(list) && lm[list].is_array() && static_cast<int64_t>(lm[list].size()) > n)
       lm[list].erase(lm[list].begin() + n, lm[list].end());
+  if (lm.contains("hybrid_override_pattern") && lm["hybrid_override_pattern"].is_string())
+    lm["hybrid_override_pattern"] = lm["hybrid_override_pattern"].get<std::string>().substr(0, static_cast<std::size_t>(n));
   if (lm.contains("per_layer_config") && lm["per_layer_config"].is_object()) {
     io::Json kept = io::Json::object();
     for (const auto& [key, v] : lm["per_layer_config"].items())

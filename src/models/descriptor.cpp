@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <regex>
@@ -75,26 +76,43 @@ std::optional<std::string> ModelDescriptor::weight_group(const std::string& chec
   for (const std::string& tower : other_towers())
     if (state_dict_tensor.starts_with(tower + ".")) return "other_towers";
   const std::string tensor = module_name(state_dict_tensor);
-  static const std::regex block(
-      R"(model\.layers\.(\d+)\.(input_layernorm|self_attn|post_attention_layernorm|pre_feedforward_layernorm|post_feedforward_layernorm|mlp)\..+)");
+  static const std::regex block(R"(model\.layers\.(\d+)\.(\w+)\..+)");
   const int64_t num_layers = config.num_layers();
   for (const char* embedding : {"model.embed_tokens.", "model.embed_positions.", "model.project_in."})
     if (tensor.starts_with(embedding)) return "embeddings";
   for (const char* head : {"lm_head.", "model.norm.", "model.project_out.", "score."})
     if (tensor.starts_with(head)) return "lm_head";
   std::smatch m;
-  if (std::regex_match(tensor, m, block)) {
-    const int64_t i = std::stoll(m[1]);
-    if (i >= num_layers) return std::nullopt;
-    // post_attention_layernorm normalises the attention's output (Sandwich, Post), else the MLP's
-    // input (Pre) or its residual sum (PostResidual).
-    const NormPlacement placement = config.layers[static_cast<std::size_t>(i)].norm_placement;
-    const bool after_attention = placement == NormPlacement::Sandwich || placement == NormPlacement::Post;
-    const bool attention =
-        m[2] == "input_layernorm" || m[2] == "self_attn" || (m[2] == "post_attention_layernorm" && after_attention);
-    return fmt::format("block_{}_{}", i, attention ? "attention" : "ffn");
-  }
+  if (!std::regex_match(tensor, m, block)) return std::nullopt;
+  const int64_t i = std::stoll(m[1]);
+  if (i >= num_layers) return std::nullopt;
+  // A part belongs to the sub-block its name says; a norm to the one it sits around (per the
+  // layer's NormPlacement), so post_attention_layernorm is the MLP's input norm in a Pre layer.
+  const LayerSpec& spec = config.layers[static_cast<std::size_t>(i)];
+  const LayerPartNames names = layer_part_names(spec.norm_placement);
+  const std::string part = m[2];
+  const auto named = [&](std::initializer_list<std::string_view> candidates) {
+    return std::any_of(candidates.begin(), candidates.end(), [&](std::string_view c) { return !c.empty() && part == c; });
+  };
+  if (spec.attention != AttentionKind::None &&
+      named({names.attention, names.attention_pre, names.attention_post, names.attention_residual}))
+    return fmt::format("block_{}_{}", i, spec.attention == AttentionKind::Mamba2 ? "mixer" : "attention");
+  if (spec.mlp != MlpKind::None && named({names.mlp, names.mlp_pre, names.mlp_post, names.mlp_residual}))
+    return fmt::format("block_{}_ffn", i);
   return std::nullopt;
+}
+
+LayerPartNames llama_layer_part_names(NormPlacement placement) {
+  switch (placement) {
+    case NormPlacement::Pre: return {.attention_pre = "input_layernorm", .mlp_pre = "post_attention_layernorm"};
+    case NormPlacement::Sandwich:
+      return {.attention_pre = "input_layernorm", .attention_post = "post_attention_layernorm",
+              .mlp_pre = "pre_feedforward_layernorm", .mlp_post = "post_feedforward_layernorm"};
+    case NormPlacement::Post: return {.attention_post = "post_attention_layernorm", .mlp_post = "post_feedforward_layernorm"};
+    case NormPlacement::PostResidual:
+      return {.attention_residual = "input_layernorm", .mlp_residual = "post_attention_layernorm"};
+  }
+  return {};
 }
 
 namespace {
@@ -297,6 +315,14 @@ ModelConfig parse_model_config(const io::Json& json, const fs::path& config_file
     if ((s.mlp == MlpKind::Gated || s.mlp == MlpKind::Plain) && s.intermediate_size <= 0)
       throw ConfigError(fmt::format("{}: layer {}: intermediate_size must be positive, got {}", config_file.string(), i,
                                     s.intermediate_size));
+    const MambaSpec& m = s.mamba;
+    if (s.attention == AttentionKind::Mamba2 &&
+        (m.num_heads <= 0 || m.head_dim <= 0 || m.state_size <= 0 || m.conv_kernel <= 0 || m.chunk_size <= 0 ||
+         m.num_groups <= 0 || m.num_heads % m.num_groups != 0))
+      throw ConfigError(fmt::format("{}: layer {}: Mamba mixer with {} heads of {} in {} groups, state {}, conv kernel {}, "
+                                    "chunk {}; expected positive sizes and groups dividing the heads",
+                                    config_file.string(), i, m.num_heads, m.head_dim, m.num_groups, m.state_size,
+                                    m.conv_kernel, m.chunk_size));
   }
   return config;
 }
@@ -305,6 +331,7 @@ std::string to_string(AttentionKind kind) {
   switch (kind) {
     case AttentionKind::Full: return "full";
     case AttentionKind::Linear: return "linear";
+    case AttentionKind::Mamba2: return "mamba2";
     case AttentionKind::None: return "none";
   }
   return "?";

@@ -33,6 +33,10 @@ KVCache::KVCache(const ModelConfig& config, int64_t batch, int64_t capacity, c10
                                                 : at::empty({batch, spec.num_kv_heads, slots, spec.head_dim}, options); };
       layer.keys = make();
       layer.values = make();
+    } else if (spec.attention == AttentionKind::Mamba2) {
+      const MambaSpec& m = spec.mamba;
+      layer.recurrent.conv = at::zeros({batch, m.conv_channels(), m.conv_kernel - 1}, options);
+      layer.recurrent.ssm = at::zeros({batch, m.num_heads, m.head_dim, m.state_size}, options.dtype(at::kFloat));
     }
     layers_.push_back(std::move(layer));
   }
@@ -73,6 +77,12 @@ CachedKeys KVCache::append_ring(LayerBuffers& layer, const at::Tensor& k, const 
   layer.keys.index_copy_(2, slots, k.slice(2, first - length_, t));
   layer.values.index_copy_(2, slots, v.slice(2, first - length_, t));
   return cached;
+}
+
+RecurrentState& KVCache::recurrent_state(int64_t layer) {
+  RecurrentState& state = layers_.at(static_cast<std::size_t>(layer)).recurrent;
+  if (!state.ssm.defined()) throw ShapeError(fmt::format("layer {} has no recurrent state: it is not a Mamba layer", layer));
+  return state;
 }
 
 void KVCache::advance(int64_t tokens) { length_ += tokens; }

@@ -11,6 +11,7 @@
 #include "rope.h"
 #include "shadowpeft/models/kv_cache.h"
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/models/descriptor.h"
 
 namespace shadowpeft::models {
 
@@ -72,6 +73,7 @@ at::Tensor activate(const at::Tensor& x, Activation activation) {
     case Activation::GeluTanh: return at::gelu(x, "tanh");
     case Activation::GeluExact: return at::gelu(x);
     case Activation::ReLU: return at::relu(x);
+    case Activation::ReLUSquared: return at::relu(x).square();
   }
   return x;
 }
@@ -98,6 +100,12 @@ std::pair<at::Tensor, at::Tensor> AttentionContext::rotary(const RopeConfig& rop
   const at::Tensor emb = rope.interleaved ? freqs.repeat_interleave(2, -1) : at::cat({freqs, freqs}, -1);
   rotary_.push_back({rope, head_dim, dtype, (emb.cos() * scale).to(dtype).unsqueeze(1), (emb.sin() * scale).to(dtype).unsqueeze(1)});
   return {rotary_.back().cos, rotary_.back().sin};
+}
+
+at::Tensor AttentionContext::query_padding_mask() const {
+  if (!key_padding_mask_.defined()) return {};
+  const int64_t t = position_ids_.size(1);
+  return key_padding_mask_.narrow(1, key_padding_mask_.size(1) - t, t);
 }
 
 at::Tensor AttentionContext::query_indices() const {
@@ -277,15 +285,27 @@ MlpImpl::MlpImpl(const LayerSpec& spec, const ModelConfig& config) : kind(spec.m
     case MlpKind::Linear:
       linear_mlp = register_module("linear_mlp", Linear(h, h, false));
       break;
-    case MlpKind::MixtureOfExperts:
-      gate = register_module("gate", Linear(h, spec.moe.num_experts, spec.moe.router_bias));
-      experts = register_module("experts", Experts(spec.moe, h, config.activation));
-      if (spec.moe.shared_expert_intermediate_size > 0) {
-        LayerSpec shared;  // a dense gated MLP of the shared expert's width, without biases
-        shared.intermediate_size = spec.moe.shared_expert_intermediate_size;
+    case MlpKind::MixtureOfExperts: {
+      const MoeSpec& moe = spec.moe;
+      gate = register_module("gate", Linear(h, moe.num_experts, moe.router_bias));
+      if (moe.scoring == RouterScoring::SigmoidGroupLimited) {
+        // A buffer in transformers: loaded and saved, never trained.
+        score_correction_bias = gate->register_parameter("e_score_correction_bias", new_parameter({moe.num_experts}), false);
+      }
+      if (moe.latent_size > 0) {
+        fc1_latent_proj = register_module("fc1_latent_proj", Linear(h, moe.latent_size, spec.mlp_bias));
+        fc2_latent_proj = register_module("fc2_latent_proj", Linear(moe.latent_size, h, spec.mlp_bias));
+      }
+      experts = register_module("experts", Experts(moe, moe.latent_size > 0 ? moe.latent_size : h, config.activation));
+      if (moe.shared_expert_intermediate_size > 0) {
+        LayerSpec shared;  // a dense MLP of the shared expert's width, like the experts gated or not
+        shared.mlp = moe.activation == ExpertActivation::Plain ? MlpKind::Plain : MlpKind::Gated;
+        shared.mlp_bias = moe.activation == ExpertActivation::Plain && spec.mlp_bias;
+        shared.intermediate_size = moe.shared_expert_intermediate_size;
         shared_expert = register_module("shared_expert", std::make_shared<MlpImpl>(shared, config));
       }
       break;
+    }
     case MlpKind::None:
       break;
   }
@@ -297,7 +317,7 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
     case MlpKind::Plain: return down_proj->forward(activate(up_proj->forward(x), activation));
     case MlpKind::Linear: return linear_mlp->forward(x);
     case MlpKind::MixtureOfExperts: {
-      const at::Tensor routed = detail::mixture_of_experts(x, *gate, *experts);
+      const at::Tensor routed = detail::mixture_of_experts(x, *this);
       return shared_expert ? shared_expert->forward(x) + routed : routed;
     }
     case MlpKind::None: break;
@@ -307,40 +327,24 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
 
 // ---- decoder layer --------------------------------------------------------------------------
 
-namespace {
-
-// Module names of a layer's norms, by placement: attention pre/post/after the residual sum, then
-// the same for the MLP ("": none). Pre and PostResidual share Llama's names: one norm per sub-block.
-struct NormNames {
-  const char *attention_pre, *attention_post, *attention_residual, *mlp_pre, *mlp_post, *mlp_residual;
-};
-NormNames norm_names(NormPlacement placement) {
-  switch (placement) {
-    case NormPlacement::Pre: return {"input_layernorm", "", "", "post_attention_layernorm", "", ""};
-    case NormPlacement::Sandwich:
-      return {"input_layernorm", "post_attention_layernorm", "", "pre_feedforward_layernorm", "post_feedforward_layernorm", ""};
-    case NormPlacement::Post: return {"", "post_attention_layernorm", "", "", "post_feedforward_layernorm", ""};
-    case NormPlacement::PostResidual: return {"", "", "input_layernorm", "", "", "post_attention_layernorm"};
-  }
-  return {"", "", "", "", "", ""};
-}
-
-}  // namespace
-
 DecoderLayerImpl::DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& config, int64_t layer_index) {
-  const NormNames names = norm_names(spec.norm_placement);
-  auto norm = [&](const char* name) {
-    return *name ? register_module(name, Norm(config.norm, config.hidden_size, config.norm_eps)) : Norm(nullptr);
+  const LayerPartNames names = config.descriptor ? config.descriptor->layer_part_names(spec.norm_placement)
+                                                 : llama_layer_part_names(spec.norm_placement);
+  auto norm = [&](std::string_view name) {
+    return name.empty() ? Norm(nullptr) : register_module(std::string(name), Norm(config.norm, config.hidden_size, config.norm_eps));
   };
   if (spec.attention != AttentionKind::None) {
     attention_pre_norm = norm(names.attention_pre);
-    self_attn = register_module("self_attn", Attention(spec, config, layer_index));
+    if (spec.attention == AttentionKind::Mamba2)
+      mamba = register_module(std::string(names.attention), Mamba2Mixer(spec.mamba, config, layer_index));
+    else
+      self_attn = register_module(std::string(names.attention), Attention(spec, config, layer_index));
     attention_post_norm = norm(names.attention_post);
     attention_residual_norm = norm(names.attention_residual);
   }
   if (spec.mlp != MlpKind::None) {
     mlp_pre_norm = norm(names.mlp_pre);
-    mlp = register_module("mlp", Mlp(spec, config));
+    mlp = register_module(std::string(names.mlp), Mlp(spec, config));
     mlp_post_norm = norm(names.mlp_post);
     mlp_residual_norm = norm(names.mlp_residual);
   }
@@ -348,8 +352,11 @@ DecoderLayerImpl::DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& con
 
 at::Tensor DecoderLayerImpl::forward(at::Tensor h, AttentionContext& ctx) {
   auto apply = [](const Norm& norm, const at::Tensor& x) { return norm ? norm->forward(x) : x; };
-  if (self_attn)
-    h = apply(attention_residual_norm, h + apply(attention_post_norm, self_attn->forward(apply(attention_pre_norm, h), ctx)));
+  if (self_attn || mamba) {
+    const at::Tensor normed = apply(attention_pre_norm, h);
+    const at::Tensor mixed = self_attn ? self_attn->forward(normed, ctx) : mamba->forward(normed, ctx);
+    h = apply(attention_residual_norm, h + apply(attention_post_norm, mixed));
+  }
   if (mlp) h = apply(mlp_residual_norm, h + apply(mlp_post_norm, mlp->forward(apply(mlp_pre_norm, h))));
   return h;
 }

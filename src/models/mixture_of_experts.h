@@ -5,8 +5,9 @@
 
 namespace shadowpeft::models::detail {
 
-// A mixture-of-experts MLP on x [..., H]: the router `gate` scores every token, the experts its
-// spec picks run on their tokens, and their outputs are summed with the routing weights.
-at::Tensor mixture_of_experts(const at::Tensor& x, const LinearImpl& gate, const ExpertsImpl& experts);
+// The routed part of a mixture-of-experts MLP on x [..., H]: the router `mlp.gate` scores every
+// token, the experts its spec picks run on their tokens (in the latent width, if any), and their
+// outputs are summed with the routing weights. The shared expert is the caller's.
+at::Tensor mixture_of_experts(const at::Tensor& x, const MlpImpl& mlp);
 
 }  // namespace shadowpeft::models::detail

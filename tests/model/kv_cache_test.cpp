@@ -76,6 +76,27 @@ TEST(KVCache, SlidingWindowRingBufferEqualsFullForwardInChunks) {
   expect_cached_equals_full("llama_hetero", "long", 1, 4);
 }
 
+// Nemotron-H's Mamba layers carry a recurrent state (conv inputs + SSM state) instead of keys: one
+// token at a time takes the recurrent step, several continue the chunked scan from the state. (The
+// hetero fixture's time_step_min is 1e-9: with a clamp that bites, the scan clamps dt and the step,
+// as transformers', does not; the nemotron_h case's generation fixture checks that behaviour.)
+TEST(KVCache, MambaRecurrentStateEqualsFullForward) {
+  expect_cached_equals_full("nemotron_h_hetero", "long", 5);        // prefill over two scan chunks, then steps
+  expect_cached_equals_full("nemotron_h_hetero", "batch_left", 4);  // padding zeroed out of the conv and the state
+  expect_cached_equals_full("nemotron_h_hetero", "long", 1, 3);     // multi-token continuations from the state
+  expect_cached_equals_full("nemotron_h_hetero", "batch_right", 2, 7);
+}
+
+TEST(KVCache, MambaStateHasAFixedSize) {
+  const auto config = models::read_model_config(test::fixtures_dir() / "models" / "nemotron_h" / "config.json");
+  models::KVCache cache(config, 2, 1000, at::TensorOptions().dtype(at::kFloat));
+  EXPECT_EQ(cache.slots(0), 0);  // a Mamba layer: no keys at all
+  EXPECT_EQ(cache.slots(1), 1000);
+  EXPECT_EQ(cache.recurrent_state(0).conv.sizes(), (std::vector<int64_t>{2, 64, 3}));  // 32 + 2 groups * 2 * 8 channels, kernel 4 - 1
+  EXPECT_EQ(cache.recurrent_state(0).ssm.sizes(), (std::vector<int64_t>{2, 4, 8, 8}));  // heads, head_dim, state
+  EXPECT_THROW(cache.recurrent_state(1), ShapeError);
+}
+
 TEST(KVCache, SlidingWindowLayersKeepOnlyTheirWindow) {
   const auto config = models::read_model_config(test::fixtures_dir() / "models" / "qwen3_sliding" / "config.json");
   models::KVCache cache(config, 1, 64, at::TensorOptions().dtype(at::kFloat));

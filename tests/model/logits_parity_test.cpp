@@ -20,7 +20,7 @@ const std::vector<std::string>& parity_cases() {
   static const std::vector<std::string> cases = {
       "llama",     "llama_tied", "llama_rope_linear", "llama_rope_dynamic", "llama_rope_llama3", "llama_rope_yarn",
       "llama_bf16", "mistral",   "qwen2",   "qwen2_sliding",           "qwen3",              "qwen3_sliding",     "gemma", "gemma2", "gemma3", "smollm3", "olmo2", "phi3",
-      "gpt2",      "opt", "opt_post_norm", "qwen3_moe", "mixtral", "gpt_oss", "gpt_oss_mxfp4", "qwen3_vl", "qwen3_vl_moe", "mistral3", "llama4", "llama4_multimodal", "llama_hetero", "qwen3_moe_hetero", "gpt_oss_hetero", "llama4_hetero", "llama_hetero_flags", "decilm"};
+      "gpt2",      "opt", "opt_post_norm", "qwen3_moe", "mixtral", "gpt_oss", "gpt_oss_mxfp4", "qwen3_vl", "qwen3_vl_moe", "mistral3", "llama4", "llama4_multimodal", "llama_hetero", "qwen3_moe_hetero", "gpt_oss_hetero", "llama4_hetero", "llama_hetero_flags", "decilm", "nemotron_h", "nemotron_h_hetero"};
   return cases;
 }
 

@@ -68,7 +68,7 @@ TEST(SavePretrained, EveryFamilyReloadsIdentically) {
 // Sub-block checkpoints of heterogeneous models: one file per weight group, none for skipped
 // sub-blocks, and the directory reloads into identical logits.
 TEST(SaveSubblocks, HeterogeneousModelsSplitByWeightGroupAndReload) {
-  for (const std::string name : {"llama_hetero", "decilm", "gpt2", "qwen3_moe_hetero"}) {
+  for (const std::string name : {"llama_hetero", "decilm", "gpt2", "qwen3_moe_hetero", "nemotron_h_hetero"}) {
     SCOPED_TRACE(name);
     const fs::path src = test::fixtures_dir() / "models" / name;
     models::CausalLM model = models::load_causal_lm(src.string());
@@ -99,6 +99,21 @@ TEST(SaveSubblocks, HeterogeneousModelsSplitByWeightGroupAndReload) {
   EXPECT_EQ(moe_index["weight_map"]["model.layers.0.mlp.gate.weight"], "subblocks_safetensors/block_0_ffn.safetensors");
   EXPECT_FALSE(moe_index["weight_map"].contains("model.layers.0.mlp.experts.2.down_proj.weight"));  // pruned
   EXPECT_FALSE(fs::exists(moe / "subblocks_safetensors" / "block_3_ffn.safetensors"));
+  // nemotron_h_hetero: one sub-block per block, a Mamba mixer is its own kind; blocks 1 and 4 are skipped.
+  const fs::path hybrid = test::fixtures_dir() / "scratch" / "SaveSubblocks.HeterogeneousModelsSplitByWeightGroupAndReload" /
+                          "subblocks_nemotron_h_hetero";
+  const io::Json hybrid_index = io::read_json_file(hybrid / "model.safetensors.index.json");
+  const auto group_of = [&](const std::string& tensor) { return hybrid_index["weight_map"].value(tensor, std::string("(none)")); };
+  EXPECT_EQ(group_of("backbone.layers.0.mixer.A_log"), "subblocks_safetensors/block_0_mixer.safetensors");
+  EXPECT_EQ(group_of("backbone.layers.0.norm.weight"), "subblocks_safetensors/block_0_mixer.safetensors");
+  EXPECT_EQ(group_of("backbone.layers.2.mixer.k_proj.weight"), "subblocks_safetensors/block_2_attention.safetensors");
+  EXPECT_EQ(group_of("backbone.layers.3.norm.weight"), "subblocks_safetensors/block_3_ffn.safetensors");
+  EXPECT_EQ(group_of("backbone.layers.5.mixer.experts.5.up_proj.weight"), "subblocks_safetensors/block_5_ffn.safetensors");
+  EXPECT_EQ(group_of("backbone.layers.5.mixer.fc1_latent_proj.weight"), "subblocks_safetensors/block_5_ffn.safetensors");
+  EXPECT_EQ(group_of("backbone.embeddings.weight"), "subblocks_safetensors/embeddings.safetensors");
+  EXPECT_EQ(group_of("backbone.norm_f.weight"), "subblocks_safetensors/lm_head.safetensors");
+  for (const char* skipped : {"block_1_mixer", "block_1_ffn", "block_4_mixer", "block_4_ffn"})
+    EXPECT_FALSE(fs::exists(hybrid / "subblocks_safetensors" / (std::string(skipped) + ".safetensors"))) << skipped;
 }
 
 // Saves every family for verify_cpp_outputs.py, which loads them with transformers.

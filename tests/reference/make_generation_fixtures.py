@@ -127,6 +127,7 @@ PLAIN_MODELS = {        # name -> max_new_tokens
     "qwen3_vl_moe": 12,  # an image-text checkpoint whose language model routes to experts
     "llama4": 16,       # chunked attention (chunks of 4), NoPE layers with temperature, shared expert
     "llama4_multimodal": 12,  # the same language model inside Llama4ForConditionalGeneration
+    "nemotron_h": 16,   # Mamba-2 recurrent state (the step does not clamp dt), attention without positions, MoE
 }
 SHADOW_CASES = {        # shadow fixture case -> max_new_tokens
     "llama": 10,

@@ -158,16 +158,20 @@ def cls(name):
 # ------------------------------------------------------------------------------ generic transformers case
 
 def hf_case(case_dir, *, config_cls, model_cls, config_kwargs, std=0.2, dtype=torch.float32,
-            input_names=STD_INPUTS, pad_invariant=True, variants=(), default_positions=False, auto_class=None):
+            input_names=STD_INPUTS, pad_invariant=True, variants=(), default_positions=False, auto_class=None,
+            prepare=None):
     """Builds, saves and runs a stock transformers model. `variants`: (label, mutate(model), input,
     expect) where the logits of the mutated copy on `input` must differ ("differ") from / equal
     ("equal") the reference; used to prove a feature (sliding window, rope scaling) is live.
     `default_positions`: also record `<input>.logits_default_positions`, the logits when the caller
-    passes no position_ids and the family derives them itself (OPT: from the attention mask)."""
+    passes no position_ids and the family derives them itself (OPT: from the attention mask). `prepare(model)`
+    sets what `randomize` leaves alone (buffers) before saving."""
     torch.manual_seed(SEED)
     config = cls(config_cls)(**config_kwargs)
     model = cls(model_cls)._from_config(config, attn_implementation="eager")
     randomize(model, std)
+    if prepare:
+        prepare(model)
     model = model.float().eval()
     if dtype != torch.float32:
         model = model.to(dtype)
@@ -816,6 +820,151 @@ def set_moe_attr(**kw):
                 if hasattr(m, k) and hasattr(m, "weight") and m.__class__.__name__.endswith("Router"):
                     setattr(m, k, v)
     return mutate
+
+
+NEMOTRON_H = dict(vocab_size=VOCAB, hidden_size=32, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                  layers_block_type=["linear_attention", "full_attention", "mlp", "linear_attention", "moe"],
+                  intermediate_size=48, mamba_num_heads=4, mamba_head_dim=8, n_groups=2, ssm_state_size=8,
+                  conv_kernel=4, chunk_size=4, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
+                  moe_shared_expert_intermediate_size=24, n_group=2, topk_group=1, routed_scaling_factor=2.5,
+                  max_position_embeddings=64, layer_norm_epsilon=1e-5, bos_token_id=1, eos_token_id=2,
+                  pad_token_id=0)
+
+
+def randomize_score_correction(model):
+    """The router's e_score_correction_bias is a buffer (zeros at init): large enough to change the choice."""
+    with torch.no_grad():
+        for m in model.modules():
+            if hasattr(m, "e_score_correction_bias"):
+                m.e_score_correction_bias.copy_(torch.randn_like(m.e_score_correction_bias) * 0.5)
+
+
+def set_mamba_attr(**kw):
+    def mutate(model):
+        for m in model.modules():
+            if m.__class__.__name__.endswith("Mamba2Mixer"):
+                for k, v in kw.items():
+                    setattr(m, k, v)
+    return mutate
+
+
+def zero_score_correction(model):
+    with torch.no_grad():
+        for m in model.modules():
+            if hasattr(m, "e_score_correction_bias"):
+                m.e_score_correction_bias.zero_()
+
+
+def case_nemotron_h(d):
+    r = hf_case(d, config_cls="NemotronHConfig", model_cls="NemotronHForCausalLM", config_kwargs=NEMOTRON_H,
+                input_names=STD_INPUTS + ["long"], prepare=randomize_score_correction,
+                variants=[("top_1", set_moe_attr(top_k=1), "batch_left", "differ"),
+                          ("no_score_correction", zero_score_correction, "long", "differ"),
+                          ("chunk_size_16", set_mamba_attr(chunk_size=16), "long", "equal"),
+                          ("no_dt_clamp", set_mamba_attr(time_step_limit=(0.0, float("inf"))), "long", "differ")])
+    r["notes"] = ("NemotronHForCausalLM, blocks [mamba, attention, mlp, mamba, moe] (layers_block_type), each "
+                  "h += mixer(norm(h)). Mamba-2 mixer: 4 heads of 8, 2 groups, state 8, conv kernel 4, chunk_size 4 "
+                  "so that 7-12 tokens span several chunks of the scan (a chunk size of 16 gives equal logits); "
+                  "dt clamped below at time_step_min 0.001 in the scan (it bites here: without the clamp the logits "
+                  "differ), which transformers' one-token step does not do; gated RMSNorm per group. Attention without positions "
+                  "(4 heads, 2 KV heads). ReLU² MLP of 48. MoE: 4 non-gated ReLU² experts of 16 in 2 groups, "
+                  "sigmoid router with a random e_score_correction_bias (0.5 std) that changes the choice, "
+                  "topk_group 1, top-2 renormalised, times routed_scaling_factor 2.5, plus a shared ReLU² expert of "
+                  "24. Saved under backbone.* with experts one by one.")
+    return r
+
+
+# -------------------------------------------------------------------------------------- nemotron_h_hetero
+
+NEMOTRON_H_HETERO = dict(NEMOTRON_H, layers_block_type=["linear_attention", "linear_attention", "full_attention", "mlp",
+                                                        "linear_attention", "moe", "mlp"],
+                         moe_latent_size=16, time_step_min=1e-9)
+NEMOTRON_H_HETERO_LAYERS = {
+    0: {"mamba_num_heads": 2},                             # a narrower Mamba mixer (2 heads of 8)
+    1: {"skip": ["mixer"]},                                # a pruned Mamba block
+    2: {"num_key_value_heads": 4},                         # attention with more KV heads
+    3: {"intermediate_size": 24},                          # a shrunk MLP
+    4: {"skip": ["mixer"]},                                # another pruned Mamba block
+    5: {"n_routed_experts": 6, "moe_intermediate_size": 8},  # 6 narrower experts in 2 groups of 3
+    6: {"intermediate_size": 16},                          # another shrunk MLP
+}
+
+
+class SkippedNemotronHBlock(nn.Module):
+    """A Nemotron-H block whose mixer is skipped: its norm and mixer are gone and h is unchanged."""
+    block_type = "mlp"  # NemotronHModel passes no mask to it
+
+    def forward(self, hidden_states, *args, **kwargs):
+        return hidden_states
+
+
+def build_nemotron_h_hetero(het_cfg):
+    """NemotronHForCausalLM whose block i is NemotronHBlock(config.per_layer_config[i], i), or the identity where
+    the mixer is skipped; NemotronHModel.forward runs it unchanged (it has no per-layer masks)."""
+    from transformers.models.nemotron_h.modeling_nemotron_h import NemotronHBlock
+
+    het_cfg._attn_implementation = "eager"
+    glob = het_cfg.to_dict()
+    glob.pop("per_layer_config", None)
+    model = cls("NemotronHForCausalLM")._from_config(type(het_cfg).from_dict(glob), attn_implementation="eager")
+    for i in range(het_cfg.num_hidden_layers):
+        lc = het_cfg.per_layer_config[i]
+        if "mixer" in lc.skip:
+            model.model.layers[i] = SkippedNemotronHBlock()
+            continue
+        # Its own init is complete (the model's _init_weights would size A_log by the global head count):
+        # norms are ones, the mixer sets A_log / D / dt_bias, and randomize() draws every matrix.
+        model.model.layers[i] = NemotronHBlock(lc, i)
+    return model.float().eval()
+
+
+def case_nemotron_h_hetero(d):
+    import tempfile
+
+    torch.manual_seed(SEED)
+    het_cfg = cls("NemotronHConfig")(**NEMOTRON_H_HETERO, per_layer_config=copy.deepcopy(NEMOTRON_H_HETERO_LAYERS))
+    model = build_nemotron_h_hetero(het_cfg)
+    randomize(model, 0.2)
+    randomize_score_correction(model)
+    het_cfg.architectures = ["NemotronHForCausalLM"]
+    het_cfg.dtype = torch.float32
+    het_cfg.save_pretrained(d)
+    # The weights as save_pretrained writes them (backbone.*, experts one by one), the config with per_layer_config.
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        with safe_open(os.path.join(tmp, "model.safetensors"), "pt") as f:
+            saved = {k: f.get_tensor(k) for k in f.keys()}
+    save_file(saved, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+    inputs = make_inputs(STD_INPUTS + ["long"])
+    logits = {n: hf_forward(model, inp) for n, inp in inputs.items()}
+    checks = {}
+    model2 = build_nemotron_h_hetero(transformers.AutoConfig.from_pretrained(d))
+    model2.load_state_dict(model.state_dict(), strict=True)
+    checks["reload_max_abs_diff"] = max(max_abs_diff_valid(hf_forward(model2, inp), logits[n], inp["attention_mask"])
+                                        for n, inp in inputs.items())
+    if checks["reload_max_abs_diff"] != 0.0:
+        raise CheckFailed("reloaded nemotron_h_hetero differs")
+    checks["padded_vs_unpadded_max_abs_diff"] = unpadded_rows_diff(lambda inp: hf_forward(model, inp), inputs, logits)
+    if checks["padded_vs_unpadded_max_abs_diff"] > FP32_TOL["atol"]:
+        raise CheckFailed("padded rows differ from unpadded runs")
+    layers = model.model.layers
+    checks["shapes"] = {"mamba_in_proj_0": list(layers[0].mixer.in_proj.weight.shape),
+                        "mlp_up_3": list(layers[3].mixer.up_proj.weight.shape),
+                        "experts_up_5": list(layers[5].mixer.experts.up_proj.shape),
+                        "kv_2": list(layers[2].mixer.k_proj.weight.shape)}
+    expected = {"mamba_in_proj_0": [16 + 16 + 32 + 2, 32], "mlp_up_3": [24, 32], "experts_up_5": [6, 8, 16],
+                "kv_2": [32, 32]}
+    if checks["shapes"] != expected:
+        raise CheckFailed(f"per-layer shapes not applied: {checks['shapes']}")
+    write_reference(d, inputs, logits)
+    return {"architecture": "NemotronHForCausalLM", "inputs": list(inputs), "checks": checks, "dtype": "float32",
+            "notes": "Heterogeneous Nemotron-H (per_layer_config) over blocks [mamba, mamba, attention, mlp, mamba, moe, "
+                     "mlp]: block 0's Mamba mixer has 2 heads instead of 4, blocks 1 and 4 skip their mixer (the block "
+                     "is the identity: no norm, no tensors), block 2 has 4 KV heads, blocks 3 and 6 have MLPs of 24 and "
+                     "16 instead of 48, block 5 has 6 experts of width 8 (2 groups of 3) working in a latent width of "
+                     "16 (moe_latent_size: fc1_latent_proj / fc2_latent_proj). time_step_min 1e-9 so that the scan and the "
+                     "one-token step compute the same dt. Each block is transformers' NemotronHBlock built from the "
+                     "resolved per-layer config; NemotronHModel.forward runs them."}
 
 
 # ------------------------------------------------------------------------------------ layer-wise runner
@@ -1472,6 +1621,8 @@ CASES = {
     "llama4_hetero": ("llama4_text", case_llama4_hetero),
     "llama_hetero_flags": ("llama", case_llama_hetero_flags),
     "decilm": ("nemotron-nas", case_decilm),
+    "nemotron_h": ("nemotron_h", case_nemotron_h),
+    "nemotron_h_hetero": ("nemotron_h", case_nemotron_h_hetero),
 }
 
 

@@ -23,7 +23,7 @@ TRANSFORMERS_NATIVE = {"llama", "llama_tied", "llama_rope_linear", "llama_rope_d
                        "llama_rope_yarn", "llama_bf16", "mistral", "qwen2", "qwen2_sliding", "qwen3",
                        "qwen3_sliding", "gemma", "gpt2", "qwen3_moe", "mixtral", "gpt_oss", "gpt_oss_mxfp4",
                        # multimodal: C++ saves the language model as a causal LM of its text family
-                       "qwen3_vl", "qwen3_vl_moe", "mistral3", "llama4", "llama4_multimodal"}
+                       "qwen3_vl", "qwen3_vl_moe", "mistral3", "llama4", "llama4_multimodal", "nemotron_h"}
 
 
 def check_saved_models(root):

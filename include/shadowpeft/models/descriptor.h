@@ -50,6 +50,17 @@ struct ExpertLayout {
   bool interleaved = false;  // gate and up alternate along 2I, gate_up_proj_bias too (GPT-OSS)
 };
 
+// What a family's checkpoints call the parts of a layer, which our modules are named after: the
+// sequence mixer, the MLP, and the norms around them by NormPlacement ("" where a placement has
+// none). Families whose layer holds one sub-block (Nemotron-H's `norm` + `mixer`) give both sides
+// the same names; a layer never holds two parts of one name.
+struct LayerPartNames {
+  std::string_view attention = "self_attn", mlp = "mlp";
+  std::string_view attention_pre, attention_post, attention_residual, mlp_pre, mlp_post, mlp_residual;
+};
+// Llama's names for the norms of `placement` (input_layernorm, post_attention_layernorm, ...).
+LayerPartNames llama_layer_part_names(NormPlacement placement);
+
 // `name` with the module path `from` (a ModuleRename side) replaced by `to`; nullopt when `name`
 // is not under `from`.
 std::optional<std::string> rename_module(const std::string& name, std::string_view from, std::string_view to);
@@ -88,6 +99,8 @@ class ModelDescriptor {
   virtual std::span<const FusedModules> fused_modules() const { return {}; }
   // How its expert stacks are held; ours by default.
   virtual ExpertLayout expert_layout() const { return {}; }
+  // The names of a layer's parts: Llama's by default.
+  virtual LayerPartNames layer_part_names(NormPlacement placement) const { return llama_layer_part_names(placement); }
   std::string checkpoint_name(const std::string& ours) const;  // our module path → the checkpoint's
   std::string module_name(const std::string& theirs) const;    // the checkpoint's → ours
 
@@ -106,8 +119,9 @@ class ModelDescriptor {
   virtual std::string output_embedding_name() const { return "lm_head"; }
 
   // Weight group of a saved (or state-dict) tensor: "embeddings", "lm_head" (head and final norm),
-  // "block_{i}_attention" or "block_{i}_ffn" (a layer's norms go with the sub-block they sit
-  // around, per its NormPlacement), "other_towers" (not loaded); nullopt if it belongs to none.
+  // "block_{i}_attention", "block_{i}_mixer" (a Mamba mixer) or "block_{i}_ffn" (a layer's norms go
+  // with the sub-block they sit around, per its NormPlacement), "other_towers" (not loaded); nullopt
+  // if it belongs to none.
   virtual std::optional<std::string> weight_group(const std::string& tensor, const ModelConfig& config) const;
 
   // Checkpoint tensors ↔ our module layout, names and values, from module_renames (with their

@@ -1,7 +1,8 @@
 #pragma once
 // Keys and values of past tokens, per layer, for incremental decoding. Each attention layer gets
 // buffers shaped by its own spec (KV heads, head dim), allocated once; skipped and linear-attention
-// layers hold nothing. A sliding-window layer whose window is shorter than the capacity keeps a
+// layers hold nothing. A Mamba layer holds its recurrent state instead: the last conv inputs and
+// the SSM state, a fixed size whatever the length, so each new token costs the same. A sliding-window layer whose window is shorter than the capacity keeps a
 // ring buffer of `window` slots: the keys it can still attend to, nothing older.
 #include <ATen/core/Tensor.h>
 
@@ -18,6 +19,12 @@ struct CachedKeys {
   at::Tensor key_positions;
 };
 
+// A Mamba layer's state after the cached tokens.
+struct RecurrentState {
+  at::Tensor conv;  // [B, conv channels, kernel - 1]: the conv's inputs for the last kernel - 1 tokens (zeros before any)
+  at::Tensor ssm;   // [B, heads, head_dim, state_size], float32
+};
+
 class KVCache {
  public:
   KVCache(const ModelConfig& config, int64_t batch, int64_t capacity, c10::TensorOptions options);
@@ -30,6 +37,8 @@ class KVCache {
   // Stores k, v [B, kv_heads, T, D] of `layer` after the cached tokens and returns what attention
   // over cached + new tokens reads. ShapeError when the capacity would be exceeded.
   CachedKeys append(int64_t layer, const at::Tensor& k, const at::Tensor& v);
+  // The state of Mamba layer `layer`, which its mixer reads and replaces.
+  RecurrentState& recurrent_state(int64_t layer);
   // Called once per forward pass, after every layer appended `tokens`.
   void advance(int64_t tokens);
 
@@ -37,6 +46,7 @@ class KVCache {
   struct LayerBuffers {
     at::Tensor keys, values;  // [B, kv_heads, slots, D] or undefined
     int64_t ring = 0;         // slots of a ring buffer; 0 for a plain buffer
+    RecurrentState recurrent;  // Mamba layers
   };
   CachedKeys append_ring(LayerBuffers& layer, const at::Tensor& k, const at::Tensor& v) const;
   std::vector<LayerBuffers> layers_;

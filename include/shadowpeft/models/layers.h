@@ -81,6 +81,8 @@ class AttentionContext {
   const at::Tensor& mask(const LayerSpec& spec, const at::Tensor& key_positions = {});
   // [T] the queries' indices in the sequence (cached tokens first), float32.
   at::Tensor query_indices() const;
+  // [B, T] 1 where a query token is real, in the dtype of the mask given; undefined when nothing is padded.
+  at::Tensor query_padding_mask() const;
 
  private:
   const ModelConfig& config_;
@@ -111,6 +113,22 @@ class AttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Attention);
 
+// A Mamba-2 mixer (MambaSpec), transformers' pure-PyTorch path: the chunked scan over a sequence,
+// the recurrent step for one token after cached ones (mamba2_mixer.cpp).
+class Mamba2MixerImpl : public torch::nn::Module {
+ public:
+  Mamba2MixerImpl(const MambaSpec& spec, const ModelConfig& config, int64_t layer_index);
+  at::Tensor forward(const at::Tensor& x, AttentionContext& ctx);  // x: [B, T, H]
+  MambaSpec spec;
+  int64_t layer_index;
+  double norm_eps;  // the gated norm's: the model's
+  Linear in_proj{nullptr}, out_proj{nullptr};
+  at::Tensor conv1d_weight, conv1d_bias;  // conv1d.weight [C, 1, K], conv1d.bias [C]
+  at::Tensor dt_bias, A_log, D;           // [heads]
+  at::Tensor norm_weight;                 // norm.weight [I]
+};
+TORCH_MODULE(Mamba2Mixer);
+
 // The experts of a mixture-of-experts MLP, stacked as MoeSpec describes (mixture_of_experts.cpp).
 class ExpertsImpl : public torch::nn::Module {
  public:
@@ -121,6 +139,7 @@ class ExpertsImpl : public torch::nn::Module {
   MoeSpec spec;
   Activation activation;
   at::Tensor gate_up_proj, down_proj;            // [E, 2I, H], [E, H, I]
+  at::Tensor up_proj;                            // [E, I, H] instead of gate_up_proj (ExpertActivation::Plain)
   at::Tensor gate_up_proj_bias, down_proj_bias;  // [E, 2I], [E, H] or undefined
 };
 TORCH_MODULE(Experts);
@@ -133,14 +152,17 @@ class MlpImpl : public torch::nn::Module {
   Activation activation;
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr}, linear_mlp{nullptr};
   Linear gate{nullptr};  // the router (MixtureOfExperts): logits over the experts
+  at::Tensor score_correction_bias;  // gate.e_score_correction_bias [E] (SigmoidGroupLimited), never trained
+  Linear fc1_latent_proj{nullptr}, fc2_latent_proj{nullptr};  // MoeSpec::latent_size
   Experts experts{nullptr};
-  std::shared_ptr<MlpImpl> shared_expert;  // a gated MLP beside the experts (MoeSpec::shared_expert_intermediate_size)
+  std::shared_ptr<MlpImpl> shared_expert;  // an MLP beside the experts (MoeSpec::shared_expert_intermediate_size)
 };
 TORCH_MODULE(Mlp);
 
 // Residual block: h = residual_norm(h + post(attn(pre(h)))), the same for the MLP, with the norms
 // the spec's NormPlacement puts there (absent ones are the identity). A skipped sub-block has no modules at
-// all, norms included, and leaves h unchanged.
+// all, norms included, and leaves h unchanged. The sequence mixer is attention or a Mamba mixer;
+// modules are named as the family names a layer's parts (LayerPartNames).
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const LayerSpec& spec, const ModelConfig& config, int64_t layer_index);
@@ -148,6 +170,7 @@ class DecoderLayerImpl : public torch::nn::Module {
   Norm attention_pre_norm{nullptr}, attention_post_norm{nullptr}, mlp_pre_norm{nullptr}, mlp_post_norm{nullptr};
   Norm attention_residual_norm{nullptr}, mlp_residual_norm{nullptr};  // after the residual sum (PostResidual)
   Attention self_attn{nullptr};
+  Mamba2Mixer mamba{nullptr};
   Mlp mlp{nullptr};
 };
 TORCH_MODULE(DecoderLayer);

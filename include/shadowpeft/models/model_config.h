@@ -3,6 +3,7 @@
 // layer. Every source of heterogeneity (per_layer_config, DeciLM block_configs, ...) is normalised
 // into `layers` once, in layer_specs.cpp; everything downstream reads specs and never HF JSON.
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,9 +14,11 @@ namespace shadowpeft::models {
 
 class ModelDescriptor;
 
+// A layer's sequence mixer: the sub-block that lets tokens see each other.
 enum class AttentionKind {
   Full,    // self-attention (sliding-window if LayerSpec::sliding_window is set)
   Linear,  // DeciLM replace_with_linear: one H×H matrix on the normed hidden state
+  Mamba2,  // a Mamba-2 selective state-space mixer (LayerSpec::mamba), recurrent state instead of a KV cache
   None,    // skipped: no weights, no KV cache, residual unchanged
 };
 
@@ -32,16 +35,23 @@ enum class RouterScoring {
   SoftmaxTopK,  // softmax over all experts in float32, the k largest (Mixtral, Qwen-MoE)
   TopKSoftmax,  // the k largest logits, softmax over those k (GPT-OSS)
   TopKSigmoid,  // the k largest logits, each through a sigmoid in float32 (Llama 4)
+  // DeepSeek-V3 (Nemotron-H): sigmoid scores in float32; the choice adds the router's
+  // e_score_correction_bias and keeps the top_k_groups groups whose two best scores sum highest;
+  // the weights are the chosen experts' plain scores (normalised if normalize_top_k) times
+  // routed_scaling_factor.
+  SigmoidGroupLimited,
 };
 
 // What each expert computes between its gate/up and down projections.
 enum class ExpertActivation {
   Gated,          // act(gate) * up with the model's activation
   ClampedSwiGLU,  // gate' = min(gate, limit), up' = clamp(up, ±limit): (up' + 1) * gate' * σ(alpha * gate') (GPT-OSS)
+  Plain,          // act(up), no gate: experts hold up_proj [E, I, H] instead of gate_up_proj (Nemotron-H)
 };
 
 // A mixture-of-experts MLP. Experts are stored stacked, as transformers' modules hold them:
-// gate_up_proj [E, 2I, H] (gate rows, then up rows) and down_proj [E, H, I].
+// gate_up_proj [E, 2I, H] (gate rows, then up rows) and down_proj [E, H, I]; with a latent size L,
+// H is L inside the experts.
 struct MoeSpec {
   int64_t num_experts = 0;
   int64_t top_k = 0;
@@ -53,9 +63,15 @@ struct MoeSpec {
   ExpertActivation activation = ExpertActivation::Gated;
   double swiglu_alpha = 1.702, swiglu_limit = 7.0;  // ClampedSwiGLU
   bool weights_on_input = false;  // the routing weight scales an expert's input, not its output (Llama 4)
-  // A dense gated MLP every token also goes through, added to the experts' sum (mlp.shared_expert);
-  // 0: none.
+  // A dense MLP every token also goes through, added to the experts' sum (mlp.shared_expert), gated
+  // unless the experts are Plain; 0: none.
   int64_t shared_expert_intermediate_size = 0;
+  // SigmoidGroupLimited: experts in num_groups equal groups, the best top_k_groups of them eligible.
+  int64_t num_groups = 1, top_k_groups = 1;
+  double routed_scaling_factor = 1.0;
+  // The experts work at this width: mlp.fc1_latent_proj [L, H] before them, fc2_latent_proj [H, L]
+  // after (Nemotron-H's moe_latent_size); 0: the hidden size.
+  int64_t latent_size = 0;
 
   bool operator==(const MoeSpec&) const = default;
 };
@@ -75,7 +91,7 @@ enum class QkNorm {
   L2AfterRope,  // each head scaled to unit RMS (no weights, in float32) after RoPE (Llama 4)
 };
 
-enum class Activation { SiLU, GeluTanh, GeluExact, ReLU };
+enum class Activation { SiLU, GeluTanh, GeluExact, ReLU, ReLUSquared };
 
 // Where a layer's norms sit around its two sub-blocks (attention, MLP); each norm is a module of
 // its own, named as the family's checkpoints name it.
@@ -118,6 +134,26 @@ struct RopeConfig {
   bool operator==(const RopeConfig&) const = default;
 };
 
+// A Mamba-2 mixer (Nemotron-H): in_proj → [gate z | x B C | dt]; a causal depthwise conv1d over
+// x B C, then its activation; the chunked selective scan with A = -exp(A_log), dt = softplus(dt +
+// dt_bias) clamped to the time-step limits, and the D skip; RMSNorm of y * silu(z) per group;
+// out_proj. Sizes: intermediate I = num_heads * head_dim, conv channels I + 2 * num_groups * state_size.
+struct MambaSpec {
+  int64_t num_heads = 0, head_dim = 0;
+  int64_t num_groups = 1;  // heads sharing one B and C; also the groups of the gated norm
+  int64_t state_size = 0;
+  int64_t conv_kernel = 4;
+  int64_t chunk_size = 128;  // tokens per block of the chunked scan (its result does not depend on it beyond rounding)
+  bool conv_bias = true, proj_bias = false;
+  Activation activation = Activation::SiLU;  // after the conv1d
+  // dt's clamp in the chunked scan; transformers' single-token step does not clamp, and nor do we.
+  double time_step_min = 0.0, time_step_max = std::numeric_limits<double>::infinity();
+
+  int64_t intermediate_size() const { return num_heads * head_dim; }
+  int64_t conv_channels() const { return intermediate_size() + 2 * num_groups * state_size; }
+  bool operator==(const MambaSpec&) const = default;
+};
+
 struct LayerSpec {
   AttentionKind attention = AttentionKind::Full;
   MlpKind mlp = MlpKind::Gated;
@@ -148,6 +184,7 @@ struct LayerSpec {
   // the attention mass, attending to nothing (GPT-OSS).
   bool attention_sinks = false;
   MoeSpec moe;  // mlp == MixtureOfExperts
+  MambaSpec mamba;  // attention == Mamba2
 
   bool operator==(const LayerSpec&) const = default;
 };
