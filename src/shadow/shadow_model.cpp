@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+
+#include <cmath>
 #include <torch/torch.h>
 
 #include <unordered_set>
@@ -33,19 +35,42 @@ bool shadow_keeps_token_table(const models::ModelDescriptor& d) {
   return d.input_embedding_name() != backbone_prefix(d) + ".embed_tokens";
 }
 
-// HF _init_weights for a freshly built backbone: N(0, initializer_range) for matrices and
-// embeddings, zero biases, norms at identity ((1 + w) norms at w = 0).
+// HF _init_weights for a freshly built backbone: N(0, initializer_range) for matrices, embeddings,
+// expert stacks, routers, convolutions and attention sinks; zero biases; norms at identity ((1 + w)
+// norms at w = 0); a Mamba mixer's A_log = log(1..heads), D = 1 and dt_bias = softplus⁻¹(dt) for dt
+// log-uniform in its init range. (transformers also rescales a Mamba out_proj by the layer count;
+// here it is drawn like every matrix.)
 void init_like_transformers(models::DecoderImpl& decoder, double std) {
   torch::NoGradGuard no_grad;
+  const auto normal = [&](at::Tensor& t) { if (t.defined()) t.normal_(0.0, std); };
+  const auto zero = [](at::Tensor& t) { if (t.defined()) t.zero_(); };
   for (auto& item : decoder.named_modules("", false)) {
-    if (auto* lin = item.value()->as<models::LinearImpl>()) {
-      lin->weight.normal_(0.0, std);
-      if (lin->bias.defined()) lin->bias.zero_();
-    } else if (auto* emb = item.value()->as<models::EmbeddingImpl>()) {
-      emb->weight.normal_(0.0, std);
-    } else if (auto* norm = item.value()->as<models::NormImpl>()) {
+    torch::nn::Module* m = item.value().get();
+    if (auto* lin = m->as<models::LinearImpl>()) {
+      normal(lin->weight);
+      zero(lin->bias);
+    } else if (auto* emb = m->as<models::EmbeddingImpl>()) {
+      normal(emb->weight);
+    } else if (auto* norm = m->as<models::NormImpl>()) {
       norm->weight.fill_(norm->kind == models::NormKind::RMSNormPlusOne ? 0.0 : 1.0);
-      if (norm->bias.defined()) norm->bias.zero_();
+      zero(norm->bias);
+    } else if (auto* experts = m->as<models::ExpertsImpl>()) {
+      for (at::Tensor* t : {&experts->gate_up_proj, &experts->up_proj, &experts->down_proj}) normal(*t);
+      for (at::Tensor* t : {&experts->gate_up_proj_bias, &experts->down_proj_bias}) zero(*t);
+    } else if (auto* mlp = m->as<models::MlpImpl>()) {
+      zero(mlp->score_correction_bias);
+    } else if (auto* attention = m->as<models::AttentionImpl>()) {
+      normal(attention->sinks);
+    } else if (auto* mamba = m->as<models::Mamba2MixerImpl>()) {
+      const models::MambaSpec& spec = mamba->spec;
+      normal(mamba->conv1d_weight);
+      zero(mamba->conv1d_bias);
+      mamba->A_log.copy_(at::arange(1, spec.num_heads + 1, at::kFloat).log());
+      mamba->D.fill_(1.0);
+      mamba->norm_weight.fill_(1.0);
+      const double lo = std::log(spec.dt_init_min), hi = std::log(spec.dt_init_max);
+      const at::Tensor dt = (at::rand({spec.num_heads}, at::kDouble) * (hi - lo) + lo).exp().clamp_min(spec.dt_init_floor);
+      mamba->dt_bias.copy_(dt + at::log(-at::expm1(-dt)));
     }
   }
 }

@@ -76,9 +76,11 @@ TEST(CachedGeneration, ShadowOnAHeterogeneousBaseEqualsRecomputation) {
   // No reference package runs heterogeneous models; the adapter is random so that injection and
   // update really act (upstream initialises the injection up-projections to zero). The MoE bases
   // get explicit shadows of other families: pruned / narrow / dense / skipped MLPs under a Llama
-  // shadow, attention sinks and experts under a Qwen3 one.
+  // shadow, attention sinks and experts under a Qwen3 one. The hybrid base's implicit shadow is its
+  // first two blocks: a Mamba mixer and a skipped one, so its state is cached beside the base's.
   for (const auto& [base, explicit_shadow] : {std::pair{"llama_hetero", ""}, std::pair{"qwen3_moe_hetero", "llama"},
-                                              std::pair{"gpt_oss", "qwen3"}}) {
+                                              std::pair{"gpt_oss", "qwen3"}, std::pair{"nemotron_h_hetero", ""},
+                                              std::pair{"nemotron_h_hetero", "llama"}}) {
     torch::manual_seed(0);
     ShadowConfig config;
     config.num_shadow_layers = 2;

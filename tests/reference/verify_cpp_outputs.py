@@ -92,6 +92,31 @@ def check_exported_shadows(root):
     return failures
 
 
+def check_exported_hybrid_shadow(root):
+    """A shadow on a Nemotron-H base (no Python package wraps one), exported by C++, loads in transformers
+    as a NemotronHForCausalLM of the shadow's blocks and gives the shadow-only logits C++ computed."""
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    d = os.path.join(root, "from_cpp", "exported_hybrid_shadow")
+    if not os.path.isdir(d):
+        return ["the C++ side exported no hybrid shadow"]
+    expected = load_file(os.path.join(d, "expected.safetensors"))
+    model = AutoModelForCausalLM.from_pretrained(os.path.join(d, "model"), attn_implementation="eager").eval()
+    failures = []
+    if type(model).__name__ != "NemotronHForCausalLM" or len(model.model.layers) != 2:
+        failures.append(f"exported hybrid shadow loads as {type(model).__name__} with {len(model.model.layers)} blocks")
+    with torch.no_grad():
+        logits = model(input_ids=expected["input_ids"], attention_mask=expected["attention_mask"],
+                       position_ids=expected["position_ids"]).logits.float()
+    valid = expected["attention_mask"].bool()
+    diff = (logits[valid] - expected["logits"][valid]).abs().max().item()
+    if diff > 1e-5 + 1e-5 * expected["logits"][valid].abs().max().item():
+        failures.append(f"exported hybrid shadow: transformers' logits differ by {diff:.3e}")
+    print(f"transformers loaded the hybrid shadow exported by C++ (max abs diff {diff:.3e})")
+    return failures
+
+
 def check_fresh_adapter(root):
     """An adapter created in C++ loads with shadow-peft and gives the logits C++ computed."""
     from safetensors.torch import load_file
@@ -148,6 +173,7 @@ def main():
     failures += check_saved_models(root)
     failures += check_exported_shadows(root)
     failures += check_fresh_adapter(root)
+    failures += check_exported_hybrid_shadow(root)
 
     for f in failures:
         print("FAIL:", f)

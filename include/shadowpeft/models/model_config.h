@@ -148,6 +148,8 @@ struct MambaSpec {
   Activation activation = Activation::SiLU;  // after the conv1d
   // dt's clamp in the chunked scan; transformers' single-token step does not clamp, and nor do we.
   double time_step_min = 0.0, time_step_max = std::numeric_limits<double>::infinity();
+  // A new mixer's dt_bias is softplus⁻¹ of dt drawn log-uniformly in [min, max], at least floor.
+  double dt_init_min = 0.001, dt_init_max = 0.1, dt_init_floor = 1e-4;
 
   int64_t intermediate_size() const { return num_heads * head_dim; }
   int64_t conv_channels() const { return intermediate_size() + 2 * num_groups * state_size; }

@@ -90,6 +90,9 @@ class NemotronHDescriptor final : public ModelDescriptor {
     // transformers' mixer clamps dt below at time_step_min and nowhere above (time_step_limit unused).
     m.time_step_min = cfg.number(cfg.has("mamba_dt_min") ? "mamba_dt_min" : "time_step_min", 0.001);
     m.time_step_max = std::numeric_limits<double>::infinity();
+    m.dt_init_min = m.time_step_min;
+    m.dt_init_max = cfg.number(cfg.has("mamba_dt_max") ? "mamba_dt_max" : "time_step_max", 0.1);
+    m.dt_init_floor = cfg.number(cfg.has("mamba_dt_init_floor") ? "mamba_dt_init_floor" : "time_step_floor", 1e-4);
     MoeSpec& moe = spec.moe;
     moe.num_experts = cfg.integer(cfg.has("n_routed_experts") ? "n_routed_experts" : "num_local_experts", 8);
     moe.top_k = cfg.integer("num_experts_per_tok", 2);
