@@ -43,11 +43,14 @@ Json layer_table(const models::ModelConfig& config) {
     const bool attn = s.attention == models::AttentionKind::Full;
     const bool mlp = s.mlp == models::MlpKind::Gated || s.mlp == models::MlpKind::Plain;
     const bool moe = s.mlp == models::MlpKind::MixtureOfExperts;
+    const bool mamba = s.attention == models::AttentionKind::Mamba2;
     layers.push_back({{"layer", i},
-                      {"attention", models::to_string(s.attention)},
-                      {"heads", attn ? Json(s.num_heads) : Json()},
+                      {"attention", models::to_string(s.attention)},  // the sequence mixer's kind
+                      {"heads", attn ? Json(s.num_heads) : mamba ? Json(s.mamba.num_heads) : Json()},
                       {"kv_heads", attn ? Json(s.num_kv_heads) : Json()},
-                      {"head_dim", attn ? Json(s.head_dim) : Json()},
+                      {"head_dim", attn ? Json(s.head_dim) : mamba ? Json(s.mamba.head_dim) : Json()},
+                      {"ssm_state_size", mamba ? Json(s.mamba.state_size) : Json()},
+                      {"ssm_groups", mamba ? Json(s.mamba.num_groups) : Json()},
                       {"sliding_window", attn && s.sliding_window ? Json(*s.sliding_window) : Json()},
                       {"attention_chunk_size", attn && s.attention_chunk_size ? Json(*s.attention_chunk_size) : Json()},
                       {"rope_theta", attn && s.rope ? Json(s.rope->theta) : Json()},
@@ -80,14 +83,17 @@ std::string cell(const Json& v) { return v.is_null() ? "-" : v.is_string() ? v.g
 void print_layer_table(const Json& layers) {
   // One row format for the header and the layers; "norms" is as wide as its longest value (post_residual).
   constexpr const char* kRow = "{:>5}  {:<9} {:>5} {:>8} {:>8} {:>6} {:>10} {:>7} {:>7} {:>9}  {:<13} {:<6} {:>12} {:>8}\n";
-  fmt::print(fmt::runtime(kRow), "layer", "attention", "heads", "kv_heads", "head_dim", "window", "rope_theta", "scale",
+  fmt::print(fmt::runtime(kRow), "layer", "mixer", "heads", "kv_heads", "head_dim", "window", "rope_theta", "scale",
              "softcap", "qk_norm", "norms", "mlp", "intermediate", "experts");
   auto number = [](const Json& v) { return v.is_number() ? fmt::format("{:.6g}", v.get<double>()) : cell(v); };
   for (const auto& l : layers)
     fmt::print(fmt::runtime(kRow), cell(l["layer"]),
                cell(l["attention"]), cell(l["heads"]), cell(l["kv_heads"]), cell(l["head_dim"]),
-               // the window column shows a chunk as "c<size>" (Llama 4's chunked attention)
-               l["attention_chunk_size"].is_null() ? cell(l["sliding_window"]) : "c" + cell(l["attention_chunk_size"]),
+               // the window column shows a chunk as "c<size>" (Llama 4's chunked attention), a Mamba
+               // mixer's state as "s<size>"
+               !l["ssm_state_size"].is_null()       ? "s" + cell(l["ssm_state_size"])
+               : l["attention_chunk_size"].is_null() ? cell(l["sliding_window"])
+                                                     : "c" + cell(l["attention_chunk_size"]),
                number(l["rope_theta"]), number(l["attention_scale"]), number(l["attn_logit_softcap"]), cell(l["qk_norm"]),
                cell(l["norms"]), cell(l["mlp"]), cell(l["intermediate_size"]),
                l["experts"].is_null() ? "-" : fmt::format("{}/{}", cell(l["experts_per_token"]), cell(l["experts"])));

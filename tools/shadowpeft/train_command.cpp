@@ -322,14 +322,17 @@ void run_train(const TrainFlags& f) {
 }
 
 void run_eval(const TrainFlags& f) {
-  if (!trains_a_model(f) && f.adapter.empty())
-    throw ConfigError(fmt::format("eval --task {} needs --adapter: the ShadowPEFT adapter directory to evaluate", f.task));
   train::TrainingArguments args;
   if (f.eval_batch_size) args.per_device_eval_batch_size = *f.eval_batch_size;
   Prepared p = prepare(f, args, false);
-  // The trainer's evaluation, so the numbers are the ones training reports.
+  // The trainer's evaluation, so the numbers are the ones training reports. Without --adapter the
+  // task carries a fresh shadow, of which only the base model's numbers mean anything.
   train::Trainer trainer(*p.task, args, *p.eval, p.eval.get());
-  const std::map<std::string, double> metrics = trainer.evaluate();
+  std::map<std::string, double> metrics = trainer.evaluate();
+  if (!trains_a_model(f) && f.adapter.empty())
+    std::erase_if(metrics, [](const auto& metric) {
+      return !metric.first.starts_with("eval_base_") || metric.first.starts_with("eval_base_shadow_");
+    });
   if (f.json) {
     io::Json out = io::Json::object();
     for (const auto& [k, v] : metrics) out[k] = v;
@@ -425,7 +428,8 @@ void add_eval_command(CLI::App& app) {
                                              "(or of a pretrained / aligned shadow model with --task)");
   add_common(cmd, *f);
   cmd->add_option("--data", f->data, "Evaluation data (JSONL, JSON or CSV)")->required();
-  cmd->add_option("--adapter", f->adapter, "The ShadowPEFT adapter directory (causal_lm and seq_cls tasks)");
+  cmd->add_option("--adapter", f->adapter,
+                  "The ShadowPEFT adapter directory (causal_lm and seq_cls tasks; none: the base model alone)");
   cmd->add_option("--teacher", f->teacher, "projection_alignment: the small model whose head is compared");
   cmd->add_option("--eval-batch-size,--per_device_eval_batch_size", f->eval_batch_size, "Batch size (default 8)");
   cmd->callback([f] { run_eval(*f); });
