@@ -68,7 +68,8 @@ TEST(SavePretrained, EveryFamilyReloadsIdentically) {
 // Sub-block checkpoints of heterogeneous models: one file per weight group, none for skipped
 // sub-blocks, and the directory reloads into identical logits.
 TEST(SaveSubblocks, HeterogeneousModelsSplitByWeightGroupAndReload) {
-  for (const std::string name : {"llama_hetero", "decilm", "gpt2", "qwen3_moe_hetero", "nemotron_h_hetero"}) {
+  for (const std::string name :
+       {"llama_hetero", "decilm", "gpt2", "qwen3_moe_hetero", "gpt_oss_hetero", "llama4_hetero", "nemotron_h_hetero"}) {
     SCOPED_TRACE(name);
     const fs::path src = test::fixtures_dir() / "models" / name;
     models::CausalLM model = models::load_causal_lm(src.string());
