@@ -76,8 +76,10 @@ void ShadowForSequenceClassificationImpl::save_pretrained(const fs::path& dir) {
 }
 
 std::shared_ptr<ShadowForSequenceClassificationImpl> ShadowForSequenceClassificationImpl::from_pretrained(
-    models::CausalLM base, const fs::path& dir, bool is_trainable, double shadow_loss_weight, InferenceMode mode) {
-  auto peft = ShadowPeftModel(ShadowPeftModelImpl::from_pretrained(std::move(base), dir, is_trainable));
+    models::CausalLM base, const fs::path& dir, bool is_trainable, double shadow_loss_weight, InferenceMode mode,
+    models::CausalLM explicit_shadow) {
+  auto peft =
+      ShadowPeftModel(ShadowPeftModelImpl::from_pretrained(std::move(base), dir, is_trainable, std::move(explicit_shadow)));
   auto model = std::make_shared<ShadowForSequenceClassificationImpl>(peft, shadow_loss_weight, mode);
   detail::load_heads(dir, model->heads());
   return model;

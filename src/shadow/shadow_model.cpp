@@ -279,11 +279,21 @@ std::shared_ptr<ShadowPeftModelImpl> ShadowPeftModelImpl::from_pretrained(models
                                                                           bool is_trainable, models::CausalLM explicit_shadow) {
   if (!fs::is_directory(dir)) throw LoadError(fmt::format("{}: adapter directory not found", dir.string()));
   const ShadowConfig config = ShadowConfig::from_pretrained(dir);
+  const bool implicit = !explicit_shadow;
   auto model = std::make_shared<ShadowPeftModelImpl>(std::move(base), config, std::move(explicit_shadow));
   const fs::path file = dir / kAdapterFile;
   if (!fs::exists(file))
     throw LoadError(fmt::format("Missing adapter checkpoint. Expected {} in {}", kAdapterFile, dir.string()));
-  model->load_adapter_state_dict(io::SafetensorsFile::open(file).load_all(), file.string());
+  io::TensorMap state = io::SafetensorsFile::open(file).load_all();
+  // shadow_config.json does not say how the shadow was made; the tensors do: a projection to the
+  // base's width, or token embeddings of its own where an implicit shadow shares the base's.
+  const bool own_embeddings = model->shares_embeddings_ && state.contains("shadow_model.embed_tokens.weight");
+  if (implicit && (state.contains("shadow_hidden_projection.weight") || own_embeddings))
+    throw ConfigError(fmt::format("{}: this adapter was trained with an explicit shadow model ({}); load it with that "
+                                  "model (CLI: --shadow-model DIR)",
+                                  dir.string(), own_embeddings ? "its shadow has token embeddings of its own"
+                                                               : "it projects the shadow to the base's hidden size"));
+  model->load_adapter_state_dict(state, file.string());
   model->train(is_trainable);
   model->set_adapter_trainable(is_trainable);
   return model;

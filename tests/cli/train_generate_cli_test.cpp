@@ -81,6 +81,46 @@ class TrainGenerateCli : public ::testing::Test {
   fs::path dir_;
 };
 
+// Training with an explicit shadow (a narrower model of the same vocabulary, so a projection joins
+// it to the base), then every command that loads the adapter with --shadow-model; and eval
+// without an adapter measures the base alone.
+TEST_F(TrainGenerateCli, ExplicitShadowModelTrainsEvaluatesGeneratesAndExports) {
+  const fs::path shadow = dir_ / "shadow_model";
+  fs::create_directories(shadow);
+  write_tiny_llama(shadow, 16);
+  const fs::path out = dir_ / "explicit";
+  auto run = test::run_cli("train " + model_flag() + " --shadow-model " + shadow.string() + " --data " +
+                           data("numbers_train.jsonl") + " --eval-data " + data("numbers_eval.jsonl") + " --output-dir " +
+                           out.string() + " --batch-size 4 --learning-rate 1e-2 --max-steps 2 --save-steps 0 --max-length 48 --json");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const io::Json trained = last_json(run.out);
+  EXPECT_TRUE(io::SafetensorsFile::open(out / "shadow_adapter.safetensors").contains("shadow_hidden_projection.weight"));
+
+  const std::string eval = "eval " + model_flag() + " --data " + data("numbers_eval.jsonl") + " --max-length 48 --json";
+  run = test::run_cli(eval + " --adapter " + out.string() + " --shadow-model " + shadow.string());
+  ASSERT_EQ(run.status, 0) << run.out;
+  const io::Json metrics = last_json(run.out);
+  for (const char* key : {"eval_base_loss", "eval_base_shadow_loss", "eval_shadow_only_loss"})
+    EXPECT_NEAR(metrics[key].get<double>(), trained["after"][key].get<double>(), 1e-5) << key;
+  run = test::run_cli(eval + " --adapter " + out.string());
+  EXPECT_EQ(run.status, 1);
+  EXPECT_NE(run.out.find("--shadow-model"), std::string::npos) << run.out;
+  run = test::run_cli(eval);
+  ASSERT_EQ(run.status, 0) << run.out;
+  const io::Json base_only = last_json(run.out);
+  EXPECT_NEAR(base_only["eval_base_loss"].get<double>(), trained["after"]["eval_base_loss"].get<double>(), 1e-5);
+  EXPECT_FALSE(base_only.contains("eval_base_shadow_loss")) << base_only.dump();
+
+  run = test::run_cli("generate " + model_flag() + " --adapter " + out.string() + " --shadow-model " + shadow.string() +
+                      " --mode shadow_only --chat --prompt Hi --max-new-tokens 3 --json");
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_EQ(last_json(run.out)["results"].size(), 1u);
+  run = test::run_cli("export-shadow " + model_flag() + " --adapter " + out.string() + " --shadow-model " + shadow.string() +
+                      " --out " + (dir_ / "exported").string());
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_TRUE(fs::exists(dir_ / "exported" / "model.safetensors"));
+}
+
 TEST_F(TrainGenerateCli, TrainsResumesEvaluatesAndGenerates) {
   const fs::path out = dir_ / "run";
   const std::string common = model_flag() + " --data " + data("numbers_train.jsonl") + " --eval-data " +

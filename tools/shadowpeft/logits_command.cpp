@@ -18,14 +18,10 @@ namespace shadowpeft::cli {
 namespace {
 
 struct LogitsOptions {
-  std::string model;
+  ModelFlags model;
   std::string input_ids;
   std::string ids_file;
   std::string out;
-  std::string dtype;
-  std::string adapter;
-  std::string mode = "base_shadow";
-  std::string device = "cpu";
 };
 
 void run_logits(const LogitsOptions& opts) {
@@ -42,22 +38,20 @@ void run_logits(const LogitsOptions& opts) {
     if (file.contains("attention_mask")) forward.attention_mask = file.tensor("attention_mask").to(at::kLong);
     if (file.contains("position_ids")) forward.position_ids = file.tensor("position_ids").to(at::kLong);
   }
-  models::LoadOptions load;
-  if (!opts.dtype.empty()) load.dtype = parse_dtype(opts.dtype);
-  load.device = c10::Device(opts.device);
-  models::CausalLM model = models::load_causal_lm(opts.model, load);
-  ids = ids.to(load.device);
-  if (forward.attention_mask.defined()) forward.attention_mask = forward.attention_mask.to(load.device);
-  if (forward.position_ids.defined()) forward.position_ids = forward.position_ids.to(load.device);
+  models::CausalLM model = load_base_model(opts.model);
+  const c10::Device device(opts.model.device);
+  ids = ids.to(device);
+  if (forward.attention_mask.defined()) forward.attention_mask = forward.attention_mask.to(device);
+  if (forward.position_ids.defined()) forward.position_ids = forward.position_ids.to(device);
   if (ids.max().item<int64_t>() >= model->config().vocab_size || ids.min().item<int64_t>() < 0)
     throw ConfigError(fmt::format("token ids must lie in [0, {}) for this model", model->config().vocab_size));
   io::TensorMap out{{"input_ids", ids.cpu()}};
   at::Tensor logits;
-  if (opts.adapter.empty()) {
+  if (opts.model.adapter.empty()) {
     torch::InferenceMode guard;
     logits = model->forward(ids, forward);
   } else {
-    auto shadow = ShadowForCausalLMImpl::from_pretrained(model, opts.adapter, false, 0.05, parse_inference_mode(opts.mode));
+    ShadowForCausalLM shadow = load_shadow_model(opts.model, model);
     torch::InferenceMode guard;
     const auto result = shadow->forward(ids, forward);
     logits = result.logits;
@@ -73,19 +67,14 @@ void run_logits(const LogitsOptions& opts) {
 void add_logits_command(CLI::App& app) {
   auto opts = std::make_shared<LogitsOptions>();
   CLI::App* cmd = app.add_subcommand("logits", "Run a model (optionally with a ShadowPEFT adapter) on token ids and write its logits (float32) to safetensors");
-  cmd->add_option("--model", opts->model, "Model directory or org/name[@revision] in the local HF cache")->required();
+  add_model_flags(cmd, opts->model, {.tokenizer = false});
   auto* ids = cmd->add_option("--input-ids", opts->input_ids, "Comma-separated token ids, e.g. 1,2,3 (batch of one)");
   auto* file = cmd->add_option("--ids-file", opts->ids_file,
                                "safetensors file with input_ids [B, T] (and optional attention_mask, position_ids)");
   ids->excludes(file);
   file->excludes(ids);
-  cmd->add_option("--out", opts->out, "Output safetensors file (tensors: logits, input_ids)")->required();
-  cmd->add_option("--device", opts->device, "cpu (default) or cuda[:N]")->check(check_device, "DEVICE");
-  cmd->add_option("--dtype", opts->dtype, "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)");
-  auto* adapter = cmd->add_option("--adapter", opts->adapter, "ShadowPEFT adapter directory: also writes shadow_logits");
-  cmd->add_option("--mode", opts->mode, "With --adapter: base_shadow (default) or shadow_only")
-      ->check(CLI::IsMember({"base_shadow", "shadow_only"}))
-      ->needs(adapter);
+  cmd->add_option("--out", opts->out, "Output safetensors file (tensors: logits, input_ids; shadow_logits with --adapter)")
+      ->required();
   cmd->callback([opts, ids, file] {
     if (ids->count() == 0 && file->count() == 0) throw ConfigError("logits: give --input-ids or --ids-file");
     run_logits(*opts);

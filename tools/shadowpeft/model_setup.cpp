@@ -34,17 +34,47 @@ std::string check_device(const std::string& name) {
   return "";
 }
 
-void add_model_flags(CLI::App* cmd, ModelFlags& flags) {
+void add_model_flags(CLI::App* cmd, ModelFlags& flags, ModelFlagSet set) {
   cmd->add_option("--model", flags.model, "Model directory or org/name[@revision] in the local HF cache")->required();
   auto* adapter =
       cmd->add_option("--adapter", flags.adapter, "ShadowPEFT adapter directory (shadow_config.json + shadow_adapter.safetensors)");
-  cmd->add_option("--mode", flags.mode, "With --adapter: base_shadow (default) or shadow_only")
-      ->check(CLI::IsMember({"base_shadow", "shadow_only"}))
+  if (set.adapter_required) adapter->required();
+  cmd->add_option("--shadow-model", flags.shadow_model,
+                  "The explicit (or projected) shadow model the adapter was trained with: directory or org/name")
       ->needs(adapter);
-  cmd->add_option("--tokenizer", flags.tokenizer, "Tokenizer directory (default: the model directory)");
+  if (set.mode)
+    cmd->add_option("--mode", flags.mode, "With --adapter: base_shadow (default) or shadow_only")
+        ->check(CLI::IsMember({"base_shadow", "shadow_only"}))
+        ->needs(adapter);
+  if (set.tokenizer) cmd->add_option("--tokenizer", flags.tokenizer, "Tokenizer directory (default: the model directory)");
   cmd->add_option("--dtype", flags.dtype, "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)")
       ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
   cmd->add_option("--device", flags.device, "cpu (default) or cuda[:N]")->check(check_device, "DEVICE");
+}
+
+namespace {
+
+models::LoadOptions load_options(const ModelFlags& flags) {
+  models::LoadOptions load;
+  if (!flags.dtype.empty()) load.dtype = parse_dtype(flags.dtype);
+  load.device = c10::Device(flags.device);
+  return load;
+}
+
+}  // namespace
+
+models::CausalLM load_base_model(const ModelFlags& flags) {
+  return models::load_causal_lm(io::resolve_model_dir(flags.model).string(), load_options(flags));
+}
+
+ShadowForCausalLM load_shadow_model(const ModelFlags& flags, models::CausalLM base) {
+  models::CausalLM explicit_shadow{nullptr};
+  if (!flags.shadow_model.empty())
+    explicit_shadow = models::load_causal_lm(io::resolve_model_dir(flags.shadow_model).string(), load_options(flags));
+  ShadowForCausalLM model(ShadowForCausalLMImpl::from_pretrained(std::move(base), flags.adapter, false, 0.05,
+                                                                 parse_inference_mode(flags.mode), std::move(explicit_shadow)));
+  model->eval();
+  return model;
 }
 
 void add_sampling_flags(CLI::App* cmd, SamplingFlags& flags) {
@@ -88,19 +118,11 @@ LoadedModel load_model(const ModelFlags& flags, const SamplingFlags& sampling, b
   else if (need_tokenizer || !flags.tokenizer.empty())
     throw LoadError(fmt::format("{}: no tokenizer.json (give --tokenizer DIR, or token ids with --input-ids)", tokenizer_dir.string()));
 
-  models::LoadOptions load;
-  if (!flags.dtype.empty()) load.dtype = parse_dtype(flags.dtype);
-  load.device = c10::Device(flags.device);
-  models::CausalLM base = models::load_causal_lm(model_dir.string(), load);
+  models::CausalLM base = load_base_model(flags);
   base->eval();
   loaded.generation = generation_config(model_dir, base->config(), loaded.tokenizer);
-  if (flags.adapter.empty()) {
-    loaded.decoding = generate::make_decoding_model(base);
-  } else {
-    ShadowForCausalLM model(ShadowForCausalLMImpl::from_pretrained(base, flags.adapter, false));
-    model->eval();
-    loaded.decoding = generate::make_decoding_model(model, parse_inference_mode(flags.mode));
-  }
+  if (flags.adapter.empty()) loaded.decoding = generate::make_decoding_model(base);
+  else loaded.decoding = generate::make_decoding_model(load_shadow_model(flags, base), parse_inference_mode(flags.mode));
 
   generate::GenerationConfig& g = loaded.generation;
   if (sampling.max_new_tokens) g.max_new_tokens = *sampling.max_new_tokens;

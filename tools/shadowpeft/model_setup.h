@@ -8,6 +8,8 @@
 
 #include "shadowpeft/generate/decoding_model.h"
 #include "shadowpeft/generate/generation_config.h"
+#include "shadowpeft/models/causal_lm.h"
+#include "shadowpeft/shadow/task_models.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
 
 namespace CLI {
@@ -19,12 +21,25 @@ namespace shadowpeft::cli {
 struct ModelFlags {
   std::string model;
   std::string adapter;
+  std::string shadow_model;  // the explicit shadow the adapter was trained with
   std::string mode = "base_shadow";
   std::string tokenizer;  // default: the model directory
   std::string dtype;
   std::string device = "cpu";
 };
-void add_model_flags(CLI::App* cmd, ModelFlags& flags);
+// Which of the shared model flags a command offers beyond --model, --adapter, --shadow-model,
+// --dtype and --device.
+struct ModelFlagSet {
+  bool mode = true;       // --mode (needs --adapter)
+  bool tokenizer = true;  // --tokenizer
+  bool adapter_required = false;
+};
+void add_model_flags(CLI::App* cmd, ModelFlags& flags, ModelFlagSet set = {});
+
+// The base model the flags name, in --dtype on --device.
+models::CausalLM load_base_model(const ModelFlags& flags);
+// The adapter the flags name on `base` (with --shadow-model's explicit shadow), for inference.
+ShadowForCausalLM load_shadow_model(const ModelFlags& flags, models::CausalLM base);
 
 struct SamplingFlags {
   std::optional<int64_t> max_new_tokens;

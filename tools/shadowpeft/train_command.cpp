@@ -36,6 +36,7 @@ namespace fs = std::filesystem;
 struct TrainFlags {
   std::string model, tokenizer, adapter, data, eval_data, config, task = "causal_lm";
   std::string teacher;  // projection_alignment: the small model whose LM head teaches
+  std::string shadow_model;  // an explicit shadow: a fresh adapter's, or the one --adapter was trained with
   train::ProjectionAlignmentOptions alignment;
   std::string distill_loss = "kld";
   std::optional<double> eval_fraction;
@@ -134,6 +135,17 @@ void check_flags(const TrainFlags& f) {
     throw ConfigError("--task projection_alignment needs --teacher: the small model whose own LM head the projection learns to match");
   if (f.task != "projection_alignment" && !f.teacher.empty())
     throw ConfigError(fmt::format("--teacher applies to --task projection_alignment only (this is --task {})", f.task));
+  if (trains_a_model(f) && !f.shadow_model.empty())
+    throw ConfigError(fmt::format("--shadow-model does not apply to --task {}: it trains the model in --model itself", f.task));
+}
+
+// --shadow-model, loaded as the base is (float32, on the training device); null without it.
+models::CausalLM explicit_shadow(const TrainFlags& f) {
+  if (f.shadow_model.empty()) return nullptr;
+  models::LoadOptions load;
+  load.dtype = at::kFloat;
+  load.device = training_device(f);
+  return models::load_causal_lm(io::resolve_model_dir(f.shadow_model).string(), load);
 }
 
 std::unique_ptr<train::TrainingTask> make_task(const TrainFlags& f, models::CausalLM base, bool trainable) {
@@ -148,18 +160,21 @@ std::unique_ptr<train::TrainingTask> make_task(const TrainFlags& f, models::Caus
     options.use_mse = f.distill_loss != "kld";
     return train::make_projection_alignment_task(base, teacher->output_embedding(), options);
   }
+  models::CausalLM shadow = explicit_shadow(f);
   if (f.task == "seq_cls") {
     if (f.adapter.empty()) {
       ShadowConfig config = f.shadow;
       if (config.modules_to_save.empty()) config.modules_to_save = {"classifier_head", "shadow_classifier_head"};
-      return train::make_training_task(ShadowForSequenceClassification(get_shadow_model(base, config), f.shadow_loss_weight));
+      return train::make_training_task(
+          ShadowForSequenceClassification(get_shadow_model(base, config, shadow), f.shadow_loss_weight));
     }
-    return train::make_training_task(ShadowForSequenceClassification(
-        ShadowForSequenceClassificationImpl::from_pretrained(base, f.adapter, trainable, f.shadow_loss_weight)));
+    return train::make_training_task(ShadowForSequenceClassification(ShadowForSequenceClassificationImpl::from_pretrained(
+        base, f.adapter, trainable, f.shadow_loss_weight, InferenceMode::BaseShadow, shadow)));
   }
-  if (f.adapter.empty()) return train::make_training_task(ShadowForCausalLM(get_shadow_model(base, f.shadow), f.shadow_loss_weight));
-  return train::make_training_task(
-      ShadowForCausalLM(ShadowForCausalLMImpl::from_pretrained(base, f.adapter, trainable, f.shadow_loss_weight)));
+  if (f.adapter.empty())
+    return train::make_training_task(ShadowForCausalLM(get_shadow_model(base, f.shadow, shadow), f.shadow_loss_weight));
+  return train::make_training_task(ShadowForCausalLM(
+      ShadowForCausalLMImpl::from_pretrained(base, f.adapter, trainable, f.shadow_loss_weight, InferenceMode::BaseShadow, shadow)));
 }
 
 // One line per evaluated model: eval_<mode>_{loss,perplexity,accuracy}.
@@ -345,6 +360,9 @@ void run_eval(const TrainFlags& f) {
 void add_common(CLI::App* cmd, TrainFlags& f) {
   cmd->add_option("--model", f.model, "Base model directory or org/name[@revision] in the local HF cache")->required();
   cmd->add_option("--tokenizer", f.tokenizer, "Tokenizer directory (default: the model directory)");
+  cmd->add_option("--shadow-model", f.shadow_model,
+                  "An explicit (or projected) shadow model, directory or org/name: a fresh adapter's shadow, or the one "
+                  "--adapter was trained with");
   cmd->add_option("--task", f.task,
                   "causal_lm (default), seq_cls (classification: a *ForSequenceClassification or causal-LM base), "
                   "shadow_pretraining (train --model "

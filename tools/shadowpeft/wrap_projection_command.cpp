@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "model_setup.h"
+#include "shadowpeft/io/model_dir.h"
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/shadow/projected_causal_lm.h"
 
@@ -12,11 +14,14 @@ namespace {
 
 struct WrapOptions {
   std::string small, large, out;
+  std::string device = "cpu";
 };
 
 void run_wrap(const WrapOptions& opts) {
-  models::CausalLM small = models::load_causal_lm(opts.small);
-  models::CausalLM large = models::load_causal_lm(opts.large);
+  models::LoadOptions load;
+  load.device = c10::Device(opts.device);
+  models::CausalLM small = models::load_causal_lm(io::resolve_model_dir(opts.small).string(), load);
+  models::CausalLM large = models::load_causal_lm(io::resolve_model_dir(opts.large).string(), load);
   const at::Tensor head = large->output_embedding();
   const at::Tensor projection = optimal_projection(head, small->output_embedding());
   // How well the large head, through the projection, reproduces the small model's own head.
@@ -37,6 +42,8 @@ void add_wrap_projection_command(CLI::App& app) {
   cmd->add_option("--small", opts->small, "The small model (its backbone becomes the shadow)")->required();
   cmd->add_option("--large", opts->large, "The large (base) model whose lm_head scores the projected states")->required();
   cmd->add_option("--out", opts->out, "Output directory (AutoModelForCausalLMWithHiddenProjection format)")->required();
+  cmd->add_option("--device", opts->device, "cpu (default) or cuda[:N]: where the pseudo-inverse is computed")
+      ->check(check_device, "DEVICE");
   cmd->callback([opts] { run_wrap(*opts); });
 }
 

@@ -100,9 +100,10 @@ class ShadowForSequenceClassificationImpl : public torch::nn::Module {
 
   void save_pretrained(const std::filesystem::path& dir);
   // As upstream, the heads stay trainable when loaded for inference too (modules_to_save rules).
+  // `explicit_shadow`: the model an explicit-shadow adapter was trained with (as for causal LMs).
   static std::shared_ptr<ShadowForSequenceClassificationImpl> from_pretrained(
       models::CausalLM base, const std::filesystem::path& dir, bool is_trainable = false, double shadow_loss_weight = 0.05,
-      InferenceMode mode = InferenceMode::BaseShadow);
+      InferenceMode mode = InferenceMode::BaseShadow, models::CausalLM explicit_shadow = nullptr);
   std::string trainable_parameters_string() { return peft_model->trainable_parameters_string(); }
 
   ShadowPeftModel peft_model{nullptr};
