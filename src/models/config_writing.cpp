@@ -80,11 +80,18 @@ void make_sequence_classifier(ModelConfig& config, const std::string& architectu
   if (config.raw.contains("num_labels")) config.raw["num_labels"] = num_labels;
 }
 
-io::Json config_json_to_save(const ModelConfig& config, const std::string& dtype) {
+io::Json config_json_with_dtype(const ModelConfig& config, const std::string& dtype) {
   io::Json json = config.raw;
   // The key the config already uses (remote-code configs such as DeciLM's keep `torch_dtype`).
   const char* key = json.contains("torch_dtype") && !json.contains("dtype") ? "torch_dtype" : "dtype";
   json[key] = dtype;
+  if (json.contains("text_config") && json["text_config"].is_object() && json["text_config"].contains("dtype"))
+    json["text_config"]["dtype"] = dtype;
+  return json;
+}
+
+io::Json config_json_to_save(const ModelConfig& config, const std::string& dtype) {
+  io::Json json = config_json_with_dtype(config, dtype);
   // Quantized weights are dequantized on load and saved as `dtype`.
   json.erase("quantization_config");
   if (json.contains("text_config") && json["text_config"].is_object()) json["text_config"].erase("quantization_config");

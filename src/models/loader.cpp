@@ -25,12 +25,8 @@ constexpr std::pair<const char*, at::ScalarType> kDtypes[] = {
 
 // The parameters' dtype, as transformers records it in the config it saves.
 std::string parameter_dtype_name(CausalLMImpl& model) {
-  for (const auto& p : model.parameters()) {
-    if (!p.is_floating_point()) continue;
-    for (const auto& [name, type] : kDtypes)
-      if (p.scalar_type() == type) return name;
-    throw Error(fmt::format("save_pretrained: parameters of dtype {} have no config name", c10::toString(p.scalar_type())));
-  }
+  for (const auto& p : model.parameters())
+    if (p.is_floating_point()) return config_dtype_name(p.scalar_type());
   return model.config().dtype;
 }
 
@@ -208,6 +204,12 @@ CausalLM load_sequence_classifier(const std::string& model_name, int64_t num_lab
                           "task before using it for predictions.",
                           architecture, dir.string(), num_labels, config.output_hidden_size(), std));
   return build_model(std::move(config), std::move(checkpoint), dir, options);
+}
+
+std::string config_dtype_name(at::ScalarType type) {
+  for (const auto& [name, t] : kDtypes)
+    if (t == type) return name;
+  throw Error(fmt::format("parameters of dtype {} have no config name (float32, bfloat16, float16, float64)", c10::toString(type)));
 }
 
 at::ScalarType parameter_scalar_type(const std::string& dtype) {

@@ -60,6 +60,8 @@ void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std:
 
 // The parameter type of a config dtype name (ModelConfig::dtype: float32, bfloat16, float16, float64).
 at::ScalarType parameter_scalar_type(const std::string& dtype);
+// The config dtype name of a parameter type; Error for types a config cannot name.
+std::string config_dtype_name(at::ScalarType type);
 
 // The model's tensors as `config`'s family saves them (names and values of its files).
 io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelConfig& config);

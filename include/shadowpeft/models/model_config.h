@@ -258,8 +258,12 @@ ModelConfig derive_config(const ModelConfig& base, const DerivedSizes& sizes, co
 void make_sequence_classifier(ModelConfig& config, const std::string& architecture, int64_t num_labels,
                               const std::vector<std::string>& labels);
 
+// config.json content recording `dtype` as the parameters' dtype (in the key the config uses, and
+// in a nested text_config), everything else as read.
+io::Json config_json_with_dtype(const ModelConfig& config, const std::string& dtype);
 // config.json content for a model whose parameters are in `dtype` (transformers records the
-// parameters' dtype when saving).
+// parameters' dtype when saving); quantized weights are saved dequantized, so without
+// quantization_config.
 io::Json config_json_to_save(const ModelConfig& config, const std::string& dtype);
 
 }  // namespace shadowpeft::models
