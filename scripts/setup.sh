@@ -14,7 +14,7 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 # Google Benchmark, and gloo's headers, which c10d's ProcessGroupGloo.hpp includes but the torch
 # wheel does not ship). {fmt} comes header-only with LibTorch (see cmake/ShadowpeftTorch.cmake).
 APT_PACKAGES=(g++ cmake make pkg-config ccache nlohmann-json3-dev libpcre2-dev libcli11-dev
-              libgtest-dev libgmock-dev libbenchmark-dev libutf8proc-dev libgloo-dev)
+              libgtest-dev libgmock-dev libbenchmark-dev libutf8proc-dev libgloo-dev libcpp-httplib-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -64,6 +64,7 @@ const char* to_string(FinishReason reason) {
     case FinishReason::Eos: return "eos";
     case FinishReason::StopString: return "stop_string";
     case FinishReason::Length: return "length";
+    case FinishReason::Cancelled: return "cancelled";
   }
   return "?";
 }
@@ -89,6 +90,11 @@ GenerationResult generate(DecodingModel& model, const std::vector<std::vector<in
   const auto start = Clock::now();
   auto decode_start = start;
   for (int64_t step = 0; step < config.max_new_tokens && unfinished > 0; ++step) {
+    if (hooks.cancelled && hooks.cancelled()) {
+      for (std::size_t row = 0; row < finished.size(); ++row)
+        if (!finished[row]) result.finish_reasons[row] = FinishReason::Cancelled;
+      break;
+    }
     const int64_t from = config.use_cache ? seen : 0, to = batch.length;
     const at::Tensor logits = model.next_token_logits(batch.ids.index({Slice(), Slice(from, to)}),
                                                       batch.positions.index({Slice(), Slice(from, to)}),

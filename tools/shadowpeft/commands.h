@@ -11,6 +11,7 @@ void add_logits_command(CLI::App& app);
 void add_export_shadow_command(CLI::App& app);
 void add_wrap_projection_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_chat_command(CLI::App& app);

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   shadowpeft::cli::add_export_shadow_command(app);
   shadowpeft::cli::add_wrap_projection_command(app);
   shadowpeft::cli::add_convert_command(app);
+  shadowpeft::cli::add_serve_command(app);
   shadowpeft::cli::add_tokenize_command(app);
   shadowpeft::cli::add_generate_command(app);
   shadowpeft::cli::add_chat_command(app);

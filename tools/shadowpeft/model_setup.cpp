@@ -110,17 +110,25 @@ generate::GenerationConfig generation_config(const fs::path& model_dir, const mo
 
 }  // namespace
 
-LoadedModel load_model(const ModelFlags& flags, const SamplingFlags& sampling, bool need_tokenizer) {
-  const fs::path model_dir = io::resolve_model_dir(flags.model);
-  LoadedModel loaded;
-  const fs::path tokenizer_dir = flags.tokenizer.empty() ? model_dir : io::resolve_model_dir(flags.tokenizer);
-  if (fs::exists(tokenizer_dir / "tokenizer.json")) loaded.tokenizer = tokenizer::Tokenizer::from_pretrained(tokenizer_dir);
-  else if (need_tokenizer || !flags.tokenizer.empty())
+std::optional<tokenizer::Tokenizer> load_tokenizer(const ModelFlags& flags, bool need_tokenizer) {
+  const fs::path tokenizer_dir = io::resolve_model_dir(flags.tokenizer.empty() ? flags.model : flags.tokenizer);
+  if (fs::exists(tokenizer_dir / "tokenizer.json")) return tokenizer::Tokenizer::from_pretrained(tokenizer_dir);
+  if (need_tokenizer || !flags.tokenizer.empty())
     throw LoadError(fmt::format("{}: no tokenizer.json (give --tokenizer DIR, or token ids with --input-ids)", tokenizer_dir.string()));
+  return std::nullopt;
+}
 
+generate::GenerationConfig default_generation_config(const ModelFlags& flags, const models::ModelConfig& config,
+                                                     const std::optional<tokenizer::Tokenizer>& tokenizer) {
+  return generation_config(io::resolve_model_dir(flags.model), config, tokenizer);
+}
+
+LoadedModel load_model(const ModelFlags& flags, const SamplingFlags& sampling, bool need_tokenizer) {
+  LoadedModel loaded;
+  loaded.tokenizer = load_tokenizer(flags, need_tokenizer);
   models::CausalLM base = load_base_model(flags);
   base->eval();
-  loaded.generation = generation_config(model_dir, base->config(), loaded.tokenizer);
+  loaded.generation = default_generation_config(flags, base->config(), loaded.tokenizer);
   if (flags.adapter.empty()) loaded.decoding = generate::make_decoding_model(base);
   else loaded.decoding = generate::make_decoding_model(load_shadow_model(flags, base), parse_inference_mode(flags.mode));
 
@@ -180,25 +188,30 @@ std::string render_chat(const tokenizer::Tokenizer& tokenizer, const std::string
   return apply_chat_template(compiled, nlohmann::ordered_json::parse(messages_json), options);
 }
 
+void TextStreamer::emit_new(const std::string& text) {
+  if (text.size() > printed_.size() && text.compare(0, printed_.size(), printed_) == 0) {
+    const std::string_view piece(text.data() + printed_.size(), text.size() - printed_.size());
+    if (emit_) {
+      emit_(piece);
+    } else {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
+  }
+  printed_ = text;
+}
+
 void TextStreamer::add(int64_t token) {
   tokens_.push_back(token);
   const std::string text = tokenizer_.decode(tokens_, /*skip_special_tokens=*/true);
   // U+FFFD at the end: the last token ends inside a multi-byte character; wait for the rest.
   if (text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0) return;
-  if (text.size() > printed_.size() && text.compare(0, printed_.size(), printed_) == 0) {
-    std::fwrite(text.data() + printed_.size(), 1, text.size() - printed_.size(), stdout);
-    std::fflush(stdout);
-  }
-  printed_ = text;
+  emit_new(text);
 }
 
 void TextStreamer::finish() {
-  const std::string text = tokenizer_.decode(tokens_, true);
-  if (text.size() > printed_.size() && text.compare(0, printed_.size(), printed_) == 0)
-    std::fwrite(text.data() + printed_.size(), 1, text.size() - printed_.size(), stdout);
-  printed_ = text;
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
+  emit_new(tokenizer_.decode(tokens_, true));
+  if (!emit_) std::fputc('\n', stdout);
 }
 
 }  // namespace shadowpeft::cli

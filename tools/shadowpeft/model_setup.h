@@ -1,7 +1,9 @@
 #pragma once
 // Options shared by the commands that run a model: which model, adapter, mode, tokenizer, dtype
 // and device, and the decoding flags; and loading all of it.
+#include <functional>
 #include <memory>
+#include <string_view>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,6 +61,12 @@ struct LoadedModel {
 };
 // `need_tokenizer` false: a missing tokenizer is not an error (token ids in, ids out).
 LoadedModel load_model(const ModelFlags& flags, const SamplingFlags& sampling, bool need_tokenizer);
+// The tokenizer of --tokenizer, else of the model directory; nullopt when there is none and none is needed.
+std::optional<tokenizer::Tokenizer> load_tokenizer(const ModelFlags& flags, bool need_tokenizer);
+// The model directory's generation_config.json, its EOS ids and padding completed from `config`
+// and the tokenizer.
+generate::GenerationConfig default_generation_config(const ModelFlags& flags, const models::ModelConfig& config,
+                                                     const std::optional<tokenizer::Tokenizer>& tokenizer);
 
 // "float32" | "bfloat16" | "float16"; ConfigError otherwise.
 c10::ScalarType parse_dtype(const std::string& name);
@@ -72,16 +80,20 @@ std::vector<int64_t> parse_token_ids(const std::string& text, const std::string&
 // tokens (the template writes them).
 std::string render_chat(const tokenizer::Tokenizer& tokenizer, const std::string& messages_json, bool add_generation_prompt);
 
-// Prints text as tokens arrive, holding back an incomplete UTF-8 character.
+// Text as tokens arrive, holding back an incomplete UTF-8 character: each new piece goes to `emit`
+// (default: printed to stdout, and finish() ends the line).
 class TextStreamer {
  public:
-  explicit TextStreamer(const tokenizer::Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  explicit TextStreamer(const tokenizer::Tokenizer& tokenizer, std::function<void(std::string_view)> emit = {})
+      : tokenizer_(tokenizer), emit_(std::move(emit)) {}
   void add(int64_t token);
   void finish();
   const std::string& text() const { return printed_; }
 
  private:
+  void emit_new(const std::string& text);
   const tokenizer::Tokenizer& tokenizer_;
+  std::function<void(std::string_view)> emit_;
   std::vector<int64_t> tokens_;
   std::string printed_;
 };

@@ -12,7 +12,7 @@
 
 namespace shadowpeft::generate {
 
-enum class FinishReason { Eos, StopString, Length };
+enum class FinishReason { Eos, StopString, Length, Cancelled };
 const char* to_string(FinishReason reason);
 
 struct GenerationHooks {
@@ -21,6 +21,9 @@ struct GenerationHooks {
   // Token ids → text; required when the config has stop strings.
   std::function<std::string(const std::vector<int64_t>&)> decode;
   bool keep_step_logits = false;  // record the raw next-token logits of every step
+  // Asked before every step; true stops every unfinished row (FinishReason::Cancelled), e.g. when
+  // a streaming client has gone away.
+  std::function<bool()> cancelled;
 };
 
 struct GenerationResult {

@@ -1,0 +1,227 @@
+// `shadowpeft serve`: an OpenAI-compatible HTTP server (cpp-httplib) for one base model and any
+// number of ShadowPEFT adapters over it, each selected by the request's `model`. The base is
+// loaded once; requests run one at a time on it, the others wait in a bounded queue (429 when full).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <httplib.h>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "commands.h"
+#include "model_setup.h"
+#include "openai_api.h"
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/core/logging.h"
+#include "shadowpeft/io/model_dir.h"
+
+namespace shadowpeft::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using io::Json;
+
+struct ServeFlags {
+  ModelFlags model;
+  std::vector<std::string> adapters;  // NAME=DIR
+  std::string served_name;
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string api_key;
+  int max_queue = 16;
+};
+
+class Server {
+ public:
+  explicit Server(const ServeFlags& flags) : flags_(flags), tokenizer_(load_tokenizer(flags.model, /*need_tokenizer=*/true)) {
+    const std::string base_name = flags.served_name.empty() ? fs::path(flags.model.model).filename().string() : flags.served_name;
+    models::CausalLM base_model = load_base_model(flags.model);
+    base_model->eval();
+    defaults_ = default_generation_config(flags.model, base_model->config(), tokenizer_);
+    limits_.context_length = base_model->config().max_position_embeddings;
+    served_.emplace(base_name, generate::make_decoding_model(base_model));
+    names_.push_back(base_name);
+    for (const std::string& spec : flags.adapters) {
+      const std::size_t eq = spec.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+        throw ConfigError(fmt::format("--adapter '{}': expected NAME=DIR", spec));
+      const std::string name = spec.substr(0, eq);
+      if (served_.count(name)) throw ConfigError(fmt::format("--adapter '{}': the name '{}' is already served", spec, name));
+      ModelFlags adapter = flags.model;
+      adapter.adapter = spec.substr(eq + 1);
+      served_.emplace(name, generate::make_decoding_model(load_shadow_model(adapter, base_model), InferenceMode::BaseShadow));
+      names_.push_back(name);
+    }
+  }
+
+  void run() {
+    httplib::Server http;
+    http.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.set_content(R"({"status":"ok"})", "application/json"); });
+    http.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
+      if (!authorized(req, res)) return;
+      Json data = Json::array();
+      for (const std::string& name : names_) data.push_back({{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "shadowpeft"}});
+      res.set_content(Json{{"object", "list"}, {"data", data}}.dump(), "application/json");
+    });
+    http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, Endpoint::Completions); });
+    http.Post("/v1/chat/completions",
+              [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, Endpoint::ChatCompletions); });
+    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+      std::string message = "internal error";
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        message = e.what();
+      } catch (...) {
+      }
+      res.status = 500;
+      res.set_content(error_body(500, message), "application/json");
+    });
+    http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+      log_info(fmt::format("{} {} -> {}", req.method, req.path, res.status));
+    });
+    const int port = flags_.port == 0 ? http.bind_to_any_port(flags_.host) : (http.bind_to_port(flags_.host, flags_.port) ? flags_.port : -1);
+    if (port < 0) throw Error(fmt::format("cannot listen on {}:{} (in use, or not an address of this machine)", flags_.host, flags_.port));
+    fmt::print("serving {} on http://{}:{}/v1 (models: {})\n", names_.front(), flags_.host, port, fmt::join(names_, ", "));
+    std::fflush(stdout);
+    http.listen_after_bind();
+  }
+
+ private:
+  // One request in the server: counted from arrival to the end of its response.
+  struct Slot {
+    explicit Slot(std::atomic<int>& count) : count_(count) { ++count_; }
+    ~Slot() { --count_; }
+    std::atomic<int>& count_;
+  };
+
+  bool authorized(const httplib::Request& req, httplib::Response& res) const {
+    if (flags_.api_key.empty() || req.get_header_value("Authorization") == "Bearer " + flags_.api_key) return true;
+    res.status = 401;
+    res.set_content(error_body(401, "invalid or missing API key (Authorization: Bearer KEY)", "invalid_api_key"), "application/json");
+    return false;
+  }
+
+  void handle(const httplib::Request& req, httplib::Response& res, Endpoint endpoint) {
+    if (!authorized(req, res)) return;
+    auto slot = std::make_shared<Slot>(requests_);
+    try {
+      if (requests_.load() > flags_.max_queue + 1)
+        throw HttpError(429, fmt::format("the server is busy: {} requests are waiting (--max-queue)", flags_.max_queue));
+      auto request = std::make_shared<ApiRequest>(parse_request(req.body, endpoint, *tokenizer_, defaults_, limits_));
+      if (!served_.count(request->model))
+        throw HttpError(404, fmt::format("model '{}' is not served here; served: {}", request->model, fmt::join(names_, ", ")),
+                        "model_not_found");
+      if (request->stream) {
+        res.set_chunked_content_provider("text/event-stream", [this, request, slot](std::size_t, httplib::DataSink& sink) {
+          return stream(*request, sink);
+        });
+        return;
+      }
+      const ResponseIds ids = new_response_ids(endpoint, request->model);
+      std::vector<std::string> texts;
+      const generate::GenerationResult result = run(*request, {});
+      for (const auto& tokens : result.tokens) texts.push_back(cut_at_stop(tokenizer_->decode(tokens, true), request->stop));
+      res.set_content(response_body(*request, ids, texts, result), "application/json");
+    } catch (const HttpError& e) {
+      res.status = e.status;
+      res.set_content(error_body(e.status, e.what(), e.code), "application/json");
+    }
+  }
+
+  generate::GenerationResult run(const ApiRequest& request, generate::GenerationHooks hooks) {
+    hooks.decode = [this](const std::vector<int64_t>& ids) { return tokenizer_->decode(ids, true); };
+    const std::lock_guard lock(model_mutex_);
+    torch::InferenceMode guard;
+    return generate::generate(*served_.at(request.model), request.prompts, request.generation, hooks);
+  }
+
+  // Server-sent events: a chunk per piece of text of every choice, held back where it could be
+  // the start of a stop string, then each choice's finish reason and [DONE]. A client that goes
+  // away cancels the generation (false: the connection is done with).
+  bool stream(const ApiRequest& request, httplib::DataSink& sink) {
+    const ResponseIds ids = new_response_ids(request.endpoint, request.model);
+    std::size_t hold = 0;
+    for (const std::string& s : request.stop) hold = std::max(hold, s.size() - 1);
+    const std::size_t n = request.prompts.size();
+    std::vector<std::string> text(n);
+    std::vector<std::size_t> sent(n, 0);
+    bool gone = false;
+    auto send = [&](const std::string& event) {
+      if (!gone && !sink.write(event.data(), event.size())) gone = true;
+    };
+    auto flush = [&](std::size_t row, bool final) {
+      const std::string visible = cut_at_stop(text[row], request.stop);
+      const std::size_t upto = final || visible.size() < text[row].size() ? visible.size()
+                               : visible.size() > hold                    ? visible.size() - hold
+                                                                          : 0;
+      if (upto > sent[row]) {
+        send(stream_chunk(request, ids, static_cast<int64_t>(row), visible.substr(sent[row], upto - sent[row])));
+        sent[row] = upto;
+      }
+    };
+    std::vector<std::unique_ptr<TextStreamer>> streamers;
+    for (std::size_t row = 0; row < n; ++row)
+      streamers.push_back(std::make_unique<TextStreamer>(*tokenizer_, [&, row](std::string_view piece) {
+        text[row].append(piece);
+        flush(row, false);
+      }));
+    generate::GenerationHooks hooks;
+    hooks.on_token = [&](int64_t row, int64_t token) { streamers[static_cast<std::size_t>(row)]->add(token); };
+    hooks.cancelled = [&] { return gone; };
+    generate::GenerationResult result;
+    try {
+      result = run(request, hooks);
+    } catch (const std::exception& e) {
+      send("data: " + error_body(500, e.what()) + "\n\n");
+      return false;
+    }
+    if (gone) return false;
+    for (std::size_t row = 0; row < n; ++row) {
+      streamers[row]->finish();
+      flush(row, true);
+      send(stream_chunk(request, ids, static_cast<int64_t>(row), "", finish_reason_name(result.finish_reasons[row])));
+    }
+    send("data: [DONE]\n\n");
+    sink.done();
+    return !gone;
+  }
+
+  const ServeFlags& flags_;
+  std::optional<tokenizer::Tokenizer> tokenizer_;  // always present
+  generate::GenerationConfig defaults_;
+  RequestLimits limits_;
+  std::map<std::string, std::unique_ptr<generate::DecodingModel>> served_;
+  std::vector<std::string> names_;  // the base first
+  std::mutex model_mutex_;
+  std::atomic<int> requests_{0};
+};
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto f = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand("serve", "An OpenAI-compatible HTTP server for a base model and its ShadowPEFT adapters");
+  cmd->add_option("--model", f->model.model, "Base model directory or org/name[@revision] in the local HF cache")->required();
+  cmd->add_option("--adapter", f->adapters, "NAME=DIR: serve this adapter as model NAME (repeatable)");
+  cmd->add_option("--served-model-name", f->served_name, "The base model's name in requests (default: its directory name)");
+  cmd->add_option("--tokenizer", f->model.tokenizer, "Tokenizer directory (default: the model directory)");
+  cmd->add_option("--dtype", f->model.dtype, "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)")
+      ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
+  cmd->add_option("--device", f->model.device, "cpu (default) or cuda[:N]")->check(check_device, "DEVICE");
+  cmd->add_option("--host", f->host, "Address to listen on (default 127.0.0.1)");
+  cmd->add_option("--port", f->port, "Port (default 8000; 0: any free port, printed at start)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--api-key", f->api_key, "Require 'Authorization: Bearer KEY' on /v1 requests");
+  cmd->add_option("--max-queue", f->max_queue, "Requests that may wait beside the running one before 429 (default 16)")
+      ->check(CLI::Range(0, 100000));
+  cmd->callback([f] {
+    Server server(*f);
+    server.run();
+  });
+}
+
+}  // namespace shadowpeft::cli
