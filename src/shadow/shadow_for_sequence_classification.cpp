@@ -75,6 +75,16 @@ void ShadowForSequenceClassificationImpl::save_pretrained(const fs::path& dir) {
   detail::save_heads(dir, peft_model->shadow_config(), heads());
 }
 
+ShadowConfig ShadowForSequenceClassificationImpl::fresh_adapter_config(ShadowConfig config) {
+  if (config.modules_to_save.empty()) config.modules_to_save = {"classifier_head", "shadow_classifier_head"};
+  return config;
+}
+
+std::optional<int64_t> ShadowForSequenceClassificationImpl::saved_num_labels(const fs::path& dir) {
+  const std::optional<at::Tensor> head = detail::saved_head_tensor(dir, "classifier_head.weight");
+  return head ? std::optional<int64_t>(head->size(0)) : std::nullopt;
+}
+
 std::shared_ptr<ShadowForSequenceClassificationImpl> ShadowForSequenceClassificationImpl::from_pretrained(
     models::CausalLM base, const fs::path& dir, bool is_trainable, double shadow_loss_weight, InferenceMode mode,
     models::CausalLM explicit_shadow) {

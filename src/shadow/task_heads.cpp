@@ -44,6 +44,14 @@ void save_heads(const fs::path& dir, const ShadowConfig& config, const std::vect
   if (!state.empty()) io::save_safetensors(dir / kModulesFile, state);
 }
 
+std::optional<at::Tensor> saved_head_tensor(const fs::path& dir, const std::string& name) {
+  const fs::path file = dir / kModulesFile;
+  if (!fs::exists(file)) return std::nullopt;
+  const auto saved = io::SafetensorsFile::open(file);
+  if (!saved.contains(name)) return std::nullopt;
+  return saved.tensor(name);
+}
+
 void load_heads(const fs::path& dir, const std::vector<Head>& heads) {
   const fs::path file = dir / kModulesFile;
   if (!fs::exists(file)) return;

@@ -40,6 +40,19 @@ TEST(CliFlags, ThreadsBeforeOrAfterTheCommand) {
   expect_one_line_error(run_cli("logits" + logits + " --threads 0"), "--threads");
 }
 
+TEST(CliFlags, QuietLeavesOnlyTheResult) {
+  const std::string convert = " --model " + model() + " --out ";
+  const auto loud = run_cli("convert" + convert + (test::scratch_dir("cli_loud") / "out").string());
+  ASSERT_EQ(loud.status, 0) << loud.out;
+  EXPECT_NE(loud.out.find("wrote file 1/1"), std::string::npos) << loud.out;
+  for (const std::string form : {"--quiet convert", "convert -q"}) {
+    const auto quiet = run_cli(form + convert + (test::scratch_dir("cli_quiet") / "out").string());
+    ASSERT_EQ(quiet.status, 0) << quiet.out;
+    EXPECT_EQ(quiet.out.find("wrote file"), std::string::npos) << quiet.out;
+    EXPECT_EQ(std::count(quiet.out.begin(), quiet.out.end(), '\n'), 1) << quiet.out;  // the result line
+  }
+}
+
 TEST(CliFlags, AnUnknownDtypeIsOneLine) {
   expect_one_line_error(run_cli("logits --model " + model() + " --input-ids 1,2 --out /tmp/x.safetensors --dtype float8"), "--dtype");
 }

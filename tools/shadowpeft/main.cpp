@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "local_launcher.h"
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/core/logging.h"
 
 int main(int argc, char** argv) {
   shadowpeft::cli::remember_command_line(argc, argv);
@@ -23,9 +24,12 @@ int main(int argc, char** argv) {
   std::optional<int> threads;
   app.add_option("--threads", threads, "CPU threads for LibTorch (default: one per physical core)")
       ->check(CLI::Range(1, 4096));
+  bool quiet = false;
+  app.add_flag("--quiet,-q", quiet, "Print results and errors only: no progress or status lines (before or after the command)");
   app.fallthrough();
-  app.parse_complete_callback([&threads] {
+  app.parse_complete_callback([&threads, &quiet] {
     if (threads) at::set_num_threads(*threads);
+    if (quiet) shadowpeft::set_quiet(true);
   });
   shadowpeft::cli::add_inspect_command(app);
   shadowpeft::cli::add_logits_command(app);

@@ -163,8 +163,7 @@ std::unique_ptr<train::TrainingTask> make_task(const TrainFlags& f, models::Caus
   models::CausalLM shadow = explicit_shadow(f);
   if (f.task == "seq_cls") {
     if (f.adapter.empty()) {
-      ShadowConfig config = f.shadow;
-      if (config.modules_to_save.empty()) config.modules_to_save = {"classifier_head", "shadow_classifier_head"};
+      const ShadowConfig config = ShadowForSequenceClassificationImpl::fresh_adapter_config(f.shadow);
       return train::make_training_task(
           ShadowForSequenceClassification(get_shadow_model(base, config, shadow), f.shadow_loss_weight));
     }
@@ -230,11 +229,8 @@ models::CausalLM load_base(const TrainFlags& f, const fs::path& model_dir, const
   std::string source;
   if (f.num_labels) {
     num_labels = *f.num_labels, source = "--num-labels";
-  } else if (const fs::path heads = fs::path(f.adapter) / "shadow_modules.safetensors"; !f.adapter.empty() && fs::exists(heads)) {
-    const auto file = io::SafetensorsFile::open(heads);
-    if (!file.contains("classifier_head.weight"))
-      throw ConfigError(fmt::format("{}: no classifier_head.weight to size the classifier from; pass --num-labels", heads.string()));
-    num_labels = file.tensor("classifier_head.weight").size(0), source = heads.string();
+  } else if (const auto saved = f.adapter.empty() ? std::nullopt : ShadowForSequenceClassificationImpl::saved_num_labels(f.adapter)) {
+    num_labels = *saved, source = f.adapter;
   } else {
     for (const auto* examples : {&train_set.examples, &eval_examples})
       for (const data::Example& e : *examples) num_labels = std::max(num_labels, e.class_label.value_or(0) + 1);

@@ -99,6 +99,12 @@ class ShadowForSequenceClassificationImpl : public torch::nn::Module {
   void set_inference_mode(InferenceMode mode) { mode_ = mode; }
 
   void save_pretrained(const std::filesystem::path& dir);
+  // A fresh classification adapter's config: `config` with modules_to_save naming both heads when it
+  // names none, so that they are trained, saved and restored with the adapter.
+  static ShadowConfig fresh_adapter_config(ShadowConfig config);
+  // The classes of the classifier head an adapter directory saved (shadow_modules.safetensors
+  // classifier_head.weight rows); nullopt when it saved no classifier head.
+  static std::optional<int64_t> saved_num_labels(const std::filesystem::path& dir);
   // As upstream, the heads stay trainable when loaded for inference too (modules_to_save rules).
   // `explicit_shadow`: the model an explicit-shadow adapter was trained with (as for causal LMs).
   static std::shared_ptr<ShadowForSequenceClassificationImpl> from_pretrained(
