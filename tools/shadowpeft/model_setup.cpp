@@ -5,12 +5,17 @@
 
 #include <torch/cuda.h>
 
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "shadowpeft/chat_template/chat_template.h"
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/core/format.h"
+#include "shadowpeft/core/logging.h"
 #include "shadowpeft/io/json_file.h"
 #include "shadowpeft/io/model_dir.h"
 #include "shadowpeft/models/loader.h"
@@ -63,14 +68,27 @@ models::LoadOptions load_options(const ModelFlags& flags) {
 
 }  // namespace
 
-models::CausalLM load_base_model(const ModelFlags& flags) {
-  return models::load_causal_lm(io::resolve_model_dir(flags.model).string(), load_options(flags));
+// Loads a model directory, with status lines on a terminal: large checkpoints take a while to read.
+// (Piped or redirected, the output stays the command's own.)
+models::CausalLM load_logged(const std::string& model, const models::LoadOptions& load) {
+  const fs::path dir = io::resolve_model_dir(model);
+  if (!isatty(fileno(stderr))) return models::load_causal_lm(dir.string(), load);
+  const auto start = std::chrono::steady_clock::now();
+  log_info(fmt::format("loading {} ...", dir.string()));
+  models::CausalLM loaded = models::load_causal_lm(dir.string(), load);
+  int64_t parameters = 0;
+  for (const auto& p : loaded->parameters()) parameters += p.numel();
+  log_info(fmt::format("loaded {} ({} parameters, {}) in {:.1f} s", dir.filename().string(), with_thousands(parameters),
+                       loaded->config().architecture,
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
+  return loaded;
 }
+
+models::CausalLM load_base_model(const ModelFlags& flags) { return load_logged(flags.model, load_options(flags)); }
 
 ShadowForCausalLM load_shadow_model(const ModelFlags& flags, models::CausalLM base) {
   models::CausalLM explicit_shadow{nullptr};
-  if (!flags.shadow_model.empty())
-    explicit_shadow = models::load_causal_lm(io::resolve_model_dir(flags.shadow_model).string(), load_options(flags));
+  if (!flags.shadow_model.empty()) explicit_shadow = load_logged(flags.shadow_model, load_options(flags));
   ShadowForCausalLM model(ShadowForCausalLMImpl::from_pretrained(std::move(base), flags.adapter, false, 0.05,
                                                                  parse_inference_mode(flags.mode), std::move(explicit_shadow)));
   model->eval();
