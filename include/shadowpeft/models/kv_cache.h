@@ -1,9 +1,10 @@
 #pragma once
 // Keys and values of past tokens, per layer, for incremental decoding. Each attention layer gets
 // buffers shaped by its own spec (KV heads, head dim), allocated once; skipped and linear-attention
-// layers hold nothing. A Mamba layer holds its recurrent state instead: the last conv inputs and
-// the SSM state, a fixed size whatever the length, so each new token costs the same. A sliding-window layer whose window is shorter than the capacity keeps a
-// ring buffer of `window` slots: the keys it can still attend to, nothing older.
+// layers hold nothing. A sliding-window layer whose window is shorter than the capacity keeps a
+// ring buffer of `window` slots: the keys it can still attend to, nothing older. A Mamba layer
+// holds its recurrent state instead: the last conv inputs and the SSM state, a fixed size whatever
+// the length, so each new token costs the same.
 #include <ATen/core/Tensor.h>
 
 #include <vector>
