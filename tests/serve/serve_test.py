@@ -125,6 +125,12 @@ def main(cli, work, tokenizer_dir):
             answers[name] = got.choices[0].text
         check(len(set(answers.values())) == 3, "the base and the two adapters answer differently")
 
+        chunks = list(client.chat.completions.create(model="alpha", messages=[{"role": "user", "content": question}],
+                                                     max_tokens=5, temperature=0, stream=True,
+                                                     stream_options={"include_usage": True}))
+        check(chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5 and not chunks[-1].choices,
+              "stream_options.include_usage ends the stream with the token counts")
+
         stopped = client.completions.create(model="alpha", prompt=prompt, max_tokens=8, temperature=0, stop=[answers["alpha"][2:5]])
         check(stopped.choices[0].text == answers["alpha"][:2] and stopped.choices[0].finish_reason == "stop",
               "a stop string ends the text before it")

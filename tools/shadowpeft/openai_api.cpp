@@ -113,6 +113,11 @@ ApiRequest parse_request(const std::string& text, Endpoint endpoint, const token
   if (body.contains("n") && !(body["n"].is_number_integer() && body["n"].get<int64_t>() == 1))
     throw bad("only n = 1 is supported");
   r.stream = body.contains("stream") && !body["stream"].is_null() && field(body, "stream", &Json::is_boolean, "true or false").get<bool>();
+  if (body.contains("stream_options") && !body["stream_options"].is_null()) {
+    const Json& options = field(body, "stream_options", &Json::is_object, "an object");
+    if (!r.stream) throw bad("'stream_options' applies only with stream: true");
+    r.stream_usage = options.value("include_usage", false) == true;
+  }
   r.prompts = endpoint == Endpoint::Completions ? completion_prompts(body, tokenizer)
                                                 : std::vector<std::vector<int64_t>>{chat_prompt(body, tokenizer)};
 
@@ -192,33 +197,46 @@ ResponseIds new_response_ids(Endpoint endpoint, const std::string& model) {
           std::chrono::duration_cast<std::chrono::seconds>(now).count(), model};
 }
 
+namespace {
+
+Json usage_of(const ApiRequest& request, const generate::GenerationResult& result) {
+  int64_t prompt_tokens = 0, completion_tokens = 0;
+  for (std::size_t i = 0; i < request.prompts.size(); ++i) {
+    prompt_tokens += static_cast<int64_t>(request.prompts[i].size());
+    completion_tokens += static_cast<int64_t>(result.tokens[i].size());
+  }
+  return {{"prompt_tokens", prompt_tokens}, {"completion_tokens", completion_tokens}, {"total_tokens", prompt_tokens + completion_tokens}};
+}
+
+const char* object_name(const ApiRequest& request, bool chunk) {
+  if (request.endpoint == Endpoint::Completions) return "text_completion";
+  return chunk ? "chat.completion.chunk" : "chat.completion";
+}
+
+}  // namespace
+
 std::string response_body(const ApiRequest& request, const ResponseIds& ids, const std::vector<std::string>& texts,
                           const generate::GenerationResult& result) {
-  const bool chat = request.endpoint == Endpoint::ChatCompletions;
   Json choices = Json::array();
-  int64_t prompt_tokens = 0, completion_tokens = 0;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     Json choice = {{"index", i}, {"finish_reason", finish_reason_name(result.finish_reasons[i])}};
-    if (chat) {
+    if (request.endpoint == Endpoint::ChatCompletions) {
       choice["message"] = {{"role", "assistant"}, {"content", texts[i]}};
     } else {
       choice["text"] = texts[i];
       choice["logprobs"] = nullptr;
     }
     choices.push_back(choice);
-    prompt_tokens += static_cast<int64_t>(request.prompts[i].size());
-    completion_tokens += static_cast<int64_t>(result.tokens[i].size());
   }
-  return Json{{"id", ids.id},
-              {"object", chat ? "chat.completion" : "text_completion"},
-              {"created", ids.created},
-              {"model", ids.model},
-              {"choices", choices},
-              {"usage",
-               {{"prompt_tokens", prompt_tokens},
-                {"completion_tokens", completion_tokens},
-                {"total_tokens", prompt_tokens + completion_tokens}}}}
+  return Json{{"id", ids.id}, {"object", object_name(request, false)}, {"created", ids.created}, {"model", ids.model},
+              {"choices", choices}, {"usage", usage_of(request, result)}}
       .dump();
+}
+
+std::string stream_usage_chunk(const ApiRequest& request, const ResponseIds& ids, const generate::GenerationResult& result) {
+  const Json chunk = {{"id", ids.id}, {"object", object_name(request, true)}, {"created", ids.created},
+                      {"model", ids.model}, {"choices", Json::array()}, {"usage", usage_of(request, result)}};
+  return "data: " + chunk.dump() + "\n\n";
 }
 
 std::string stream_chunk(const ApiRequest& request, const ResponseIds& ids, int64_t index, const std::string& text,
@@ -233,7 +251,7 @@ std::string stream_chunk(const ApiRequest& request, const ResponseIds& ids, int6
     choice["logprobs"] = nullptr;
   }
   const Json chunk = {{"id", ids.id},
-                      {"object", chat ? "chat.completion.chunk" : "text_completion"},
+                      {"object", object_name(request, true)},
                       {"created", ids.created},
                       {"model", ids.model},
                       {"choices", Json::array({choice})}};

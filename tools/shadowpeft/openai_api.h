@@ -34,6 +34,7 @@ struct ApiRequest {
   generate::GenerationConfig generation;
   std::vector<std::string> stop;  // cut from the text, as OpenAI returns it
   bool stream = false;
+  bool stream_usage = false;  // stream_options.include_usage: a last chunk with the token counts
 };
 
 struct RequestLimits {
@@ -68,5 +69,7 @@ std::string response_body(const ApiRequest& request, const ResponseIds& ids, con
 // chunk also carries the role), or the finish reason when `finish` is set.
 std::string stream_chunk(const ApiRequest& request, const ResponseIds& ids, int64_t index, const std::string& text,
                          std::optional<std::string> finish = std::nullopt);
+// The chunk that ends a stream with stream_options.include_usage: no choices, the usage.
+std::string stream_usage_chunk(const ApiRequest& request, const ResponseIds& ids, const generate::GenerationResult& result);
 
 }  // namespace shadowpeft::cli

@@ -186,6 +186,7 @@ class Server {
       flush(row, true);
       send(stream_chunk(request, ids, static_cast<int64_t>(row), "", finish_reason_name(result.finish_reasons[row])));
     }
+    if (request.stream_usage) send(stream_usage_chunk(request, ids, result));
     send("data: [DONE]\n\n");
     sink.done();
     return !gone;
