@@ -101,41 +101,56 @@ int64_t SafetensorsCheckpoint::total_numel() const {
   return total;
 }
 
-std::vector<fs::path> save_sharded_safetensors(const fs::path& dir, const TensorMap& tensors,
-                                               const ShardingOptions& options) {
-  fs::create_directories(dir);
-  // Greedy packing in name order, as transformers does: a tensor larger than the limit gets its own shard.
-  std::vector<TensorMap> shards(1);
-  uint64_t current = 0, total = 0;
-  int64_t numel = 0;
-  for (const auto& [name, t] : tensors) {
-    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * t.element_size();
+std::vector<ShardPlan> plan_shards(const std::vector<std::pair<std::string, uint64_t>>& sizes, const ShardingOptions& options) {
+  std::vector<ShardPlan> shards(1);
+  uint64_t current = 0;
+  for (const auto& [name, bytes] : sizes) {
     if (current > 0 && current + bytes > options.max_shard_bytes) {
       shards.emplace_back();
       current = 0;
     }
-    shards.back().emplace(name, t);
+    shards.back().tensors.push_back(name);
     current += bytes;
-    total += bytes;
+  }
+  if (shards.size() == 1) shards.front().file = options.prefix + ".safetensors";
+  else
+    for (std::size_t i = 0; i < shards.size(); ++i)
+      shards[i].file = fmt::format("{}-{:05d}-of-{:05d}.safetensors", options.prefix, i + 1, shards.size());
+  return shards;
+}
+
+void write_safetensors_index(const fs::path& file, const Json& weight_map, int64_t total_parameters, uint64_t total_bytes) {
+  const Json index = {{"metadata", {{"total_parameters", total_parameters}, {"total_size", total_bytes}}}, {"weight_map", weight_map}};
+  write_json_file(file, index, {.indent = 2, .sort_keys = true});
+}
+
+std::vector<fs::path> save_sharded_safetensors(const fs::path& dir, const TensorMap& tensors,
+                                               const ShardingOptions& options) {
+  fs::create_directories(dir);
+  std::vector<std::pair<std::string, uint64_t>> sizes;
+  uint64_t total = 0;
+  int64_t numel = 0;
+  for (const auto& [name, t] : tensors) {
+    sizes.emplace_back(name, static_cast<uint64_t>(t.numel()) * t.element_size());
+    total += sizes.back().second;
     numel += t.numel();
   }
-
+  const std::vector<ShardPlan> shards = plan_shards(sizes, options);
   std::vector<fs::path> written;
-  if (shards.size() == 1) {
-    written.push_back(dir / (options.prefix + ".safetensors"));
-    save_safetensors(written.back(), shards.front(), options.metadata);
-    return written;
-  }
   Json weight_map = Json::object();
-  for (std::size_t i = 0; i < shards.size(); ++i) {
-    const std::string file = fmt::format("{}-{:05d}-of-{:05d}.safetensors", options.prefix, i + 1, shards.size());
-    written.push_back(dir / file);
-    save_safetensors(written.back(), shards[i], options.metadata);
-    for (const auto& [name, _] : shards[i]) weight_map[name] = file;
+  for (const ShardPlan& shard : shards) {
+    TensorMap part;
+    for (const std::string& name : shard.tensors) {
+      part.emplace(name, tensors.at(name));
+      weight_map[name] = shard.file;
+    }
+    written.push_back(dir / shard.file);
+    save_safetensors(written.back(), part, options.metadata);
   }
-  Json index = {{"metadata", {{"total_parameters", numel}, {"total_size", total}}}, {"weight_map", weight_map}};
-  written.push_back(dir / (options.prefix + ".safetensors.index.json"));
-  write_json_file(written.back(), index, {.indent = 2, .sort_keys = true});
+  if (shards.size() > 1) {
+    written.push_back(dir / (options.prefix + ".safetensors.index.json"));
+    write_safetensors_index(written.back(), weight_map, numel, total);
+  }
   return written;
 }
 

@@ -51,11 +51,6 @@ uint64_t parse_byte_size(const std::string& text, const std::string& what) {
 
 namespace {
 
-struct OutputFile {
-  std::string path;  // relative to the output directory
-  std::vector<std::string> tensors;
-};
-
 bool casts(const io::TensorInfo& info, const std::optional<c10::ScalarType>& dtype) {
   return dtype && c10::isFloatingType(io::to_scalar_type(info.dtype));
 }
@@ -65,39 +60,26 @@ uint64_t output_bytes(const io::TensorInfo& info, const std::optional<c10::Scala
   return static_cast<uint64_t>(info.numel()) * element;
 }
 
-// Files and their tensors as save_pretrained shards them: greedy in name order, a tensor larger
-// than the limit alone in its shard.
-std::vector<OutputFile> plan_shards(const io::SafetensorsCheckpoint& in, const ConvertOptions& options) {
-  std::vector<OutputFile> files(1);
-  uint64_t current = 0;
-  for (const std::string& name : in.names()) {
-    const uint64_t bytes = output_bytes(in.info(name), options.dtype);
-    if (current > 0 && current + bytes > options.max_shard_bytes) {
-      files.emplace_back();
-      current = 0;
-    }
-    files.back().tensors.push_back(name);
-    current += bytes;
-  }
-  if (files.size() == 1) files.front().path = "model.safetensors";
-  else
-    for (std::size_t i = 0; i < files.size(); ++i) files[i].path = fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1, files.size());
-  return files;
+// Files and their tensors as save_pretrained shards them.
+std::vector<io::ShardPlan> plan_shards(const io::SafetensorsCheckpoint& in, const ConvertOptions& options) {
+  std::vector<std::pair<std::string, uint64_t>> sizes;
+  for (const std::string& name : in.names()) sizes.emplace_back(name, output_bytes(in.info(name), options.dtype));
+  return io::plan_shards(sizes, {.max_shard_bytes = options.max_shard_bytes});
 }
 
 // One file per weight group, as save_subblocks writes them.
-std::vector<OutputFile> plan_subblocks(const io::SafetensorsCheckpoint& in, const ModelConfig& config, const fs::path& source) {
-  std::map<std::string, OutputFile> groups;
+std::vector<io::ShardPlan> plan_subblocks(const io::SafetensorsCheckpoint& in, const ModelConfig& config, const fs::path& source) {
+  std::map<std::string, io::ShardPlan> groups;
   for (const std::string& name : in.names()) {
     const auto group = config.descriptor->weight_group(name, config);
     if (!group)
       throw LoadError(fmt::format("{}: tensor '{}' belongs to no weight group of this {}-layer {} model", source.string(), name,
                                   config.num_layers(), config.descriptor->name()));
-    OutputFile& file = groups[*group];
-    file.path = "subblocks_safetensors/" + *group + ".safetensors";
+    io::ShardPlan& file = groups[*group];
+    file.file = "subblocks_safetensors/" + *group + ".safetensors";
     file.tensors.push_back(name);
   }
-  std::vector<OutputFile> files;
+  std::vector<io::ShardPlan> files;
   for (auto& [group, file] : groups) files.push_back(std::move(file));
   return files;
 }
@@ -115,7 +97,7 @@ ConvertResult convert_checkpoint(const fs::path& in, const fs::path& out, const 
     throw ConfigError(fmt::format("{}: the output directory exists and is not empty; convert writes a new directory", out.string()));
   const ModelConfig config = read_model_config(in / "config.json");
   const io::SafetensorsCheckpoint checkpoint = io::SafetensorsCheckpoint::open(in);
-  const std::vector<OutputFile> files = options.format == CheckpointFormat::HuggingFace
+  const std::vector<io::ShardPlan> files = options.format == CheckpointFormat::HuggingFace
                                             ? plan_shards(checkpoint, options)
                                             : plan_subblocks(checkpoint, config, in);
   // Weights first (each file atomic), then the index, config.json and the other files: a directory
@@ -124,7 +106,7 @@ ConvertResult convert_checkpoint(const fs::path& in, const fs::path& out, const 
   ConvertResult result;
   io::Json weight_map = io::Json::object();
   int64_t numel = 0;
-  for (const OutputFile& file : files) {
+  for (const io::ShardPlan& file : files) {
     io::TensorMap tensors;
     for (const std::string& name : file.tensors) {
       const io::TensorInfo& info = checkpoint.info(name);
@@ -132,19 +114,17 @@ ConvertResult convert_checkpoint(const fs::path& in, const fs::path& out, const 
       if (casts(info, options.dtype)) t = t.to(*options.dtype);
       result.bytes += output_bytes(info, options.dtype);
       numel += info.numel();
-      weight_map[name] = file.path;
+      weight_map[name] = file.file;
       tensors.emplace(name, std::move(t));
     }
-    fs::create_directories((out / file.path).parent_path());
-    io::save_safetensors(out / file.path, tensors, {{"format", "pt"}});
+    fs::create_directories((out / file.file).parent_path());
+    io::save_safetensors(out / file.file, tensors, {{"format", "pt"}});
     result.tensors += tensors.size();
     ++result.files;
     if (options.progress) options.progress(result.files, files.size());
   }
-  if (files.size() > 1 || options.format == CheckpointFormat::Subblocks) {
-    io::Json index = {{"metadata", {{"total_parameters", numel}, {"total_size", result.bytes}}}, {"weight_map", weight_map}};
-    io::write_json_file(out / "model.safetensors.index.json", index, {.indent = 2, .sort_keys = true});
-  }
+  if (files.size() > 1 || options.format == CheckpointFormat::Subblocks)
+    io::write_safetensors_index(out / "model.safetensors.index.json", weight_map, numel, result.bytes);
   if (options.dtype)
     io::write_json_file(out / "config.json", config_json_with_dtype(config, config_dtype_name(*options.dtype)),
                         {.indent = 2, .sort_keys = true});

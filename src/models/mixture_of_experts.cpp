@@ -97,34 +97,28 @@ at::Tensor mixture_of_experts(const at::Tensor& x, const MlpImpl& mlp) {
   const ExpertsImpl& experts = *mlp.experts;
   const MoeSpec& spec = experts.spec;
   const at::Tensor tokens = x.reshape({-1, x.size(-1)});
-  at::Tensor weights, chosen;
+  // [N, E]; DeepSeek-V3's router runs in float32 whatever the model's dtype.
+  const at::Tensor logits = spec.scoring == RouterScoring::SigmoidGroupLimited
+                                ? at::linear(tokens.to(at::kFloat), mlp.gate->weight.to(at::kFloat))
+                                : mlp.gate->forward(tokens);
+  at::Tensor weights, chosen, top;
   switch (spec.scoring) {
-    case RouterScoring::SoftmaxTopK: {
-      const at::Tensor logits = mlp.gate->forward(tokens);  // [N, E]
+    case RouterScoring::SoftmaxTopK:
       std::tie(weights, chosen) = at::softmax(logits, -1, at::kFloat).topk(spec.top_k, -1);
       if (spec.normalize_top_k) weights = weights / weights.sum(-1, true);
       weights = weights.to(logits.scalar_type());
       break;
-    }
-    case RouterScoring::TopKSoftmax: {
-      at::Tensor top;
-      std::tie(top, chosen) = mlp.gate->forward(tokens).topk(spec.top_k, -1);
+    case RouterScoring::TopKSoftmax:
+      std::tie(top, chosen) = logits.topk(spec.top_k, -1);
       weights = at::softmax(top, -1);
       break;
-    }
-    case RouterScoring::TopKSigmoid: {
-      const at::Tensor logits = mlp.gate->forward(tokens);
-      at::Tensor top;
+    case RouterScoring::TopKSigmoid:
       std::tie(top, chosen) = logits.topk(spec.top_k, -1);
       weights = at::sigmoid(top.to(at::kFloat)).to(logits.scalar_type());
       break;
-    }
-    case RouterScoring::SigmoidGroupLimited: {
-      // The router runs in float32 whatever the model's dtype.
-      const at::Tensor logits = at::linear(tokens.to(at::kFloat), mlp.gate->weight.to(at::kFloat));
+    case RouterScoring::SigmoidGroupLimited:
       std::tie(weights, chosen) = sigmoid_group_limited(logits, mlp.score_correction_bias.to(at::kFloat), spec);
       break;
-    }
   }
   if (mlp.fc1_latent_proj) {
     const at::Tensor routed = experts.forward(mlp.fc1_latent_proj->forward(tokens), chosen, weights);

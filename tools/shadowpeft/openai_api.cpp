@@ -125,14 +125,14 @@ ApiRequest parse_request(const std::string& text, Endpoint endpoint, const token
   g = defaults;
   const char* max_key = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   g.max_new_tokens = endpoint == Endpoint::Completions ? limits.default_max_tokens : limits.default_chat_max_tokens;
-  if (body.contains(max_key) && !body[max_key].is_null()) {
+  const bool explicit_max = body.contains(max_key) && !body[max_key].is_null();
+  if (explicit_max) {
     const Json& v = field(body, max_key, &Json::is_number_integer, "a positive integer");
     if (v.get<int64_t>() < 1) throw bad(fmt::format("'{}' must be a positive integer, got {}", max_key, v.dump()));
     g.max_new_tokens = v.get<int64_t>();
   }
   std::size_t longest = 0;
   for (const auto& p : r.prompts) longest = std::max(longest, p.size());
-  const bool explicit_max = body.contains(max_key) && !body[max_key].is_null();
   if (static_cast<int64_t>(longest) >= limits.context_length)
     throw bad(fmt::format("the prompt has {} tokens; this model's context is {}", longest, limits.context_length),
               "context_length_exceeded");

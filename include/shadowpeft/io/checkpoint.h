@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "shadowpeft/io/json_file.h"
 #include "shadowpeft/io/safetensors.h"
 
 namespace shadowpeft::io {
@@ -42,6 +43,18 @@ struct ShardingOptions {
   std::string prefix = "model";
   Metadata metadata = {{"format", "pt"}};
 };
+
+// One file of a sharded checkpoint and the tensors it holds.
+struct ShardPlan {
+  std::string file;  // <prefix>.safetensors, or <prefix>-0000i-of-0000n.safetensors
+  std::vector<std::string> tensors;
+};
+// How transformers' save_pretrained splits tensors, given as (name, bytes) in name order: greedily,
+// a tensor larger than the limit alone in its shard.
+std::vector<ShardPlan> plan_shards(const std::vector<std::pair<std::string, uint64_t>>& sizes, const ShardingOptions& options);
+// `<prefix>.safetensors.index.json` content beside shards: weight_map (tensor → file) and the totals.
+void write_safetensors_index(const std::filesystem::path& file, const Json& weight_map, int64_t total_parameters,
+                             uint64_t total_bytes);
 
 // Writes `tensors` into `dir` the way transformers' save_pretrained does; every file is atomic and
 // the index is written last. Returns the files written.
