@@ -1,8 +1,11 @@
 #include "shadowpeft/generate/decoding_model.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 
 #include <optional>
+
+#include "shadowpeft/core/error.h"
 
 namespace shadowpeft::generate {
 namespace {
@@ -28,6 +31,13 @@ class CausalLMDecoding final : public DecodingModel {
     return model_->last_token_logits(input_ids, options).to(at::kFloat);
   }
   c10::Device device() const override { return model_->output_embedding().device(); }
+  std::unique_ptr<DecodingModel> fork() const override { return std::make_unique<CausalLMDecoding>(model_); }
+
+ protected:
+  std::vector<models::KVCache*> caches() override {
+    if (!cache_) return {};
+    return {&*cache_};
+  }
 
  private:
   models::CausalLM model_;
@@ -47,6 +57,15 @@ class ShadowDecoding final : public DecodingModel {
         .to(at::kFloat);
   }
   c10::Device device() const override { return model_->device(); }
+  std::unique_ptr<DecodingModel> fork() const override { return std::make_unique<ShadowDecoding>(model_, mode_); }
+
+ protected:
+  std::vector<models::KVCache*> caches() override {
+    std::vector<models::KVCache*> out;
+    if (caches_ && caches_->base) out.push_back(&*caches_->base);
+    if (caches_ && caches_->shadow) out.push_back(&*caches_->shadow);
+    return out;
+  }
 
  private:
   ShadowForCausalLM model_;
@@ -55,6 +74,27 @@ class ShadowDecoding final : public DecodingModel {
 };
 
 }  // namespace
+
+int64_t DecodingModel::cached_length() {
+  const std::vector<models::KVCache*> all = caches();
+  if (all.empty()) throw ShapeError("continuous batching needs a decoder started with caches");
+  return all.front()->length();
+}
+
+void DecodingModel::keep_rows(const at::Tensor& rows) {
+  for (models::KVCache* cache : caches()) cache->keep_rows(rows);
+}
+
+void DecodingModel::realign(int64_t shift, int64_t capacity) {
+  for (models::KVCache* cache : caches()) cache->realign(shift, capacity);
+}
+
+void DecodingModel::append_rows(DecodingModel& other) {
+  const std::vector<models::KVCache*> mine = caches(), theirs = other.caches();
+  if (mine.size() != theirs.size())
+    throw ShapeError(fmt::format("append_rows: a decoder with {} caches cannot take rows from one with {}", mine.size(), theirs.size()));
+  for (std::size_t i = 0; i < mine.size(); ++i) mine[i]->append_rows(*theirs[i]);
+}
 
 std::unique_ptr<DecodingModel> make_decoding_model(models::CausalLM model) {
   return std::make_unique<CausalLMDecoding>(std::move(model));

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <limits>
+
 #include "shadowpeft/core/error.h"
 
 namespace shadowpeft::models {
@@ -25,7 +27,9 @@ KVCache::KVCache(const ModelConfig& config, int64_t batch, int64_t capacity, c10
     if (spec.attention == AttentionKind::Full) {
       int64_t slots = capacity;
       // A query sees at most the last `window` keys, or the keys of its chunk (the last `chunk`).
-      const int64_t reach = std::min(spec.sliding_window.value_or(capacity), spec.attention_chunk_size.value_or(capacity));
+      constexpr int64_t unlimited = std::numeric_limits<int64_t>::max();
+      const int64_t reach = std::min(spec.sliding_window.value_or(unlimited), spec.attention_chunk_size.value_or(unlimited));
+      if (reach != unlimited) layer.reach = reach;
       if (reach < capacity) slots = layer.ring = reach;
       // Attention reads a ring's empty slots too (masked out); zeros keep NaN garbage out of the
       // weighted sum, where a zero weight times NaN would still be NaN.
@@ -86,5 +90,54 @@ RecurrentState& KVCache::recurrent_state(int64_t layer) {
 }
 
 void KVCache::advance(int64_t tokens) { length_ += tokens; }
+
+void KVCache::keep_rows(const at::Tensor& rows) {
+  for (LayerBuffers& layer : layers_)
+    for (at::Tensor* t : {&layer.keys, &layer.values, &layer.recurrent.conv, &layer.recurrent.ssm})
+      if (t->defined()) *t = t->index_select(0, rows.to(t->device()));
+}
+
+void KVCache::realign(int64_t shift, int64_t capacity) {
+  const int64_t length = length_ + shift;
+  if (length < 0 || length > capacity)
+    throw ShapeError(fmt::format("KV cache realign: {} cached tokens moved by {} do not fit a capacity of {}", length_, shift, capacity));
+  for (LayerBuffers& layer : layers_) {
+    if (!layer.keys.defined()) continue;
+    const int64_t ring = layer.reach && layer.reach < capacity ? layer.reach : 0;
+    const int64_t slots = ring ? ring : capacity;
+    // For every new slot, the old slot holding its token (-1: padding, a token no query can see
+    // any more, or room for later tokens).
+    std::vector<int64_t> source(static_cast<std::size_t>(slots), -1);
+    for (int64_t column = ring ? std::max<int64_t>(0, length - ring) : 0; column < length; ++column) {
+      const int64_t old_column = column - shift;
+      if (old_column < 0 || old_column >= length_ || (layer.ring && old_column < length_ - layer.ring)) continue;
+      source[static_cast<std::size_t>(ring ? column % ring : column)] = layer.ring ? old_column % layer.ring : old_column;
+    }
+    const at::Tensor index = at::tensor(source, at::TensorOptions().dtype(at::kLong)).to(layer.keys.device());
+    const at::Tensor empty = (index < 0).view({1, 1, -1, 1});
+    for (at::Tensor* t : {&layer.keys, &layer.values}) *t = t->index_select(2, index.clamp_min(0)).masked_fill(empty, 0);
+    layer.ring = ring;
+  }
+  length_ = length;
+  capacity_ = capacity;
+}
+
+void KVCache::append_rows(const KVCache& other) {
+  if (other.layers_.size() != layers_.size() || other.length_ != length_ || other.capacity_ != capacity_)
+    throw ShapeError(fmt::format("KV cache append_rows: {} layers, {} of {} tokens cannot take rows of {} layers, {} of {} tokens",
+                                 layers_.size(), length_, capacity_, other.layers_.size(), other.length_, other.capacity_));
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    LayerBuffers& mine = layers_[i];
+    const LayerBuffers& theirs = other.layers_[i];
+    if (mine.keys.defined()) {
+      mine.keys = at::cat({mine.keys, theirs.keys});
+      mine.values = at::cat({mine.values, theirs.values});
+    }
+    if (mine.recurrent.ssm.defined()) {
+      mine.recurrent.conv = at::cat({mine.recurrent.conv, theirs.recurrent.conv});
+      mine.recurrent.ssm = at::cat({mine.recurrent.ssm, theirs.recurrent.ssm});
+    }
+  }
+}
 
 }  // namespace shadowpeft::models

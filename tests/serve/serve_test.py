@@ -6,7 +6,8 @@ adapters made by shadow-peft, are served by the CLI; the checks:
 - /v1/models lists the base and both adapters, /health answers;
 - greedy completions equal `shadowpeft generate`'s output, and streamed chat equals `generate --chat`;
 - the two adapters (and the base) answer differently;
-- 8 concurrent clients all complete, each with the text it gets alone;
+- 8 concurrent clients all complete, each with the text it gets alone (decoded together in one
+  continuous batch), also while requests for the other adapters and the base run beside them;
 - malformed JSON, an unknown model, a missing field, n > 1, an over-long prompt get 4xx JSON errors;
   a wrong API key gets 401;
 - a full queue answers 429, and a client that disconnects mid-stream frees the server.
@@ -102,7 +103,7 @@ def main(cli, work, tokenizer_dir):
     model_dir, adapters = make_models(work, tokenizer_dir)
     base_name = os.path.basename(model_dir)
     proc, port = start_server(cli, model_dir, adapters)
-    busy, busy_port = start_server(cli, model_dir, adapters, "--max-queue", "0", "--api-key", "secret")
+    busy, busy_port = start_server(cli, model_dir, adapters, "--max-batch", "1", "--max-queue", "0", "--api-key", "secret")
     try:
         client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
         check([m.id for m in client.models.list().data] == [base_name, "alpha", "beta"], "/v1/models lists base and adapters")
@@ -141,6 +142,23 @@ def main(cli, work, tokenizer_dir):
             together = list(pool.map(lambda p: client.completions.create(model="beta", prompt=p, max_tokens=6,
                                                                            temperature=0).choices[0].text, prompts))
         check(together == [alone[p] for p in prompts], "8 concurrent clients all complete with their own answers")
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        conn.request("GET", "/health")
+        health = json.loads(conn.getresponse().read())
+        check(health["models"]["beta"]["largest_batch"] >= 4, f"concurrent requests were decoded together ({health['models']['beta']})")
+        # Requests of different lengths for all three models at once: rows join and leave the
+        # batches at different steps; streamed and plain alike get their lone answers.
+        def one(job):
+            name, p, n, streamed = job
+            if streamed:
+                return "".join(c.choices[0].text for c in client.completions.create(model=name, prompt=p, max_tokens=n, temperature=0, stream=True))
+            return client.completions.create(model=name, prompt=p, max_tokens=n, temperature=0).choices[0].text
+        jobs = [(name, prompts[i % 8] * (1 + i % 3), 3 + (5 * i) % 11, i % 2 == 0)
+                for i, name in enumerate([base_name, "alpha", "beta"] * 4)]
+        lone = [one(job) for job in jobs]
+        with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
+            mixed = list(pool.map(one, jobs))
+        check(mixed == lone, f"{len(jobs)} concurrent requests for three models, streamed and not, get their lone answers")
 
         for body, status, what in (("{bad", 400, "malformed JSON"),
                                    (json.dumps({"model": "nope", "prompt": "x"}), 404, "unknown model"),

@@ -1,6 +1,8 @@
 // `shadowpeft serve`: an OpenAI-compatible HTTP server (cpp-httplib) for one base model and any
 // number of ShadowPEFT adapters over it, each selected by the request's `model`. The base is
-// loaded once; requests run one at a time on it, the others wait in a bounded queue (429 when full).
+// loaded once. A decoding thread runs each model's requests in a continuous batch: requests join
+// it as they arrive and leave as they finish; more than --max-batch wait, and beyond --max-queue
+// more the server answers 429.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -9,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 
@@ -17,6 +20,7 @@
 #include "openai_api.h"
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/core/logging.h"
+#include "shadowpeft/generate/batch_scheduler.h"
 #include "shadowpeft/io/model_dir.h"
 
 namespace shadowpeft::cli {
@@ -32,7 +36,71 @@ struct ServeFlags {
   std::string host = "127.0.0.1";
   int port = 8000;
   std::string api_key;
+  int max_batch = 8;
   int max_queue = 16;
+};
+
+// One request's rows as the decoding thread reports them to the HTTP thread that answers it.
+class RequestProgress {
+ public:
+  struct News {
+    std::vector<std::pair<std::size_t, int64_t>> tokens;  // (row, token) since the last wait
+    bool done = false;                                    // every row finished or failed
+  };
+
+  explicit RequestProgress(std::size_t rows) : open_(rows) {
+    result_.tokens.resize(rows);
+    result_.finish_reasons.assign(rows, generate::FinishReason::Length);
+  }
+
+  // The decoding thread's side.
+  void token(std::size_t row, int64_t token) {
+    update([&] { tokens_.emplace_back(row, token); });
+  }
+  void finished(std::size_t row, generate::FinishReason reason, const std::vector<int64_t>& tokens) {
+    update([&] {
+      result_.tokens[row] = tokens;
+      result_.finish_reasons[row] = reason;
+      --open_;
+    });
+  }
+  void failed(const std::string& message) {
+    update([&] {
+      error_ = message;
+      --open_;
+    });
+  }
+
+  // The HTTP thread's side: blocks until there is news.
+  News wait() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return !tokens_.empty() || open_ == 0; });
+    News news;
+    news.tokens.swap(tokens_);
+    news.done = open_ == 0;
+    return news;
+  }
+  // Once done: the rows' tokens and finish reasons, or the error of a failed row.
+  const generate::GenerationResult& result() const { return result_; }
+  const std::optional<std::string>& error() const { return error_; }
+
+  std::atomic<bool> gone{false};  // the client went away: the rows are cancelled
+
+ private:
+  template <typename F>
+  void update(F&& change) {
+    {
+      const std::lock_guard lock(mutex_);
+      change();
+    }
+    changed_.notify_all();
+  }
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::pair<std::size_t, int64_t>> tokens_;
+  std::size_t open_;
+  generate::GenerationResult result_;
+  std::optional<std::string> error_;
 };
 
 class Server {
@@ -56,11 +124,19 @@ class Server {
       served_.emplace(name, generate::make_decoding_model(load_shadow_model(adapter, base_model), InferenceMode::BaseShadow));
       names_.push_back(name);
     }
+    std::map<std::string, generate::DecodingModel*> models;
+    for (const auto& [name, model] : served_) models.emplace(name, model.get());
+    scheduler_.emplace(models, flags.max_batch, [](const std::string& message) { log_warning(message); });
   }
 
   void run() {
     httplib::Server http;
-    http.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.set_content(R"({"status":"ok"})", "application/json"); });
+    http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      Json models = Json::object();
+      for (const auto& [name, stats] : scheduler_->stats())
+        models[name] = {{"running", stats.running}, {"waiting", stats.waiting}, {"steps", stats.steps}, {"largest_batch", stats.largest_batch}};
+      res.set_content(Json{{"status", "ok"}, {"models", models}}.dump(), "application/json");
+    });
     http.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorized(req, res)) return;
       Json data = Json::array();
@@ -84,6 +160,10 @@ class Server {
     http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
       log_info(fmt::format("{} {} -> {}", req.method, req.path, res.status));
     });
+    // A thread per request that may be in the server, so that a waiting one never holds up the
+    // answer (429) to the next.
+    const auto threads = static_cast<std::size_t>(flags_.max_batch + flags_.max_queue + 2);
+    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     const int port = flags_.port == 0 ? http.bind_to_any_port(flags_.host) : (http.bind_to_port(flags_.host, flags_.port) ? flags_.port : -1);
     if (port < 0) throw Error(fmt::format("cannot listen on {}:{} (in use, or not an address of this machine)", flags_.host, flags_.port));
     fmt::print("serving {} on http://{}:{}/v1 (models: {})\n", names_.front(), flags_.host, port, fmt::join(names_, ", "));
@@ -110,40 +190,61 @@ class Server {
     if (!authorized(req, res)) return;
     auto slot = std::make_shared<Slot>(requests_);
     try {
-      if (requests_.load() > flags_.max_queue + 1)
-        throw HttpError(429, fmt::format("the server is busy: {} requests are waiting (--max-queue)", flags_.max_queue));
+      if (requests_.load() > flags_.max_batch + flags_.max_queue)
+        throw HttpError(429, fmt::format("the server is busy: {} requests are running and {} waiting (--max-batch, --max-queue)",
+                                         flags_.max_batch, flags_.max_queue));
       auto request = std::make_shared<ApiRequest>(parse_request(req.body, endpoint, *tokenizer_, defaults_, limits_));
       if (!served_.count(request->model))
         throw HttpError(404, fmt::format("model '{}' is not served here; served: {}", request->model, fmt::join(names_, ", ")),
                         "model_not_found");
+      auto progress = std::make_shared<RequestProgress>(request->prompts.size());
+      submit(*request, progress, slot);
       if (request->stream) {
-        res.set_chunked_content_provider("text/event-stream", [this, request, slot](std::size_t, httplib::DataSink& sink) {
-          return stream(*request, sink);
+        res.set_chunked_content_provider("text/event-stream", [this, request, progress, slot](std::size_t, httplib::DataSink& sink) {
+          return stream(*request, *progress, sink);
         });
         return;
       }
+      while (!progress->wait().done) {
+      }
+      if (progress->error()) throw HttpError(500, *progress->error());
       const ResponseIds ids = new_response_ids(endpoint, request->model);
       std::vector<std::string> texts;
-      const generate::GenerationResult result = run(*request, {});
-      for (const auto& tokens : result.tokens) texts.push_back(cut_at_stop(tokenizer_->decode(tokens, true), request->stop));
-      res.set_content(response_body(*request, ids, texts, result), "application/json");
+      for (const auto& tokens : progress->result().tokens) texts.push_back(cut_at_stop(tokenizer_->decode(tokens, true), request->stop));
+      res.set_content(response_body(*request, ids, texts, progress->result()), "application/json");
     } catch (const HttpError& e) {
       res.status = e.status;
       res.set_content(error_body(e.status, e.what(), e.code), "application/json");
     }
   }
 
-  generate::GenerationResult run(const ApiRequest& request, generate::GenerationHooks hooks) {
-    hooks.decode = [this](const std::vector<int64_t>& ids) { return tokenizer_->decode(ids, true); };
-    const std::lock_guard lock(model_mutex_);
-    torch::InferenceMode guard;
-    return generate::generate(*served_.at(request.model), request.prompts, request.generation, hooks);
+  // The request's prompts join its model's batch; the rows hold the request's slot until they leave.
+  void submit(const ApiRequest& request, const std::shared_ptr<RequestProgress>& progress, const std::shared_ptr<Slot>& slot) {
+    std::vector<generate::BatchRow> rows;
+    for (std::size_t i = 0; i < request.prompts.size(); ++i) {
+      generate::BatchRow row;
+      row.prompt = request.prompts[i];
+      row.config = request.generation;
+      row.on_token = [progress, i](int64_t token) { progress->token(i, token); };
+      row.on_finish = [progress, slot, i](generate::FinishReason reason, const std::vector<int64_t>& tokens) {
+        progress->finished(i, reason, tokens);
+      };
+      row.on_error = [progress](const std::string& message) { progress->failed(message); };
+      row.decode = [this](const std::vector<int64_t>& ids) { return tokenizer_->decode(ids, true); };
+      row.cancelled = [progress] { return progress->gone.load(); };
+      rows.push_back(std::move(row));
+    }
+    try {
+      scheduler_->submit(request.model, std::move(rows));
+    } catch (const ConfigError& e) {
+      throw HttpError(400, e.what());
+    }
   }
 
   // Server-sent events: a chunk per piece of text of every choice, held back where it could be
   // the start of a stop string, then each choice's finish reason and [DONE]. A client that goes
-  // away cancels the generation (false: the connection is done with).
-  bool stream(const ApiRequest& request, httplib::DataSink& sink) {
+  // away cancels its rows (false: the connection is done with).
+  bool stream(const ApiRequest& request, RequestProgress& progress, httplib::DataSink& sink) {
     const ResponseIds ids = new_response_ids(request.endpoint, request.model);
     std::size_t hold = 0;
     for (const std::string& s : request.stop) hold = std::max(hold, s.size() - 1);
@@ -170,17 +271,20 @@ class Server {
         text[row].append(piece);
         flush(row, false);
       }));
-    generate::GenerationHooks hooks;
-    hooks.on_token = [&](int64_t row, int64_t token) { streamers[static_cast<std::size_t>(row)]->add(token); };
-    hooks.cancelled = [&] { return gone; };
-    generate::GenerationResult result;
-    try {
-      result = run(request, hooks);
-    } catch (const std::exception& e) {
-      send("data: " + error_body(500, e.what()) + "\n\n");
+    for (bool done = false; !done && !gone;) {
+      RequestProgress::News news = progress.wait();
+      for (const auto& [row, token] : news.tokens) streamers[row]->add(token);
+      done = news.done;
+    }
+    if (gone) {
+      progress.gone = true;
       return false;
     }
-    if (gone) return false;
+    if (progress.error()) {
+      send("data: " + error_body(500, *progress.error()) + "\n\n");
+      return false;
+    }
+    const generate::GenerationResult& result = progress.result();
     for (std::size_t row = 0; row < n; ++row) {
       streamers[row]->finish();
       flush(row, true);
@@ -198,8 +302,8 @@ class Server {
   RequestLimits limits_;
   std::map<std::string, std::unique_ptr<generate::DecodingModel>> served_;
   std::vector<std::string> names_;  // the base first
-  std::mutex model_mutex_;
   std::atomic<int> requests_{0};
+  std::optional<generate::BatchScheduler> scheduler_;  // last: its thread stops before the models go
 };
 
 }  // namespace
@@ -217,7 +321,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--host", f->host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--port", f->port, "Port (default 8000; 0: any free port, printed at start)")->check(CLI::Range(0, 65535));
   cmd->add_option("--api-key", f->api_key, "Require 'Authorization: Bearer KEY' on /v1 requests");
-  cmd->add_option("--max-queue", f->max_queue, "Requests that may wait beside the running one before 429 (default 16)")
+  cmd->add_option("--max-batch", f->max_batch, "Requests (prompts) decoded together per model (default 8)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--max-queue", f->max_queue, "Requests that may wait while the batch is full, before 429 (default 16)")
       ->check(CLI::Range(0, 100000));
   cmd->callback([f] {
     Server server(*f);

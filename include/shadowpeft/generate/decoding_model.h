@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <memory>
+#include <vector>
 
 #include "shadowpeft/models/causal_lm.h"
 #include "shadowpeft/shadow/task_models.h"
@@ -23,6 +24,20 @@ class DecodingModel {
   virtual at::Tensor next_token_logits(const at::Tensor& input_ids, const at::Tensor& position_ids,
                                        const at::Tensor& attention_mask) = 0;
   virtual c10::Device device() const = 0;
+  // A decoder on the same weights with no caches: a batch of its own.
+  virtual std::unique_ptr<DecodingModel> fork() const = 0;
+
+  // Continuous batching on the cached batch (after start with use_cache), where rows leave and
+  // join: see models::KVCache's methods of the same names.
+  int64_t cached_length();
+  void keep_rows(const at::Tensor& rows);
+  void realign(int64_t shift, int64_t capacity);
+  // Appends `other`'s rows (a fork of this decoder, cached to the same length and capacity).
+  void append_rows(DecodingModel& other);
+
+ protected:
+  // The caches of the current batch (none before start or without use_cache), in a fixed order.
+  virtual std::vector<models::KVCache*> caches() = 0;
 };
 
 // A plain causal LM (base model or an exported shadow).

@@ -43,10 +43,21 @@ class KVCache {
   // Called once per forward pass, after every layer appended `tokens`.
   void advance(int64_t tokens);
 
+  // Continuous batching, where rows join and leave a running batch.
+  // Keeps rows `rows` (int64 indices), in that order.
+  void keep_rows(const at::Tensor& rows);
+  // Moves every cached token `shift` columns later, with padding before it (earlier when negative:
+  // the first -shift columns are dropped, so they must be padding in every row), and makes room
+  // for `capacity` columns in all.
+  void realign(int64_t shift, int64_t capacity);
+  // Appends `other`'s rows after these: a cache of the same config, length and capacity.
+  void append_rows(const KVCache& other);
+
  private:
   struct LayerBuffers {
     at::Tensor keys, values;  // [B, kv_heads, slots, D] or undefined
     int64_t ring = 0;         // slots of a ring buffer; 0 for a plain buffer
+    int64_t reach = 0;        // the most recent keys a query can see (window or chunk); 0: all
     RecurrentState recurrent;  // Mamba layers
   };
   CachedKeys append_ring(LayerBuffers& layer, const at::Tensor& k, const at::Tensor& v) const;
