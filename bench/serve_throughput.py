@@ -4,7 +4,7 @@
 Serves MODEL (with ADAPTER as model "shadow" when given) on a free port and sends each client's
 requests through the `openai` client: greedy chat completions of up to MAX_TOKENS new tokens, with
 distinct prompts. Reports completion tokens (from `usage`) per second over all clients and the mean
-latency of a request.
+latency of a request. Concurrent requests are decoded together (continuous batching, --max-batch 8).
 
 Usage: serve_throughput.py CLI MODEL [ADAPTER] [--requests N] [--max-tokens T]
 """
