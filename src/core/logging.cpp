@@ -19,4 +19,6 @@ void log_info(std::string_view message) {
 
 void set_quiet(bool quiet) { g_quiet = quiet; }
 
+bool is_quiet() { return g_quiet; }
+
 }  // namespace shadowpeft

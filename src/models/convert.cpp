@@ -106,6 +106,9 @@ ConvertResult convert_checkpoint(const fs::path& in, const fs::path& out, const 
   ConvertResult result;
   io::Json weight_map = io::Json::object();
   int64_t numel = 0;
+  uint64_t total_bytes = 0;
+  for (const io::ShardPlan& file : files)
+    for (const std::string& name : file.tensors) total_bytes += output_bytes(checkpoint.info(name), options.dtype);
   for (const io::ShardPlan& file : files) {
     io::TensorMap tensors;
     for (const std::string& name : file.tensors) {
@@ -116,12 +119,13 @@ ConvertResult convert_checkpoint(const fs::path& in, const fs::path& out, const 
       numel += info.numel();
       weight_map[name] = file.file;
       tensors.emplace(name, std::move(t));
+      if (options.progress) options.progress({result.bytes, total_bytes, result.files, files.size()});
     }
     fs::create_directories((out / file.file).parent_path());
     io::save_safetensors(out / file.file, tensors, {{"format", "pt"}});
     result.tensors += tensors.size();
     ++result.files;
-    if (options.progress) options.progress(result.files, files.size());
+    if (options.progress) options.progress({result.bytes, total_bytes, result.files, files.size()});
   }
   if (files.size() > 1 || options.format == CheckpointFormat::Subblocks)
     io::write_safetensors_index(out / "model.safetensors.index.json", weight_map, numel, result.bytes);

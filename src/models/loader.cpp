@@ -41,10 +41,14 @@ std::string layer_of(const std::string& name) {
 }  // namespace
 
 void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std::string& source,
-                     const std::vector<std::string>& ignorable, const TensorDescriber& describe) {
+                     const std::vector<std::string>& ignorable, const TensorDescriber& describe,
+                     const std::function<void(int64_t, int64_t)>& progress) {
   const auto tensor = [&](const std::string& name) { return describe ? describe(name) : fmt::format("'{}'", name); };
   std::vector<std::string> problems;
   torch::NoGradGuard no_grad;
+  int64_t total_bytes = 0, done_bytes = 0;
+  if (progress)
+    for (const auto& p : model.parameters()) total_bytes += p.nbytes();
   for (auto& item : model.named_parameters()) {
     const std::string& name = item.key();
     at::Tensor& param = item.value();
@@ -61,6 +65,8 @@ void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std:
                                      c10::toString(it->second.scalar_type())));
     } else {
       param.copy_(it->second);
+      done_bytes += param.nbytes();
+      if (progress) progress(done_bytes, total_bytes);
     }
     tensors.erase(it);
   }
@@ -132,7 +138,7 @@ CausalLM build_model(ModelConfig config, CheckpointTensors checkpoint, const fs:
     const auto file = checkpoint.files.find(name);
     return file == checkpoint.files.end() ? fmt::format("'{}'", name) : fmt::format("'{}' in {}", name, file->second);
   };
-  load_parameters(*model, std::move(checkpoint.tensors), dir.string(), ignorable, describe);
+  load_parameters(*model, std::move(checkpoint.tensors), dir.string(), ignorable, describe, options.progress);
   model->to(options.device);
   model->eval();
   return model;

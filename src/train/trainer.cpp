@@ -12,6 +12,7 @@
 
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/core/logging.h"
+#include "shadowpeft/core/progress.h"
 #include "shadowpeft/io/json_file.h"
 #include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/models/causal_lm.h"
@@ -30,11 +31,6 @@ constexpr const char* kParametersFile = "trainer_parameters.safetensors";
 constexpr const char* kOptimizerFile = "optimizer.safetensors";
 constexpr const char* kRngFile = "rng_state.safetensors";
 constexpr const char* kStateFile = "trainer_state.json";
-
-std::string format_duration(double seconds) {
-  const auto s = static_cast<int64_t>(seconds);
-  return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
-}
 
 // bf16: matmuls in bfloat16 under autocast on the model's device; weights and optimizer stay fp32.
 class AutocastScope {
@@ -158,8 +154,10 @@ std::map<std::string, double> Trainer::evaluate() {
   const c10::Device device = device_of(task_);
   // Split over the processes when each gets a batch (then every process holds the same keys).
   const bool split = group_ && eval_->size() >= world_size();
-  for (int64_t i = split ? group_->rank() : 0; i < eval_->size(); i += split ? world_size() : 1)
+  for (int64_t i = split ? group_->rank() : 0; i < eval_->size(); i += split ? world_size() : 1) {
     sums.add(task_.evaluate(on_device(eval_->get(0, i), device)));
+    if (eval_progress_) eval_progress_(i + 1, eval_->size());
+  }
   if (split) {
     std::vector<double> values;
     for (const auto& [key, value] : sums.sums) values.push_back(value);

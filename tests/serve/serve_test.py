@@ -5,7 +5,8 @@ A tiny random Llama with the real Qwen3 tokenizer and chat template, and two ran
 adapters made by shadow-peft, are served by the CLI; the checks:
 - /v1/models lists the base and both adapters, /health answers;
 - greedy completions equal `shadowpeft generate`'s output, and streamed chat equals `generate --chat`;
-- the two adapters (and the base) answer differently;
+- the two adapters (and the base) answer differently; an adapter over an explicit shadow model
+  (--shadow-model NAME=DIR) answers as `generate --shadow-model` does;
 - 8 concurrent clients all complete, each with the text it gets alone (decoded together in one
   continuous batch), also while requests for the other adapters and the base run beside them;
 - malformed JSON, an unknown model, a missing field, n > 1, an over-long prompt get 4xx JSON errors;
@@ -62,13 +63,29 @@ def make_models(work, tokenizer_dir):
                     p.normal_(0.0, 0.5)
         adapters[name] = os.path.join(work, name)
         wrapped.save_pretrained(adapters[name])
-    return model_dir, adapters
+    # An adapter over an explicit shadow: a one-layer Llama of its own, served with --shadow-model.
+    shadow_dir = os.path.join(work, "small")
+    torch.manual_seed(3)
+    small = transformers.LlamaForCausalLM(transformers.LlamaConfig(**{**config.to_dict(), "num_hidden_layers": 1, "intermediate_size": 48}))
+    small.save_pretrained(shadow_dir)
+    wrapped = ShadowForCausalLM(ShadowPeftModel(transformers.LlamaForCausalLM.from_pretrained(model_dir),
+                                                ShadowConfig(injection_hidden_size=8, alpha=1.0),
+                                                shadow_model=transformers.LlamaForCausalLM.from_pretrained(shadow_dir)))
+    with torch.no_grad():
+        for pname, p in wrapped.named_parameters():
+            if p.requires_grad and "embed" not in pname:
+                p.normal_(0.0, 0.5)
+    adapters["gamma"] = os.path.join(work, "gamma")
+    wrapped.save_pretrained(adapters["gamma"])
+    return model_dir, adapters, {"gamma": shadow_dir}
 
 
-def start_server(cli, model_dir, adapters, *extra):
+def start_server(cli, model_dir, adapters, shadow_models, *extra):
     args = [cli, "serve", "--model", model_dir, "--port", "0", *extra]
     for name, path in adapters.items():
         args += ["--adapter", f"{name}={path}"]
+    for name, path in shadow_models.items():
+        args += ["--shadow-model", f"{name}={path}"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     if "http://" not in line:
@@ -78,10 +95,12 @@ def start_server(cli, model_dir, adapters, *extra):
     return proc, port
 
 
-def cli_generate(cli, model_dir, adapter, prompt, max_new, chat):
+def cli_generate(cli, model_dir, adapter, prompt, max_new, chat, shadow_model=None):
     args = [cli, "generate", "--model", model_dir, "--prompt", prompt, "--max-new-tokens", str(max_new), "--json"]
     if adapter:
         args += ["--adapter", adapter]
+    if shadow_model:
+        args += ["--shadow-model", shadow_model]
     if chat:
         args += ["--chat"]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
@@ -100,13 +119,13 @@ def raw_post(port, path, body, headers=None):
 def main(cli, work, tokenizer_dir):
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    model_dir, adapters = make_models(work, tokenizer_dir)
+    model_dir, adapters, shadow_models = make_models(work, tokenizer_dir)
     base_name = os.path.basename(model_dir)
-    proc, port = start_server(cli, model_dir, adapters)
-    busy, busy_port = start_server(cli, model_dir, adapters, "--max-batch", "1", "--max-queue", "0", "--api-key", "secret")
+    proc, port = start_server(cli, model_dir, adapters, shadow_models)
+    busy, busy_port = start_server(cli, model_dir, adapters, shadow_models, "--max-batch", "1", "--max-queue", "0", "--api-key", "secret")
     try:
         client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
-        check([m.id for m in client.models.list().data] == [base_name, "alpha", "beta"], "/v1/models lists base and adapters")
+        check([m.id for m in client.models.list().data] == [base_name, "alpha", "beta", "gamma"], "/v1/models lists base and adapters")
         conn = http.client.HTTPConnection("127.0.0.1", port)
         conn.request("GET", "/health")
         check(conn.getresponse().status == 200, "/health")
@@ -125,6 +144,10 @@ def main(cli, work, tokenizer_dir):
             check("".join(pieces) == want_chat and len(pieces) > 2, f"{name}: streamed chat equals `generate --chat` ({want_chat!r})")
             answers[name] = got.choices[0].text
         check(len(set(answers.values())) == 3, "the base and the two adapters answer differently")
+        got = client.completions.create(model="gamma", prompt=prompt, max_tokens=8, temperature=0).choices[0].text
+        want = cli_generate(cli, model_dir, adapters["gamma"], prompt, 8, chat=False, shadow_model=shadow_models["gamma"])
+        check(got == want and got not in answers.values(),
+              f"an adapter over an explicit shadow (--shadow-model NAME=DIR) equals `generate --shadow-model` ({want!r})")
 
         chunks = list(client.chat.completions.create(model="alpha", messages=[{"role": "user", "content": question}],
                                                      max_tokens=5, temperature=0, stream=True,

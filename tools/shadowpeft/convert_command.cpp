@@ -3,9 +3,12 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "commands.h"
 #include "model_setup.h"
 #include "shadowpeft/core/logging.h"
+#include "shadowpeft/core/progress.h"
 #include "shadowpeft/io/model_dir.h"
 #include "shadowpeft/models/convert.h"
 
@@ -21,9 +24,17 @@ void run_convert(const ConvertFlags& f) {
   options.format = models::parse_checkpoint_format(f.format);
   if (!f.dtype.empty()) options.dtype = parse_dtype(f.dtype);
   options.max_shard_bytes = models::parse_byte_size(f.max_shard_size, "--max-shard-size");
-  options.progress = [](std::size_t done, std::size_t total) { log_info(fmt::format("wrote file {}/{}", done, total)); };
+  std::optional<ProgressBar> bar;
+  std::size_t files_told = 0;
+  // A bar on a terminal; elsewhere (logs) a line per file written.
+  options.progress = [&](const models::ConvertOptions::Progress& p) {
+    if (!bar) bar.emplace("converting", static_cast<int64_t>(p.total_bytes), ProgressBar::Unit::Bytes);
+    bar->update(static_cast<int64_t>(p.bytes));
+    if (!bar->enabled() && p.files > files_told) log_info(fmt::format("wrote file {}/{}", files_told = p.files, p.total_files));
+  };
   const auto in = io::resolve_model_dir(f.model);
   const models::ConvertResult r = models::convert_checkpoint(in, f.out, options);
+  bar.reset();
   fmt::print("converted {} -> {} ({}{}): {} tensors, {:.1f} MB in {} files\n", in.string(), f.out, f.format,
              f.dtype.empty() ? "" : ", " + f.dtype, r.tensors, static_cast<double>(r.bytes) / 1e6, r.files);
 }

@@ -16,6 +16,7 @@
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/core/format.h"
 #include "shadowpeft/core/logging.h"
+#include "shadowpeft/core/progress.h"
 #include "shadowpeft/io/json_file.h"
 #include "shadowpeft/io/model_dir.h"
 #include "shadowpeft/models/loader.h"
@@ -68,14 +69,19 @@ models::LoadOptions load_options(const ModelFlags& flags) {
 
 }  // namespace
 
-// Loads a model directory, with status lines on a terminal: large checkpoints take a while to read.
-// (Piped or redirected, the output stays the command's own.)
-models::CausalLM load_logged(const std::string& model, const models::LoadOptions& load) {
+// Loads a model directory, with a progress bar and a status line on a terminal: large checkpoints
+// take a while to read. (Piped or redirected, the output stays the command's own.)
+models::CausalLM load_logged(const std::string& model, models::LoadOptions load) {
   const fs::path dir = io::resolve_model_dir(model);
   if (!isatty(fileno(stderr))) return models::load_causal_lm(dir.string(), load);
   const auto start = std::chrono::steady_clock::now();
-  log_info(fmt::format("loading {} ...", dir.string()));
+  std::optional<ProgressBar> bar;
+  load.progress = [&](int64_t done, int64_t total) {
+    if (!bar) bar.emplace("loading " + dir.filename().string(), total, ProgressBar::Unit::Bytes);
+    bar->update(done);
+  };
   models::CausalLM loaded = models::load_causal_lm(dir.string(), load);
+  bar.reset();
   int64_t parameters = 0;
   for (const auto& p : loaded->parameters()) parameters += p.numel();
   log_info(fmt::format("loaded {} ({} parameters, {}) in {:.1f} s", dir.filename().string(), with_thousands(parameters),

@@ -11,6 +11,7 @@
 #include "shadowpeft/generate/decoding_model.h"
 #include "shadowpeft/generate/generation_config.h"
 #include "shadowpeft/models/causal_lm.h"
+#include "shadowpeft/models/loader.h"
 #include "shadowpeft/shadow/task_models.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
 
@@ -39,6 +40,9 @@ struct ModelFlagSet {
 void add_model_flags(CLI::App* cmd, ModelFlags& flags, ModelFlagSet set = {});
 
 // The base model the flags name, in --dtype on --device.
+// A model directory (or org/name in the HF cache) with a progress bar and a status line when stderr
+// is a terminal.
+models::CausalLM load_logged(const std::string& model, models::LoadOptions load);
 models::CausalLM load_base_model(const ModelFlags& flags);
 // The adapter the flags name on `base` (with --shadow-model's explicit shadow), for inference.
 ShadowForCausalLM load_shadow_model(const ModelFlags& flags, models::CausalLM base);

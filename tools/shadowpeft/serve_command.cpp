@@ -31,7 +31,8 @@ using io::Json;
 
 struct ServeFlags {
   ModelFlags model;
-  std::vector<std::string> adapters;  // NAME=DIR
+  std::vector<std::string> adapters;       // NAME=DIR
+  std::vector<std::string> shadow_models;  // NAME=MODEL: adapter NAME's explicit shadow
   std::string served_name;
   std::string host = "127.0.0.1";
   int port = 8000;
@@ -103,6 +104,13 @@ class RequestProgress {
   std::optional<std::string> error_;
 };
 
+// "NAME=VALUE" → (NAME, VALUE), or a ConfigError naming the flag.
+std::pair<std::string, std::string> split_name(const std::string& spec, const char* flag, const char* form) {
+  const std::size_t eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) throw ConfigError(fmt::format("{} '{}': expected {}", flag, spec, form));
+  return {spec.substr(0, eq), spec.substr(eq + 1)};
+}
+
 class Server {
  public:
   explicit Server(const ServeFlags& flags) : flags_(flags), tokenizer_(load_tokenizer(flags.model, /*need_tokenizer=*/true)) {
@@ -113,17 +121,25 @@ class Server {
     limits_.context_length = base_model->config().max_position_embeddings;
     served_.emplace(base_name, generate::make_decoding_model(base_model));
     names_.push_back(base_name);
+    std::map<std::string, std::string> shadow_models;
+    for (const std::string& spec : flags.shadow_models) {
+      const auto [name, model] = split_name(spec, "--shadow-model", "NAME=MODEL");
+      if (!shadow_models.emplace(name, model).second) throw ConfigError(fmt::format("--shadow-model '{}': a second shadow model for '{}'", spec, name));
+    }
     for (const std::string& spec : flags.adapters) {
-      const std::size_t eq = spec.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-        throw ConfigError(fmt::format("--adapter '{}': expected NAME=DIR", spec));
-      const std::string name = spec.substr(0, eq);
+      const auto [name, dir] = split_name(spec, "--adapter", "NAME=DIR");
       if (served_.count(name)) throw ConfigError(fmt::format("--adapter '{}': the name '{}' is already served", spec, name));
       ModelFlags adapter = flags.model;
-      adapter.adapter = spec.substr(eq + 1);
+      adapter.adapter = dir;
+      if (const auto it = shadow_models.find(name); it != shadow_models.end()) {
+        adapter.shadow_model = it->second;
+        shadow_models.erase(it);
+      }
       served_.emplace(name, generate::make_decoding_model(load_shadow_model(adapter, base_model), InferenceMode::BaseShadow));
       names_.push_back(name);
     }
+    if (!shadow_models.empty())
+      throw ConfigError(fmt::format("--shadow-model '{}=…': no adapter is named '{}'", shadow_models.begin()->first, shadow_models.begin()->first));
     std::map<std::string, generate::DecodingModel*> models;
     for (const auto& [name, model] : served_) models.emplace(name, model.get());
     scheduler_.emplace(models, flags.max_batch, [](const std::string& message) { log_warning(message); });
@@ -313,6 +329,8 @@ void add_serve_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("serve", "An OpenAI-compatible HTTP server for a base model and its ShadowPEFT adapters");
   cmd->add_option("--model", f->model.model, "Base model directory or org/name[@revision] in the local HF cache")->required();
   cmd->add_option("--adapter", f->adapters, "NAME=DIR: serve this adapter as model NAME (repeatable)");
+  cmd->add_option("--shadow-model", f->shadow_models,
+                  "NAME=MODEL: the explicit (or projected) shadow model of adapter NAME, directory or org/name (repeatable)");
   cmd->add_option("--served-model-name", f->served_name, "The base model's name in requests (default: its directory name)");
   cmd->add_option("--tokenizer", f->model.tokenizer, "Tokenizer directory (default: the model directory)");
   cmd->add_option("--dtype", f->model.dtype, "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)")

@@ -15,6 +15,7 @@
 #include "model_setup.h"
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/core/logging.h"
+#include "shadowpeft/core/progress.h"
 #include "shadowpeft/data/collate.h"
 #include "shadowpeft/data/dataset.h"
 #include "shadowpeft/data/split.h"
@@ -145,7 +146,7 @@ models::CausalLM explicit_shadow(const TrainFlags& f) {
   models::LoadOptions load;
   load.dtype = at::kFloat;
   load.device = training_device(f);
-  return models::load_causal_lm(io::resolve_model_dir(f.shadow_model).string(), load);
+  return load_logged(f.shadow_model, load);
 }
 
 std::unique_ptr<train::TrainingTask> make_task(const TrainFlags& f, models::CausalLM base, bool trainable) {
@@ -154,7 +155,7 @@ std::unique_ptr<train::TrainingTask> make_task(const TrainFlags& f, models::Caus
     models::LoadOptions load;
     load.dtype = at::kFloat;
     load.device = training_device(f);
-    const models::CausalLM teacher = models::load_causal_lm(f.teacher, load);
+    const models::CausalLM teacher = load_logged(f.teacher, load);
     train::ProjectionAlignmentOptions options = f.alignment;
     options.use_kld = f.distill_loss != "mse";
     options.use_mse = f.distill_loss != "kld";
@@ -222,9 +223,9 @@ void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
 // adapter's trained head, else the data.
 models::CausalLM load_base(const TrainFlags& f, const fs::path& model_dir, const models::LoadOptions& load,
                            const data::Dataset& train_set, const std::vector<data::Example>& eval_examples, uint64_t seed) {
-  if (f.task != "seq_cls") return models::load_causal_lm(model_dir.string(), load);
+  if (f.task != "seq_cls") return load_logged(model_dir.string(), load);
   const bool classifier = models::read_model_config(model_dir / "config.json").is_sequence_classifier();
-  if (classifier && !f.num_labels) return models::load_causal_lm(model_dir.string(), load);
+  if (classifier && !f.num_labels) return load_logged(model_dir.string(), load);
   int64_t num_labels = 0;
   std::string source;
   if (f.num_labels) {
@@ -309,8 +310,10 @@ void run_train(const TrainFlags& f) {
   trainer.set_process_group(group.get());
   std::map<std::string, double> before;
   if (p.eval) {
-    log_info("evaluating before training...");
+    ProgressBar bar("evaluating before training", p.eval->size());
+    trainer.set_eval_progress([&bar](int64_t done, int64_t) { bar.update(done); });
     before = trainer.evaluate();
+    trainer.set_eval_progress({});
     log_info("before training:\n" + format_metrics(before));
   }
   std::optional<fs::path> resume;
@@ -339,7 +342,12 @@ void run_eval(const TrainFlags& f) {
   // The trainer's evaluation, so the numbers are the ones training reports. Without --adapter the
   // task carries a fresh shadow, of which only the base model's numbers mean anything.
   train::Trainer trainer(*p.task, args, *p.eval, p.eval.get());
-  std::map<std::string, double> metrics = trainer.evaluate();
+  std::map<std::string, double> metrics;
+  {
+    ProgressBar bar("evaluating", p.eval->size());
+    trainer.set_eval_progress([&bar](int64_t done, int64_t) { bar.update(done); });
+    metrics = trainer.evaluate();
+  }
   if (!trains_a_model(f) && f.adapter.empty())
     std::erase_if(metrics, [](const auto& metric) {
       return !metric.first.starts_with("eval_base_") || metric.first.starts_with("eval_base_shadow_");

@@ -9,5 +9,6 @@ void log_warning(std::string_view message);
 // One line on stderr for progress and status; silenced by set_quiet(true).
 void log_info(std::string_view message);
 void set_quiet(bool quiet);
+bool is_quiet();
 
 }  // namespace shadowpeft

@@ -24,8 +24,12 @@ struct ConvertOptions {
   // (quantized blocks, scales) are copied as they are. nullopt: every tensor keeps its dtype.
   std::optional<c10::ScalarType> dtype;
   uint64_t max_shard_bytes = 5'000'000'000;  // HuggingFace format only
-  // Called after each output file with (files written, files in all).
-  std::function<void(std::size_t, std::size_t)> progress;
+  // Called after each tensor and after each file written; bytes are counted in the output dtype.
+  struct Progress {
+    uint64_t bytes = 0, total_bytes = 0;
+    std::size_t files = 0, total_files = 0;
+  };
+  std::function<void(const Progress&)> progress;
 };
 
 struct ConvertResult {

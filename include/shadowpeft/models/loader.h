@@ -16,6 +16,8 @@ struct LoadOptions {
   // Parameter dtype; default: the checkpoint's own (config `dtype` / `torch_dtype`, else float32).
   std::optional<at::ScalarType> dtype;
   c10::Device device = c10::kCPU;
+  // Called after each parameter is filled with (bytes loaded, bytes in all), e.g. for a progress bar.
+  std::function<void(int64_t done, int64_t total)> progress;
 };
 
 // Loads a model directory (or org/name[@revision] in the local HF cache). Every parameter is
@@ -54,9 +56,10 @@ using TensorDescriber = std::function<std::string(const std::string& module_name
 
 // Copies checkpoint tensors (already in our module layout) into `model`'s parameters, checking
 // completeness. `source` names the checkpoint in errors; `describe` (default: the quoted name)
-// says where each problem tensor is stored.
+// says where each problem tensor is stored; `progress` hears (bytes copied, bytes in all).
 void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std::string& source,
-                     const std::vector<std::string>& ignorable = {}, const TensorDescriber& describe = {});
+                     const std::vector<std::string>& ignorable = {}, const TensorDescriber& describe = {},
+                     const std::function<void(int64_t, int64_t)>& progress = {});
 
 // The parameter type of a config dtype name (ModelConfig::dtype: float32, bfloat16, float16, float64).
 at::ScalarType parameter_scalar_type(const std::string& dtype);

@@ -9,6 +9,7 @@
 // trainer_state.json, each written to a temporary directory and renamed into place), the final
 // adapter files, trainer_state.json and loss_curve.svg.
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -57,6 +58,8 @@ class Trainer {
   // processes before clipping (W processes with accumulation A train exactly like one process
   // with accumulation A * W), evaluation is split and summed, and only rank 0 writes files.
   void set_process_group(ProcessGroup* group) { group_ = group; }
+  // Called after each evaluation batch with (batches done, batches in all), e.g. for a progress bar.
+  void set_eval_progress(std::function<void(int64_t done, int64_t total)> progress) { eval_progress_ = std::move(progress); }
 
  private:
   void save_checkpoint(int64_t step, const class AdamW& optimizer);
@@ -69,6 +72,7 @@ class Trainer {
   std::vector<std::string> log_lines_;
   std::optional<int64_t> stop_after_;
   ProcessGroup* group_ = nullptr;
+  std::function<void(int64_t, int64_t)> eval_progress_;
   bool is_main() const;
   int64_t world_size() const;
 };
