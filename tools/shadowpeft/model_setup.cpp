@@ -42,16 +42,18 @@ std::string check_device(const std::string& name) {
 
 void add_model_flags(CLI::App* cmd, ModelFlags& flags, ModelFlagSet set) {
   cmd->add_option("--model", flags.model, "Model directory or org/name[@revision] in the local HF cache")->required();
-  auto* adapter =
-      cmd->add_option("--adapter", flags.adapter, "ShadowPEFT adapter directory (shadow_config.json + shadow_adapter.safetensors)");
-  if (set.adapter_required) adapter->required();
-  cmd->add_option("--shadow-model", flags.shadow_model,
-                  "The explicit (or projected) shadow model the adapter was trained with: directory or org/name")
-      ->needs(adapter);
-  if (set.mode)
-    cmd->add_option("--mode", flags.mode, "With --adapter: base_shadow (default) or shadow_only")
-        ->check(CLI::IsMember({"base_shadow", "shadow_only"}))
+  if (set.adapter) {
+    auto* adapter =
+        cmd->add_option("--adapter", flags.adapter, "ShadowPEFT adapter directory (shadow_config.json + shadow_adapter.safetensors)");
+    if (set.adapter_required) adapter->required();
+    cmd->add_option("--shadow-model", flags.shadow_model,
+                    "The explicit (or projected) shadow model the adapter was trained with: directory or org/name")
         ->needs(adapter);
+    if (set.mode)
+      cmd->add_option("--mode", flags.mode, "With --adapter: base_shadow (default) or shadow_only")
+          ->check(CLI::IsMember({"base_shadow", "shadow_only"}))
+          ->needs(adapter);
+  }
   if (set.tokenizer) cmd->add_option("--tokenizer", flags.tokenizer, "Tokenizer directory (default: the model directory)");
   cmd->add_option("--dtype", flags.dtype, "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)")
       ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));

@@ -33,16 +33,17 @@ struct ModelFlags {
 // Which of the shared model flags a command offers beyond --model, --adapter, --shadow-model,
 // --dtype and --device.
 struct ModelFlagSet {
+  bool adapter = true;    // --adapter and --shadow-model (a command with several adapters names its own)
   bool mode = true;       // --mode (needs --adapter)
   bool tokenizer = true;  // --tokenizer
   bool adapter_required = false;
 };
 void add_model_flags(CLI::App* cmd, ModelFlags& flags, ModelFlagSet set = {});
 
-// The base model the flags name, in --dtype on --device.
 // A model directory (or org/name in the HF cache) with a progress bar and a status line when stderr
 // is a terminal.
 models::CausalLM load_logged(const std::string& model, models::LoadOptions load);
+// The base model the flags name, in --dtype on --device.
 models::CausalLM load_base_model(const ModelFlags& flags);
 // The adapter the flags name on `base` (with --shadow-model's explicit shadow), for inference.
 ShadowForCausalLM load_shadow_model(const ModelFlags& flags, models::CausalLM base);

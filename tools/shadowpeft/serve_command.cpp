@@ -327,15 +327,11 @@ class Server {
 void add_serve_command(CLI::App& app) {
   auto f = std::make_shared<ServeFlags>();
   CLI::App* cmd = app.add_subcommand("serve", "An OpenAI-compatible HTTP server for a base model and its ShadowPEFT adapters");
-  cmd->add_option("--model", f->model.model, "Base model directory or org/name[@revision] in the local HF cache")->required();
+  add_model_flags(cmd, f->model, {.adapter = false, .mode = false});
   cmd->add_option("--adapter", f->adapters, "NAME=DIR: serve this adapter as model NAME (repeatable)");
   cmd->add_option("--shadow-model", f->shadow_models,
                   "NAME=MODEL: the explicit (or projected) shadow model of adapter NAME, directory or org/name (repeatable)");
   cmd->add_option("--served-model-name", f->served_name, "The base model's name in requests (default: its directory name)");
-  cmd->add_option("--tokenizer", f->model.tokenizer, "Tokenizer directory (default: the model directory)");
-  cmd->add_option("--dtype", f->model.dtype, "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)")
-      ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
-  cmd->add_option("--device", f->model.device, "cpu (default) or cuda[:N]")->check(check_device, "DEVICE");
   cmd->add_option("--host", f->host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--port", f->port, "Port (default 8000; 0: any free port, printed at start)")->check(CLI::Range(0, 65535));
   cmd->add_option("--api-key", f->api_key, "Require 'Authorization: Bearer KEY' on /v1 requests");
