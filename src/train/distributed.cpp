@@ -11,6 +11,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdlib>
+#include <exception>
 
 #include "shadowpeft/core/error.h"
 
@@ -46,6 +47,14 @@ std::optional<DistributedEnvironment> DistributedEnvironment::from_environment()
   env.world_size = env_int("WORLD_SIZE", 1, 1, 1 << 20);
   env.rank = env_int("RANK", 0, 0, env.world_size - 1);
   env.local_rank = env_int("LOCAL_RANK", env.rank, 0, env.world_size - 1);
+  // Every process must be told where rank 0 is (torchrun and --nproc-per-node set both); a guess
+  // would leave the processes of a multi-node run waiting for each other at different places.
+  if (env.world_size > 1)
+    for (const char* name : {"MASTER_ADDR", "MASTER_PORT"})
+      if (!env_var(name))
+        throw ConfigError(fmt::format("environment variable {} is not set: a data-parallel run (WORLD_SIZE={}) needs rank 0's "
+                                      "address and port (torchrun sets them, or use --nproc-per-node)",
+                                      name, env.world_size));
   env.master_addr = env_var("MASTER_ADDR").value_or("127.0.0.1");
   env.master_port = static_cast<int>(env_int("MASTER_PORT", 29500, 1, 65535));
   env.agent_hosts_store = env_var("TORCHELASTIC_USE_AGENT_STORE").value_or("") == "True";
@@ -56,13 +65,28 @@ struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::Store> store;  // rank 0 hosts the server in it: lives as long as the group
   c10::intrusive_ptr<c10d::Backend> backend;
   std::string name;
+  std::chrono::seconds timeout{0};
 };
+
+namespace {
+
+// The first line of an exception's message: LibTorch's carry a C++ backtrace after it.
+std::string first_line(const std::exception& e) {
+  const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+  std::string message = torch_error ? torch_error->what_without_backtrace() : e.what();
+  if (const std::size_t end = message.find('\n'); end != std::string::npos) message.resize(end);
+  return message;
+}
+
+}  // namespace
 
 ProcessGroup::ProcessGroup(DistributedEnvironment env, c10::Device device, std::unique_ptr<Impl> impl)
     : env_(std::move(env)), device_(device), impl_(std::move(impl)) {}
 
 ProcessGroup::~ProcessGroup() {
-  // Nobody leaves while another process may still talk to rank 0's store.
+  // Nobody leaves while another process may still talk to rank 0's store — unless an error is
+  // on its way out (a peer gone, a stop), when waiting would only hold it up until the timeout.
+  if (std::uncaught_exceptions() > 0) return;
   try {
     if (impl_ && impl_->backend) impl_->backend->barrier()->wait();
   } catch (const std::exception&) {
@@ -72,6 +96,7 @@ ProcessGroup::~ProcessGroup() {
 std::unique_ptr<ProcessGroup> ProcessGroup::join(const DistributedEnvironment& env, c10::Device device,
                                                  std::chrono::seconds timeout) {
   auto impl = std::make_unique<Impl>();
+  impl->timeout = timeout;
   const int rank = static_cast<int>(env.rank), size = static_cast<int>(env.world_size);
   try {
     c10d::TCPStoreOptions options;
@@ -109,7 +134,7 @@ std::unique_ptr<ProcessGroup> ProcessGroup::join(const DistributedEnvironment& e
     throw;
   } catch (const std::exception& e) {
     throw Error(fmt::format("rank {} of {} could not join the process group at {}:{} (MASTER_ADDR / MASTER_PORT): {}", rank,
-                            size, env.master_addr, env.master_port, e.what()));
+                            size, env.master_addr, env.master_port, first_line(e)));
   }
   return std::unique_ptr<ProcessGroup>(new ProcessGroup(env, device.is_cuda() ? device : c10::Device(c10::kCPU), std::move(impl)));
 }
@@ -142,22 +167,41 @@ void on_flat_buffer(std::vector<at::Tensor>& tensors, Collective&& collective) {
 
 }  // namespace
 
+template <typename F>
+void ProcessGroup::collective(const char* what, F&& run) {
+  try {
+    run();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("rank {} of {}: {} failed: {} (another training process stopped or died; the group waits at most "
+                            "{} s for one, --ddp-timeout)",
+                            env_.rank, env_.world_size, what, first_line(e), impl_->timeout.count()));
+  }
+}
+
 void ProcessGroup::all_reduce_sum(std::vector<at::Tensor>& tensors) {
-  on_flat_buffer(tensors, [&](std::vector<at::Tensor>& flat) {
-    c10d::AllreduceOptions options;
-    options.reduceOp = c10d::ReduceOp::SUM;
-    impl_->backend->allreduce(flat, options)->wait();
+  collective("all-reduce", [&] {
+    on_flat_buffer(tensors, [&](std::vector<at::Tensor>& flat) {
+      c10d::AllreduceOptions options;
+      options.reduceOp = c10d::ReduceOp::SUM;
+      impl_->backend->allreduce(flat, options)->wait();
+    });
   });
 }
 
 void ProcessGroup::broadcast(std::vector<at::Tensor>& tensors, int64_t root) {
-  on_flat_buffer(tensors, [&](std::vector<at::Tensor>& flat) {
-    c10d::BroadcastOptions options;
-    options.rootRank = root;
-    impl_->backend->broadcast(flat, options)->wait();
+  collective("broadcast", [&] {
+    on_flat_buffer(tensors, [&](std::vector<at::Tensor>& flat) {
+      c10d::BroadcastOptions options;
+      options.rootRank = root;
+      impl_->backend->broadcast(flat, options)->wait();
+    });
   });
 }
 
-void ProcessGroup::barrier() { impl_->backend->barrier()->wait(); }
+void ProcessGroup::barrier() {
+  collective("barrier", [&] { impl_->backend->barrier()->wait(); });
+}
 
 }  // namespace shadowpeft::train

@@ -6,7 +6,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <regex>
 
@@ -86,7 +88,16 @@ void load_parameter_values(TrainingTask& task, const io::TensorMap& values, cons
 
 TrainBatch on_device(TrainBatch batch, const c10::Device& device) {
   if (batch.input_ids.device() == device) return batch;
-  return {batch.input_ids.to(device), batch.attention_mask.to(device), batch.labels.to(device)};
+  return {batch.input_ids.to(device), batch.attention_mask.to(device), batch.labels.to(device), std::move(batch.lines)};
+}
+
+// "lines 3, 17 and 40" (the first few of many).
+std::string lines_text(const std::vector<std::size_t>& lines) {
+  if (lines.empty()) return "unknown lines";
+  constexpr std::size_t kShown = 8;
+  std::string text = fmt::format("line{} {}", lines.size() > 1 ? "s" : "", fmt::join(lines.begin(), lines.begin() + std::min(lines.size(), kShown), ", "));
+  if (lines.size() > kShown) text += fmt::format(" and {} more", lines.size() - kShown);
+  return text;
 }
 
 c10::Device device_of(TrainingTask& task) {
@@ -177,18 +188,18 @@ void Trainer::save_checkpoint(int64_t step, const AdamW& optimizer) {
   if (group_) group_->barrier();  // whoever resumes later reads what rank 0 wrote
 }
 
-void Trainer::write_checkpoint(int64_t step, const AdamW& optimizer) {
-  const fs::path out(args_.output_dir);
-  const fs::path final_dir = out / fmt::format("checkpoint-{}", step);
-  // Written beside its final name and renamed into place: a kill at any moment leaves either the
-  // complete checkpoint or a temporary directory that the next run removes.
-  const fs::path tmp = out / fmt::format(".checkpoint-{}.tmp", step);
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  task_.save_pretrained(tmp);
-  io::save_safetensors(tmp / kParametersFile, parameter_values(task_));
-  io::save_safetensors(tmp / kOptimizerFile, optimizer.state_dict());
-  io::save_safetensors(tmp / kRngFile, {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
+void Trainer::check_finite_parameters(const std::string& what) {
+  for (const TrainingTask::Parameter& p : task_.trainable_parameters())
+    if (!at::isfinite(p.tensor).all().item<bool>())
+      throw Error(fmt::format("not writing {}: the trainable parameter '{}' holds NaN or infinite values", what, p.name));
+}
+
+void Trainer::write_checkpoint_files(const fs::path& dir, int64_t step, const AdamW& optimizer) {
+  fs::create_directories(dir);
+  task_.save_pretrained(dir);
+  io::save_safetensors(dir / kParametersFile, parameter_values(task_));
+  io::save_safetensors(dir / kOptimizerFile, optimizer.state_dict());
+  io::save_safetensors(dir / kRngFile, {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
   io::Json state = io::Json::object();
   state["global_step"] = step;
   state["optimizer_steps"] = optimizer.steps();
@@ -196,7 +207,47 @@ void Trainer::write_checkpoint(int64_t step, const AdamW& optimizer) {
   state["log_history"] = io::Json::array();
   for (const std::string& line : log_lines_) state["log_history"].push_back(io::Json::parse(line));
   state["args"] = args_.to_json();
-  io::write_json_file(tmp / kStateFile, state);
+  io::write_json_file(dir / kStateFile, state);
+}
+
+void Trainer::save_final(const fs::path& out) {
+  check_finite_parameters(out.string());
+  // Written beside the output and moved in once complete: a failed write (a full disk) leaves the
+  // previous files as they were.
+  const fs::path staging = out / ".final.tmp";
+  fs::remove_all(staging);
+  try {
+    fs::create_directories(staging);
+    task_.save_pretrained(staging);
+  } catch (const std::exception& e) {
+    std::error_code ignored;
+    fs::remove_all(staging, ignored);
+    throw Error(fmt::format("saving the trained files to {} failed, the checkpoints are intact: {}", out.string(), e.what()));
+  }
+  for (const auto& entry : fs::directory_iterator(staging)) {
+    const fs::path target = out / entry.path().filename();
+    if (fs::is_directory(target)) fs::remove_all(target);
+    fs::rename(entry.path(), target);
+  }
+  fs::remove(staging);
+}
+
+void Trainer::write_checkpoint(int64_t step, const AdamW& optimizer) {
+  const fs::path out(args_.output_dir);
+  const fs::path final_dir = out / fmt::format("checkpoint-{}", step);
+  check_finite_parameters(final_dir.string());
+  // Written beside its final name and renamed into place: a kill at any moment leaves either the
+  // complete checkpoint or a temporary directory that the next run removes; a failed write (a full
+  // disk) removes it at once.
+  const fs::path tmp = out / fmt::format(".checkpoint-{}.tmp", step);
+  fs::remove_all(tmp);
+  try {
+    write_checkpoint_files(tmp, step, optimizer);
+  } catch (const std::exception& e) {
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    throw Error(fmt::format("saving checkpoint-{} failed, earlier checkpoints are intact: {}", step, e.what()));
+  }
   fs::remove_all(final_dir);
   fs::rename(tmp, final_dir);
   if (args_.save_total_limit) {
@@ -265,6 +316,7 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
     if (!is_main()) return;
     log_file << line << '\n';
     log_file.flush();
+    if (!log_file) throw Error(fmt::format("writing {} failed: {}", (out / "train_log.jsonl").string(), std::strerror(errno)));
   };
 
   task_.module().train();
@@ -272,12 +324,14 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
   int64_t consumed = step * accumulation;  // micro-batches, across epochs
   const auto start = Clock::now();
   double loss_since_log = 0, loss_sum = 0;
-  int64_t steps_since_log = 0, steps_run = 0, tokens_run = 0;
+  int64_t steps_since_log = 0, steps_run = 0, tokens_run = 0, skipped = 0;
+  bool interrupted = false;
   while (step < total && (!stop_after_ || steps_run < *stop_after_)) {
     const double multiplier = schedule.multiplier(step);
     task_.begin_step(step, total);
     double step_loss = 0;
     int64_t step_tokens = 0;
+    std::vector<std::size_t> step_lines;
     for (int64_t m = 0; m < accumulation; ++m, ++consumed) {
       const int64_t index = consumed * world + rank;  // in the order all processes share
       const TrainBatch batch = on_device(train_.get(index / train_.size(), index % train_.size()), tensors.front().device());
@@ -285,33 +339,52 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
       (loss / static_cast<double>(accumulation)).backward();
       step_loss += loss.item<double>() / static_cast<double>(accumulation);
       step_tokens += batch.tokens();
+      step_lines.insert(step_lines.end(), batch.lines.begin(), batch.lines.end());
     }
+    bool stop = stop_requested_ && stop_requested_();
     if (group_) {
       average_gradients(*group_, tensors);
-      std::vector<double> totals{step_loss, static_cast<double>(step_tokens)};
+      // The stop request travels with the loss: every process learns of it at the same step.
+      std::vector<double> totals{step_loss, static_cast<double>(step_tokens), stop ? 1.0 : 0.0};
       sum_over_processes(*group_, totals);
       step_loss = totals[0] / static_cast<double>(world);
       step_tokens = static_cast<int64_t>(totals[1]);
+      stop = totals[2] > 0;
     }
-    // After the reduction, so that every process stops together.
-    if (!std::isfinite(step_loss))
-      throw Error(fmt::format("training diverged: loss is {} at step {} (lower learning_rate or enable clipping)", step_loss, step + 1));
+    // The norm is of the averaged gradients, so every process decides alike.
     const double grad_norm = clip_grad_norm(tensors, args_.max_grad_norm);
-    optimizer.step(multiplier);
-    // Autocast caches bfloat16 copies of weights that require grad: the updated ones must be cast anew.
-    if (args_.bf16) at::autocast::clear_cache();
+    const bool finite = std::isfinite(step_loss) && std::isfinite(grad_norm);
+    if (!finite) {
+      std::sort(step_lines.begin(), step_lines.end());
+      const std::string what = fmt::format("step {}: loss {}, gradient norm {} on the batches of data {}{}", step + 1, step_loss, grad_norm,
+                                           lines_text(step_lines), group_ ? " (this process's share)" : "");
+      if (!args_.skip_nonfinite_steps)
+        throw Error(fmt::format("training diverged at {}; the weights were not updated with it. Lower the learning rate, check "
+                                "those records, or skip such steps (skip_nonfinite_steps, --skip-nonfinite-steps)",
+                                what));
+      if (is_main()) log_warning(fmt::format("skipped {}", what));
+      ++skipped;
+    } else {
+      optimizer.step(multiplier);
+      // Autocast caches bfloat16 copies of weights that require grad: the updated ones must be cast anew.
+      if (args_.bf16) at::autocast::clear_cache();
+    }
     optimizer.zero_grad();
     ++step;
     ++steps_run;
     tokens_run += step_tokens;
-    records_.push_back({step, step_loss, grad_norm, args_.learning_rate * multiplier, step_tokens});
-    loss_since_log += step_loss;
-    loss_sum += step_loss;
-    ++steps_since_log;
+    if (finite) {
+      records_.push_back({step, step_loss, grad_norm, args_.learning_rate * multiplier, step_tokens});
+      loss_since_log += step_loss;
+      loss_sum += step_loss;
+      ++steps_since_log;
+    } else {
+      log({{"step", step}, {"skipped", true}, {"loss", nullptr}, {"grad_norm", nullptr}});
+    }
 
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     const double epoch = static_cast<double>(consumed * world) / static_cast<double>(train_.size());
-    if (step % args_.logging_steps == 0 || step == total) {
+    if ((step % args_.logging_steps == 0 || step == total) && steps_since_log > 0) {
       const double tokens_per_second = elapsed > 0 ? static_cast<double>(tokens_run) / elapsed : 0;
       log({{"step", step}, {"epoch", epoch}, {"loss", loss_since_log / static_cast<double>(steps_since_log)},
            {"grad_norm", grad_norm}, {"learning_rate", args_.learning_rate * multiplier},
@@ -331,13 +404,21 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
       log(entry);
       if (is_main()) log_info(fmt::format("eval at step {}: {}", step, entry.dump()));
     }
-    if (args_.save_steps > 0 && step % args_.save_steps == 0 && step < total) save_checkpoint(step, optimizer);
+    const bool saved = args_.save_steps > 0 && step % args_.save_steps == 0 && step < total;
+    if (saved) save_checkpoint(step, optimizer);
+    if (stop && step < total) {
+      if (!saved) save_checkpoint(step, optimizer);
+      interrupted = true;
+      break;
+    }
   }
 
   TrainOutput result;
   result.global_step = step;
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  result.train_loss = steps_run ? loss_sum / static_cast<double>(steps_run) : 0;
+  result.train_loss = steps_run > skipped ? loss_sum / static_cast<double>(steps_run - skipped) : 0;
+  result.interrupted = interrupted;
+  result.skipped_steps = skipped;
   result.tokens_per_second = result.seconds > 0 ? static_cast<double>(tokens_run) / result.seconds : 0;
   if (step < total) return result;  // stopped early on request: no final artefacts
   if (eval_) {
@@ -348,11 +429,11 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
   }
   save_checkpoint(step, optimizer);
   if (!is_main()) return result;
-  task_.save_pretrained(out);
+  save_final(out);
   CurvePoints train_curve, eval_curve;
   for (const std::string& line : log_lines_) {
     const io::Json entry = io::Json::parse(line);
-    if (entry.contains("loss")) train_curve.emplace_back(entry["step"].get<double>(), entry["loss"].get<double>());
+    if (entry.contains("loss") && entry["loss"].is_number()) train_curve.emplace_back(entry["step"].get<double>(), entry["loss"].get<double>());
     if (entry.contains("eval_loss")) eval_curve.emplace_back(entry["step"].get<double>(), entry["eval_loss"].get<double>());
   }
   write_loss_curve_svg(out / "loss_curve.svg", train_curve, eval_curve);

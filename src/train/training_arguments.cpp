@@ -36,6 +36,8 @@ void visit_fields(TrainingArguments& a, Visitor&& v) {
   v("bf16", a.bf16);
   v("gradient_checkpointing", a.gradient_checkpointing);
   v("shadow_lr_multiplier", a.shadow_lr_multiplier);
+  v("skip_nonfinite_steps", a.skip_nonfinite_steps);
+  v("ddp_timeout", a.ddp_timeout);
 }
 
 template <typename T>
@@ -103,6 +105,7 @@ void TrainingArguments::validate() const {
   require(adam_beta1 >= 0 && adam_beta1 < 1, fmt::format("adam_beta1 must be in [0, 1), got {}", adam_beta1));
   require(adam_beta2 >= 0 && adam_beta2 < 1, fmt::format("adam_beta2 must be in [0, 1), got {}", adam_beta2));
   require(adam_epsilon > 0, fmt::format("adam_epsilon must be > 0, got {}", adam_epsilon));
+  require(ddp_timeout > 0, fmt::format("ddp_timeout must be > 0 seconds, got {}", ddp_timeout));
   require(max_grad_norm >= 0, fmt::format("max_grad_norm must be >= 0, got {}", max_grad_norm));
   static const std::set<std::string> schedulers{"linear", "cosine", "constant", "constant_with_warmup"};
   require(schedulers.count(lr_scheduler_type) > 0,

@@ -85,9 +85,9 @@ TEST(ShadowCli, ExplicitShadowAdapterNeedsItsShadowModel) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TENSOR_CLOSE(io::SafetensorsFile::open(out).tensor("logits").index({valid}),
                       ref.tensor("shadow_only.logits").index({valid}), 1e-5, 1e-5, "exported explicit shadow");
-  // --shadow-model belongs to an adapter.
+  // --shadow-model belongs to an adapter (bad usage: status 2).
   r = test::run_cli(fmt::format("logits --model {}{} --input-ids 1,2,3 --out {}", (dir / "base").string(), shadow, out.string()));
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.out.find("--shadow-model requires --adapter"), std::string::npos) << r.out;
 }
 

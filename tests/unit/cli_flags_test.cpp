@@ -15,8 +15,10 @@ using test::run_cli;
 
 std::string model() { return (test::fixtures_dir() / "tiny_llama").string(); }
 
-void expect_one_line_error(const test::CommandResult& r, const std::string& says) {
-  EXPECT_EQ(r.status, 1) << r.out;
+// Status 1: bad input (a value that fails its check, a file); 2: bad usage (flags missing, unknown,
+// repeated, or without the flag they need).
+void expect_one_line_error(const test::CommandResult& r, const std::string& says, int status = 1) {
+  EXPECT_EQ(r.status, status) << r.out;
   EXPECT_EQ(r.out.rfind("error: ", 0), 0u) << r.out;
   EXPECT_NE(r.out.find(says), std::string::npos) << r.out;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
@@ -29,8 +31,10 @@ TEST(CliFlags, AnUnknownDeviceIsOneLineAndStatusOne) {
 }
 
 TEST(CliFlags, DependentFlagsNeedWhatTheyDependOn) {
-  expect_one_line_error(run_cli("generate --model " + model() + " --input-ids 1,2 --mode shadow_only"), "--mode requires --adapter");
-  expect_one_line_error(run_cli("generate --model " + model() + " --input-ids 1,2 --system hi"), "--system requires --chat");
+  expect_one_line_error(run_cli("generate --model " + model() + " --input-ids 1,2 --mode shadow_only"), "--mode requires --adapter", 2);
+  expect_one_line_error(run_cli("generate --model " + model() + " --input-ids 1,2 --system hi"), "--system requires --chat", 2);
+  expect_one_line_error(run_cli("generate --input-ids 1,2"), "--model is required", 2);
+  expect_one_line_error(run_cli("generate --model " + model() + " --input-ids 1,2 --no-such-flag"), "--no-such-flag", 2);
 }
 
 TEST(CliFlags, ThreadsBeforeOrAfterTheCommand) {
@@ -80,7 +84,7 @@ TEST(CliFlags, TrainAcceptsTrainingArgumentsSpellings) {
     EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
   // An alias is the same option: given twice under both names, CLI11 refuses the repeat.
   expect_one_line_error(run_cli("train --model " + model() + " --data x.jsonl --batch-size 2 --per_device_train_batch_size 4"),
-                        "--batch-size");
+                        "--batch-size", 2);
 }
 
 }  // namespace

@@ -4,7 +4,18 @@ namespace CLI {
 class App;
 }
 
+#include <stdexcept>
+#include <string>
+
 namespace shadowpeft::cli {
+
+// Ends the command with this exit status after printing `what()` (when not empty) as a status line,
+// e.g. 130 after training stopped on SIGINT.
+class ExitStatus : public std::runtime_error {
+ public:
+  ExitStatus(int status, const std::string& message) : std::runtime_error(message), status(status) {}
+  int status;
+};
 
 void add_inspect_command(CLI::App& app);
 void add_logits_command(CLI::App& app);

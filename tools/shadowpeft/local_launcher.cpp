@@ -9,6 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -21,6 +24,7 @@ namespace shadowpeft::cli {
 namespace {
 
 std::vector<std::string> g_arguments;
+std::atomic<int> g_forward{0};  // a signal for the workers, set by the launcher's handler
 
 // A port nobody listens on now (the kernel picks it; rank 0's store binds it right after).
 int free_port() {
@@ -59,6 +63,10 @@ int run_local_workers(int nproc) {
   for (std::string& a : g_arguments) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<pid_t> workers;
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attributes, 0);
   for (int rank = 0; rank < nproc; ++rank) {
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e)
@@ -71,23 +79,45 @@ int run_local_workers(int nproc) {
     for (std::string& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
     pid_t pid = 0;
-    if (const int rc = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), envp.data()); rc != 0) {
-      for (const pid_t w : workers) ::kill(w, SIGTERM);
+    if (const int rc = posix_spawn(&pid, "/proc/self/exe", nullptr, &attributes, argv.data(), envp.data()); rc != 0) {
+      for (const pid_t w : workers) ::kill(w, SIGKILL);
       throw Error(fmt::format("cannot start training process {}: {}", rank, std::strerror(rc)));
     }
     workers.push_back(pid);
   }
+  posix_spawnattr_destroy(&attributes);
+  // The workers run in a process group of their own, so a Ctrl-C on the terminal reaches the
+  // launcher alone, which passes each SIGINT / SIGTERM on once: the first lets them checkpoint and
+  // stop together, a second stops them at once.
+  struct sigaction forward {}, previous_int {}, previous_term {};
+  forward.sa_handler = [](int signal) { g_forward = signal; };
+  sigemptyset(&forward.sa_mask);  // no SA_RESTART: waitpid returns to pass the signal on
+  sigaction(SIGINT, &forward, &previous_int);
+  sigaction(SIGTERM, &forward, &previous_term);
   int first_failure = 0;
-  for (std::size_t left = workers.size(); left > 0; --left) {
+  std::vector<pid_t> running = workers;
+  while (!running.empty()) {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, 0);
-    if (pid < 0) break;
-    if (exit_code(status) != 0 && first_failure == 0) {
-      first_failure = exit_code(status);
-      for (const pid_t w : workers)
-        if (w != pid) ::kill(w, SIGTERM);  // they would wait for the failed one until the timeout
+    if (pid < 0) {
+      if (errno != EINTR) break;
+      if (const int signal = g_forward.exchange(0))
+        for (const pid_t w : running) ::kill(w, signal);
+      continue;
+    }
+    std::erase(running, pid);
+    const int code = exit_code(status);
+    if (code != 0 && first_failure == 0) first_failure = code;
+    // A stopped worker (128 + SIGINT / SIGTERM) is not a failure; any other end is: the others
+    // would wait for it in their next collective until the timeout, so they are stopped now.
+    if (code != 0 && code != 128 + SIGINT && code != 128 + SIGTERM && !running.empty()) {
+      const auto rank = static_cast<std::size_t>(std::find(workers.begin(), workers.end(), pid) - workers.begin());
+      std::fprintf(stderr, "error: training process %zu ended with status %d; stopping the other %zu\n", rank, code, running.size());
+      for (const pid_t w : running) ::kill(w, SIGKILL);
     }
   }
+  sigaction(SIGINT, &previous_int, nullptr);
+  sigaction(SIGTERM, &previous_term, nullptr);
   return first_failure;
 }
 

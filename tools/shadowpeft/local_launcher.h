@@ -7,8 +7,9 @@ namespace shadowpeft::cli {
 // main() records its arguments for the relaunch.
 void remember_command_line(int argc, char** argv);
 
-// Runs the workers and waits for them; when one fails the others are stopped. Returns 0, or the
-// first failing worker's exit status (128 + signal when killed).
+// Runs the workers and waits for them, passing SIGINT / SIGTERM on to them; when one fails the
+// others are killed. Returns 0, or the first failing worker's exit status (128 + signal when
+// killed or stopped by a signal).
 int run_local_workers(int nproc);
 
 }  // namespace shadowpeft::cli

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <optional>
@@ -12,9 +13,18 @@
 #include "commands.h"
 #include "local_launcher.h"
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/core/format.h"
 #include "shadowpeft/core/logging.h"
 
+namespace {
+constexpr int kBadInput = 1;
+constexpr int kBadUsage = 2;
+}  // namespace
+
 int main(int argc, char** argv) {
+  // Past a file size limit (ulimit -f), a write fails with EFBIG, reported like a full disk,
+  // instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   shadowpeft::cli::remember_command_line(argc, argv);
   CLI::App app{"shadowpeft: parameter-efficient fine-tuning of Hugging Face LLMs with a shadow network"};
   app.require_subcommand(1);
@@ -60,14 +70,17 @@ int main(int argc, char** argv) {
     app.parse(static_cast<int>(pointers.size()), pointers.data());
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    fmt::print(stderr, "error: {} (see --help)\n", e.what());
-    return 1;
-  } catch (const shadowpeft::Error& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
+    fmt::print(stderr, "error: {} (see --help)\n", shadowpeft::printable(e.what()));
+    // A flag's value that fails its check is bad input; anything else (an unknown or missing
+    // flag, flags that need or exclude each other) is bad usage.
+    return dynamic_cast<const CLI::ValidationError*>(&e) ? kBadInput : kBadUsage;
+  } catch (const shadowpeft::cli::ExitStatus& e) {
+    if (*e.what()) shadowpeft::log_info(e.what());
+    return e.status;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 2;
+    // Messages quote files and data: printable() keeps raw bytes and terminal control sequences out.
+    fmt::print(stderr, "error: {}\n", shadowpeft::printable(e.what()));
+    return kBadInput;
   }
   return 0;
 }

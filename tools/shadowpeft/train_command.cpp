@@ -5,9 +5,12 @@
 // `shadowpeft eval`: those metrics for a saved adapter.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <signal.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "commands.h"
@@ -55,9 +58,9 @@ struct TrainFlags {
   std::optional<std::string> output_dir, lr_scheduler_type;
   std::optional<double> num_train_epochs, learning_rate, weight_decay, max_grad_norm, warmup_ratio, shadow_lr_multiplier;
   std::optional<int64_t> max_steps, batch_size, eval_batch_size, gradient_accumulation_steps, warmup_steps, logging_steps,
-      eval_steps, save_steps, save_total_limit;
+      eval_steps, save_steps, save_total_limit, ddp_timeout;
   std::optional<uint64_t> seed;
-  bool bf16 = false, gradient_checkpointing = false;
+  bool bf16 = false, gradient_checkpointing = false, skip_nonfinite_steps = false;
   std::string device = "cpu";
   int nproc_per_node = 1;
   std::optional<int64_t> num_labels;  // seq_cls over a causal-LM directory
@@ -84,10 +87,12 @@ train::TrainingArguments training_arguments(const TrainFlags& f) {
   set(a.logging_steps, f.logging_steps);
   set(a.eval_steps, f.eval_steps);
   set(a.save_steps, f.save_steps);
+  set(a.ddp_timeout, f.ddp_timeout);
   if (f.save_total_limit) a.save_total_limit = *f.save_total_limit;
   set(a.seed, f.seed);
   if (f.bf16) a.bf16 = true;
   if (f.gradient_checkpointing) a.gradient_checkpointing = true;
+  if (f.skip_nonfinite_steps) a.skip_nonfinite_steps = true;
   a.validate();
   return a;
 }
@@ -289,11 +294,43 @@ Prepared prepare(const TrainFlags& f, const train::TrainingArguments& args, bool
   return p;
 }
 
+// SIGINT and SIGTERM during training: the first lets the current step finish, a checkpoint be
+// written and the command exit with 128 + the signal; a second one exits at once (the checkpoints
+// on disk stay whole: each is renamed into place only when complete).
+class StopSignals {
+ public:
+  StopSignals() {
+    received_ = 0;
+    struct sigaction action {};
+    action.sa_handler = &StopSignals::handle;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &previous_int_);
+    sigaction(SIGTERM, &action, &previous_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &previous_int_, nullptr);
+    sigaction(SIGTERM, &previous_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  static int received() { return received_; }
+
+ private:
+  static void handle(int signal) {
+    if (received_.exchange(signal) != 0) ::_exit(128 + signal);
+    static constexpr char kMessage[] = "\nstopping after this step: a checkpoint is written (signal again to exit now)\n";
+    [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  }
+  static inline std::atomic<int> received_{0};
+  struct sigaction previous_int_ {}, previous_term_ {};
+};
+
 void run_train(const TrainFlags& f) {
   const auto distributed = train::DistributedEnvironment::from_environment();
   if (f.nproc_per_node > 1 && !distributed) {
-    if (const int status = run_local_workers(f.nproc_per_node); status != 0)
-      throw Error(fmt::format("a training process failed (exit status {}); its error is printed above", status));
+    const int status = run_local_workers(f.nproc_per_node);
+    if (status == 128 + SIGINT || status == 128 + SIGTERM) throw ExitStatus(status, "");  // rank 0 said where it stopped
+    if (status != 0) throw Error(fmt::format("a training process failed (exit status {}); its error is printed above", status));
     return;
   }
   const bool main_process = !distributed || distributed->rank == 0;
@@ -301,7 +338,7 @@ void run_train(const TrainFlags& f) {
   const train::TrainingArguments args = training_arguments(f);
   std::unique_ptr<train::ProcessGroup> group;
   if (distributed && distributed->world_size > 1) {
-    group = train::ProcessGroup::join(*distributed, training_device(f));
+    group = train::ProcessGroup::join(*distributed, training_device(f), std::chrono::seconds(args.ddp_timeout));
     log_info(fmt::format("data-parallel training: {} processes ({}), {} examples per step", group->world_size(), group->backend(),
                          args.per_device_train_batch_size * args.gradient_accumulation_steps * group->world_size()));
   }
@@ -319,7 +356,18 @@ void run_train(const TrainFlags& f) {
   std::optional<fs::path> resume;
   if (f.resume_latest) resume = fs::path(args.output_dir);
   else if (!f.resume.empty()) resume = fs::path(f.resume);
-  const train::TrainOutput out = trainer.train(resume);
+  train::TrainOutput out;
+  {
+    const StopSignals signals;
+    trainer.set_stop_request([] { return StopSignals::received() != 0; });
+    out = trainer.train(resume);
+  }
+  if (out.interrupted) {
+    const int signal = StopSignals::received();
+    throw ExitStatus(128 + signal, fmt::format("stopped by {} at step {}: checkpoint-{} written to {}; continue with --resume",
+                                               signal == SIGINT ? "SIGINT" : "SIGTERM", out.global_step, out.global_step,
+                                               args.output_dir));
+  }
   if (trains_a_model(f) && main_process) copy_tokenizer_files(p.tokenizer_dir, args.output_dir);
   log_info(fmt::format("trained {} steps in {:.1f} s ({:.0f} tokens/s); {} saved to {}", out.global_step, out.seconds,
                        out.tokens_per_second, trains_a_model(f) ? "model" : "adapter", args.output_dir));
@@ -431,12 +479,16 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--save-total-limit,--save_total_limit", f->save_total_limit, "Keep at most N checkpoints");
   cmd->add_option("--seed", f->seed, "Seed for initialisation, shuffling and dropout (default 42)");
   cmd->add_flag("--bf16", f->bf16, "Autocast matmuls to bfloat16");
+  cmd->add_flag("--skip-nonfinite-steps,--skip_nonfinite_steps", f->skip_nonfinite_steps,
+                "Skip (with a warning) a step whose loss or gradient norm is NaN or infinite, instead of stopping");
   cmd->add_flag("--gradient-checkpointing,--gradient_checkpointing", f->gradient_checkpointing,
                 "Recompute each decoder layer in the backward pass instead of keeping its activations");
   cmd->add_option("--nproc-per-node", f->nproc_per_node,
                   "Data-parallel training in N local processes (Gloo on CPU, NCCL on GPU); under torchrun the "
                   "RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT variables are used instead")
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--ddp-timeout,--ddp_timeout", f->ddp_timeout,
+                  "Data-parallel training: seconds to wait for the other processes before stopping with an error (default 300)");
   cmd->add_option("--shadow-lr-multiplier", f->shadow_lr_multiplier, "Learning-rate factor for shadow parameters");
   auto* resume = cmd->add_option("--resume-from-checkpoint,--resume_from_checkpoint", f->resume, "Resume from this checkpoint-N directory");
   auto* latest = cmd->add_flag("--resume", f->resume_latest, "Resume from the newest checkpoint in --output-dir");

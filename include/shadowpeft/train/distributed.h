@@ -44,6 +44,9 @@ class ProcessGroup {
  private:
   struct Impl;
   ProcessGroup(DistributedEnvironment env, c10::Device device, std::unique_ptr<Impl> impl);
+  // Runs a collective; a failure (a peer gone, the timeout) becomes an Error naming it.
+  template <typename F>
+  void collective(const char* what, F&& run);
   DistributedEnvironment env_;
   c10::Device device_;
   std::unique_ptr<Impl> impl_;

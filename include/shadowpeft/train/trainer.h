@@ -35,6 +35,8 @@ struct TrainOutput {
   double seconds = 0;
   double tokens_per_second = 0;
   std::map<std::string, double> eval_metrics;  // final evaluation, when there is an eval set
+  bool interrupted = false;   // stopped on request (set_stop_request) after a checkpoint of global_step
+  int64_t skipped_steps = 0;  // non-finite steps skipped (skip_nonfinite_steps)
 };
 
 class ProcessGroup;
@@ -58,12 +60,18 @@ class Trainer {
   // processes before clipping (W processes with accumulation A train exactly like one process
   // with accumulation A * W), evaluation is split and summed, and only rank 0 writes files.
   void set_process_group(ProcessGroup* group) { group_ = group; }
+  // Asked after every optimizer step (in data-parallel training, on every process: one asking
+  // stops them all at the same step). True: a checkpoint of the step is written and train()
+  // returns with `interrupted`, to be resumed later. E.g. a SIGINT handler's flag.
+  void set_stop_request(std::function<bool()> requested) { stop_requested_ = std::move(requested); }
   // Called after each evaluation batch with (batches done, batches in all), e.g. for a progress bar.
   void set_eval_progress(std::function<void(int64_t done, int64_t total)> progress) { eval_progress_ = std::move(progress); }
 
  private:
   void save_checkpoint(int64_t step, const class AdamW& optimizer);
   void write_checkpoint(int64_t step, const class AdamW& optimizer);
+  void save_final(const std::filesystem::path& out);
+  void write_checkpoint_files(const std::filesystem::path& dir, int64_t step, const class AdamW& optimizer);
   TrainingTask& task_;
   TrainingArguments args_;
   BatchSource& train_;
@@ -73,6 +81,8 @@ class Trainer {
   std::optional<int64_t> stop_after_;
   ProcessGroup* group_ = nullptr;
   std::function<void(int64_t, int64_t)> eval_progress_;
+  std::function<bool()> stop_requested_;
+  void check_finite_parameters(const std::string& what);
   bool is_main() const;
   int64_t world_size() const;
 };

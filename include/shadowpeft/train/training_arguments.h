@@ -34,6 +34,12 @@ struct TrainingArguments {
   bool bf16 = false;                    // autocast matmuls to bfloat16; weights stay float32
   bool gradient_checkpointing = false;  // recompute decoder layers in backward: less memory, ~1 more forward
   double shadow_lr_multiplier = 1.0;    // learning rate factor for every shadow parameter
+  // A step whose loss or gradient norm is NaN or infinite: false stops training with an error
+  // naming the step and its data lines; true skips the step (no update) with a warning.
+  bool skip_nonfinite_steps = false;
+  // Data-parallel training: seconds a process waits for the others (joining, each collective)
+  // before it stops with an error; a process that died makes the rest stop within this time.
+  int64_t ddp_timeout = 300;
 
   // Unknown keys are an error naming the key (a typo must not silently train with defaults).
   static TrainingArguments from_json(const io::Json& json, const std::string& source);

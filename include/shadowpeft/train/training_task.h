@@ -19,6 +19,7 @@ namespace shadowpeft::train {
 // input_ids, attention_mask [B, T]; labels [B, T] (causal LM, -100 = no loss) or [B] (classes).
 struct TrainBatch {
   at::Tensor input_ids, attention_mask, labels;
+  std::vector<std::size_t> lines;  // where each row's (first) record starts in its data file; empty: unknown
   int64_t tokens() const;  // real (unpadded) tokens
 };
 
