@@ -3,9 +3,11 @@
 # rebuilds what changed. Used by the README commands and by .ci/run.
 #   BUILD_DIR   build directory (default: build)
 #   BUILD_TYPE  CMake build type (default: Release)
+#   SANITIZE=1  build with AddressSanitizer + UndefinedBehaviorSanitizer (default build dir: build-asan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD_DIR=${BUILD_DIR:-build}
+SANITIZE=${SANITIZE:-0}
+if [ "$SANITIZE" = 1 ]; then BUILD_DIR=${BUILD_DIR:-build-asan}; else BUILD_DIR=${BUILD_DIR:-build}; fi
 BUILD_TYPE=${BUILD_TYPE:-Release}
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
@@ -49,8 +51,9 @@ export CCACHE_BASEDIR="$PWD"
 launcher=(); command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   log "configuring $BUILD_DIR ($BUILD_TYPE)"
+  sanitize=(); [ "$SANITIZE" = 1 ] && sanitize=(-DSHADOWPEFT_SANITIZE=ON -DSHADOWPEFT_BUILD_BENCH=OFF)
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DPython3_EXECUTABLE="$(command -v "$PYTHON")" \
-        "${launcher[@]}" >/dev/null
+        "${launcher[@]}" "${sanitize[@]}" >/dev/null
 fi
 log "building (first build: several minutes on 2 cores; later builds are incremental)"
 set +e

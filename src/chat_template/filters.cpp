@@ -76,7 +76,10 @@ Value f_tojson(Interpreter&, const Value& in, CallArgs& a) {
   if (const Value* ind = arg(a, 1, "indent"); ind && !ind->is_none()) {
     st.has_indent = true;
     if (ind->is_string()) st.indent = ind->str;
-    else st.indent = std::string(std::max<int64_t>(0, ind->as_int()), ' ');
+    else {
+      check_size(static_cast<uint64_t>(std::max<int64_t>(0, ind->as_int())), a.line);
+      st.indent = std::string(std::max<int64_t>(0, ind->as_int()), ' ');
+    }
     st.item_separator = ",";
   }
   if (const Value* sep = arg(a, 2, "separators"); sep && !sep->is_none()) {
@@ -208,6 +211,7 @@ Value f_join(Interpreter& interp, const Value& in, CallArgs& a) {
     if (!first) out += sep;
     first = false;
     out += to_str(attr ? attr_path(interp, v, *attr, a.line) : v);
+    check_size(out.size(), a.line);
   }
   return Value::string(out);
 }
@@ -218,7 +222,9 @@ Value f_replace(Interpreter&, const Value& in, CallArgs& a) {
   const Value* repl = arg(a, 1, "new");
   if (!old || !repl) fail(a.line, "TypeError: replace() needs old and new");
   const Value* count = arg(a, 2, "count");
-  return Value::string(py_replace(to_str(in), to_str(*old), to_str(*repl), count && !count->is_none() ? count->as_int() : -1));
+  const std::string text = to_str(in), from = to_str(*old), to = to_str(*repl);
+  check_size(replaced_size_bound(text, from, to), a.line);
+  return Value::string(py_replace(text, from, to, count && !count->is_none() ? count->as_int() : -1));
 }
 
 Value f_reverse(Interpreter&, const Value& in, CallArgs& a) {
@@ -363,6 +369,7 @@ Value f_escape(Interpreter&, const Value& in, CallArgs&) {
 Value f_indent(Interpreter&, const Value& in, CallArgs& a) {
   check_args(a, 3, {"width", "first", "blank"}, "indent");
   const Value* w = arg(a, 0, "width");
+  if (w && !w->is_string()) check_size(static_cast<uint64_t>(std::max<int64_t>(0, w->as_int())), a.line);
   std::string ind = !w ? std::string(4, ' ') : w->is_string() ? w->str : std::string(std::max<int64_t>(0, w->as_int()), ' ');
   bool first = flag(a, 1, "first"), blank = flag(a, 2, "blank");
   // jinja2 appends a newline before splitting, so a trailing newline is not indented.
@@ -391,7 +398,8 @@ Value f_wordcount(Interpreter&, const Value& in, CallArgs&) {
 
 Value f_abs(Interpreter&, const Value& in, CallArgs& a) {
   if (!in.is_number()) fail(a.line, "TypeError: bad operand type for abs(): '" + type_name(in) + "'");
-  return in.kind == Kind::Float ? Value::real(std::fabs(in.f)) : Value::integer(std::llabs(in.as_int()));
+  if (in.kind == Kind::Float) return Value::real(std::fabs(in.f));
+  return Value::integer(in.as_int() < 0 ? sub_checked(0, in.as_int(), a.line) : in.as_int());
 }
 
 Value f_round(Interpreter&, const Value& in, CallArgs& a) {
@@ -419,7 +427,7 @@ Value f_sum(Interpreter& interp, const Value& in, CallArgs& a) {
   for (const auto& v : iterate(in, a.line)) {
     Value x = attr && !attr->is_none() ? attr_path(interp, v, *attr, a.line) : v;
     if (acc.is_number() && x.is_number())
-      acc = (acc.kind == Kind::Float || x.kind == Kind::Float) ? Value::real(acc.as_double() + x.as_double()) : Value::integer(acc.as_int() + x.as_int());
+      acc = (acc.kind == Kind::Float || x.kind == Kind::Float) ? Value::real(acc.as_double() + x.as_double()) : Value::integer(add_checked(acc.as_int(), x.as_int(), a.line));
     else
       fail(a.line, "TypeError: unsupported operand type(s) for +: '" + type_name(acc) + "' and '" + type_name(x) + "'");
   }
@@ -456,6 +464,7 @@ Value f_max(Interpreter& i, const Value& in, CallArgs& a) { return min_max(i, in
 Value f_center(Interpreter&, const Value& in, CallArgs& a) {
   check_args(a, 1, {"width"}, "center");
   const Value* w = arg(a, 0, "width");
+  if (w) check_size(static_cast<uint64_t>(std::max<int64_t>(0, w->as_int())), a.line);
   return Value::string(py_center(to_str(in), w ? w->as_int() : 80, " ", 0));
 }
 

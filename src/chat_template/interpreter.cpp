@@ -137,9 +137,16 @@ Value Interpreter::lookup(const std::string& name, Scope& scope) {
   return Value::undefined("'" + name + "' is undefined");
 }
 
+void Interpreter::count_step(int line) {
+  if (++steps_ > kMaxSteps)
+    fail(line, "the template ran more than " + std::to_string(kMaxSteps) + " steps (statements and loop iterations); the sandbox stops it");
+}
+
 Interpreter::Flow Interpreter::exec(const Body& body, Scope& scope, std::string& out) {
   for (const auto& sp : body) {
     const Stmt& s = *sp;
+    count_step(s.line);
+    check_size(out.size(), s.line);
     switch (s.kind) {
       case StmtKind::Text: out += s.text; break;
       case StmtKind::Output: out += to_str(eval(*s.expr, scope)); break;
@@ -222,6 +229,7 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, Scope& scope, std::string
   }
   const int64_t n = static_cast<int64_t>(items.size());
   for (int64_t k = 0; k < n; ++k) {
+    count_step(s.line);
     // jinja2 gives every iteration a fresh frame: assignments in the body do not outlive it.
     Scope inner{{}, &scope};
     assign(s.target, items[k], inner, s.line);
@@ -246,6 +254,12 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, Scope& scope, std::string
 void Interpreter::define_macro(const Stmt& s, Scope& scope) {
   const Stmt* def = &s;
   scope.vars[s.text] = Value::function([this, def](CallArgs& a) -> Value {
+    if (depth_ >= kMaxDepth) fail(a.line, "RecursionError: more than " + std::to_string(kMaxDepth) + " nested macro calls");
+    ++depth_;
+    struct Leave {
+      int& depth;
+      ~Leave() { --depth; }
+    } leave{depth_};
     Scope frame{{}, &root_};
     size_t np = def->params.size();
     List varargs;
@@ -403,7 +417,9 @@ int64_t floordiv(int64_t a, int64_t b) {
   return q;
 }
 
-Value repeat(const Value& seq, int64_t n) {
+Value repeat(const Value& seq, int64_t n, int line) {
+  const uint64_t size = seq.is_string() ? seq.str.size() : seq.list->size();
+  if (n > 0 && size > 0) check_size(static_cast<uint64_t>(n) > kMaxBytes ? kMaxBytes + 1 : size * static_cast<uint64_t>(n), line);
   if (seq.is_string()) {
     std::string out;
     for (int64_t k = 0; k < n; ++k) out += seq.str;
@@ -425,10 +441,14 @@ Value Interpreter::binary(const std::string& op, const Value& a, const Value& b,
   bool nums = a.is_number() && b.is_number();
   bool ints = nums && a.kind != Kind::Float && b.kind != Kind::Float;
   if (op == "+") {
-    if (ints) return Value::integer(a.as_int() + b.as_int());
+    if (ints) return Value::integer(add_checked(a.as_int(), b.as_int(), line));
     if (nums) return Value::real(a.as_double() + b.as_double());
-    if (a.is_string() && b.is_string()) return Value::string(a.str + b.str);
+    if (a.is_string() && b.is_string()) {
+      check_size(a.str.size() + b.str.size(), line);
+      return Value::string(a.str + b.str);
+    }
     if (a.is_list() && b.is_list() && a.is_tuple == b.is_tuple) {
+      check_size(a.list->size() + b.list->size(), line);
       List out = *a.list;
       out.insert(out.end(), b.list->begin(), b.list->end());
       return Value::make_list(std::move(out), a.is_tuple);
@@ -438,15 +458,15 @@ Value Interpreter::binary(const std::string& op, const Value& a, const Value& b,
     return type_error();
   }
   if (op == "-") {
-    if (ints) return Value::integer(a.as_int() - b.as_int());
+    if (ints) return Value::integer(sub_checked(a.as_int(), b.as_int(), line));
     if (nums) return Value::real(a.as_double() - b.as_double());
     return type_error();
   }
   if (op == "*") {
-    if (ints) return Value::integer(a.as_int() * b.as_int());
+    if (ints) return Value::integer(mul_checked(a.as_int(), b.as_int(), line));
     if (nums) return Value::real(a.as_double() * b.as_double());
-    if ((a.is_string() || a.is_list()) && (b.kind == Kind::Int || b.kind == Kind::Bool)) return repeat(a, b.as_int());
-    if ((b.is_string() || b.is_list()) && (a.kind == Kind::Int || a.kind == Kind::Bool)) return repeat(b, a.as_int());
+    if ((a.is_string() || a.is_list()) && (b.kind == Kind::Int || b.kind == Kind::Bool)) return repeat(a, b.as_int(), line);
+    if ((b.is_string() || b.is_list()) && (a.kind == Kind::Int || a.kind == Kind::Bool)) return repeat(b, a.as_int(), line);
     return type_error();
   }
   if (op == "/") {
@@ -459,6 +479,8 @@ Value Interpreter::binary(const std::string& op, const Value& a, const Value& b,
     if (!nums) return type_error();
     if (b.as_double() == 0.0) fail(line, op == "//" ? "ZeroDivisionError: integer division or modulo by zero" : "ZeroDivisionError: integer modulo by zero");
     if (ints) {
+      // -2**63 // -1 is the one quotient past int64; any remainder by -1 is 0.
+      if (b.as_int() == -1) return Value::integer(op == "//" ? sub_checked(0, a.as_int(), line) : 0);
       int64_t q = floordiv(a.as_int(), b.as_int());
       return Value::integer(op == "//" ? q : a.as_int() - q * b.as_int());
     }
@@ -477,8 +499,12 @@ Value Interpreter::binary(const std::string& op, const Value& a, const Value& b,
   }
   if (op == "**") {
     if (ints && b.as_int() >= 0) {
-      int64_t r = 1;
-      for (int64_t k = 0; k < b.as_int(); ++k) r *= a.as_int();
+      // Square and multiply: 64 rounds at most, each checked.
+      int64_t r = 1, base = a.as_int();
+      for (int64_t e = b.as_int(); e > 0; e >>= 1) {
+        if (e & 1) r = mul_checked(r, base, line);
+        if (e > 1) base = mul_checked(base, base, line);
+      }
       return Value::integer(r);
     }
     if (nums) return Value::real(std::pow(a.as_double(), b.as_double()));
@@ -565,7 +591,7 @@ Value Interpreter::eval(const Expr& e, Scope& scope) {
       if (v.is_undefined()) undefined_error(v, e.line);
       if (!v.is_number()) fail(e.line, "TypeError: bad operand type for unary " + std::string(e.kind == ExprKind::Neg ? "-" : "+") + ": '" + type_name(v) + "'");
       if (e.kind == ExprKind::Pos) return v.kind == Kind::Bool ? Value::integer(v.as_int()) : v;
-      return v.kind == Kind::Float ? Value::real(-v.f) : Value::integer(-v.as_int());
+      return v.kind == Kind::Float ? Value::real(-v.f) : Value::integer(sub_checked(0, v.as_int(), e.line));
     }
     case ExprKind::Not: return Value::boolean(!truthy(eval(*e.a, scope)));
     case ExprKind::And: {

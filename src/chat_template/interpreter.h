@@ -33,6 +33,9 @@ class Interpreter {
   const Value& context_;
   std::unordered_map<std::string, Value> globals_;
   Scope root_;
+  int64_t steps_ = 0;  // statements and loop iterations so far (kMaxSteps)
+  int depth_ = 0;      // macro calls in progress (kMaxDepth)
+  void count_step(int line);
 
   Flow exec(const Body& body, Scope& scope, std::string& out);
   Flow exec_for(const Stmt& s, Scope& scope, std::string& out);

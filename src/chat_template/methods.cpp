@@ -105,7 +105,9 @@ Value str_method(const std::string& self, const std::string& name, CallArgs& a) 
   }
   if (name == "replace") {
     check_args(a, 3, {"count"}, "replace");
-    return Value::string(py_replace(self, need_str(a, 0, "old", "replace"), need_str(a, 1, "new", "replace"), opt_int(a, 2, "count", -1)));
+    const std::string from = need_str(a, 0, "old", "replace"), to = need_str(a, 1, "new", "replace");
+    check_size(replaced_size_bound(self, from, to), a.line);
+    return Value::string(py_replace(self, from, to, opt_int(a, 2, "count", -1)));
   }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex") {
     if (a.args.size() > 1) unsupported(a.line, "str." + name + "() with start/end arguments");
@@ -127,6 +129,7 @@ Value str_method(const std::string& self, const std::string& name, CallArgs& a) 
       if (!first) out += self;
       first = false;
       out += v.str;
+      check_size(out.size(), a.line);
     }
     return Value::string(out);
   }
@@ -150,10 +153,12 @@ Value str_method(const std::string& self, const std::string& name, CallArgs& a) 
   }
   if (name == "center" || name == "ljust" || name == "rjust") {
     std::string fill = opt_arg_str(a, 1, "fillchar").value_or(" ");
+    check_size(static_cast<uint64_t>(std::max<int64_t>(0, opt_int(a, 0, "width", 0))) * std::max<std::size_t>(1, fill.size()), a.line);
     return Value::string(py_center(self, opt_int(a, 0, "width", 0), fill, name == "ljust" ? -1 : name == "rjust" ? 1 : 0));
   }
   if (name == "zfill") {
     int64_t width = opt_int(a, 0, "width", 0);
+    check_size(static_cast<uint64_t>(std::max<int64_t>(0, width)), a.line);
     std::u32string s = utf8_decode(self);
     if (static_cast<int64_t>(s.size()) >= width) return Value::string(self);
     size_t sign = !s.empty() && (s[0] == '+' || s[0] == '-');

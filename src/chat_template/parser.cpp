@@ -35,6 +35,17 @@ class Parser {
   const std::vector<Token>& t_;
   const std::string& name_;
   size_t pos_ = 0;
+  int depth_ = 0;  // nested expressions and blocks being parsed
+
+  // Entered by every rule that can nest: past kMaxDepth levels (brackets, operators, blocks in
+  // blocks) a template is refused before the recursion could exhaust the stack.
+  struct Nest {
+    Parser& p;
+    Nest(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxDepth) p.error(p.cur(), "nested more than " + std::to_string(kMaxDepth) + " levels deep");
+    }
+    ~Nest() { --p.depth_; }
+  };
 
   const Token& cur() const { return t_[pos_]; }
   const Token& peek(size_t n = 1) const { return t_[std::min(pos_ + n, t_.size() - 1)]; }
@@ -79,6 +90,7 @@ class Parser {
   }
 
   Body parse_body(const std::vector<std::string>& end_tags, std::string& which_end) {
+    const Nest nest(*this);
     Body body;
     while (true) {
       const Token& tok = cur();
@@ -296,6 +308,7 @@ class Parser {
   }
 
   ExprPtr parse_expression(bool with_condexpr) {
+    const Nest nest(*this);
     if (!with_condexpr) return parse_or();
     ExprPtr expr = parse_or();
     while (is_name("if")) {
@@ -334,6 +347,7 @@ class Parser {
     return l;
   }
   ExprPtr parse_not() {
+    const Nest nest(*this);
     if (is_name("not")) {
       auto e = make(ExprKind::Not, next().line);
       e->a = parse_not();
@@ -402,6 +416,7 @@ class Parser {
     return l;
   }
   ExprPtr parse_unary(bool with_filter) {
+    const Nest nest(*this);
     ExprPtr node;
     if (is_op("-") || is_op("+")) {
       const Token& op = next();

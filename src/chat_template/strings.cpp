@@ -77,6 +77,11 @@ std::vector<std::string> py_split(const std::string& s, const std::optional<std:
   return out;
 }
 
+uint64_t replaced_size_bound(const std::string& s, const std::string& old, const std::string& repl) {
+  const uint64_t matches = old.empty() ? s.size() + 1 : s.size() / old.size();
+  return s.size() + matches * repl.size();
+}
+
 std::string py_replace(const std::string& s, const std::string& old, const std::string& repl, int64_t count) {
   std::string out;
   if (old.empty()) {

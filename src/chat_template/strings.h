@@ -11,6 +11,8 @@ std::string py_strip(const std::string& s, const std::optional<std::string>& cha
 // str.split / str.rsplit: `sep` absent splits on whitespace runs; maxsplit < 0 means no limit.
 std::vector<std::string> py_split(const std::string& s, const std::optional<std::string>& sep, int64_t maxsplit, bool from_right);
 std::string py_replace(const std::string& s, const std::string& old, const std::string& repl, int64_t count);
+// The most bytes py_replace(s, old, repl, any count) can return.
+uint64_t replaced_size_bound(const std::string& s, const std::string& old, const std::string& repl);
 std::string py_upper(const std::string& s);
 std::string py_lower(const std::string& s);
 std::string py_title(const std::string& s);       // str.title

@@ -87,3 +87,45 @@ TEST(ChatTemplateRenderError, ContextMustBeAnObject) {
 
 }  // namespace
 }  // namespace shadowpeft
+
+namespace shadowpeft {
+namespace {
+
+// The sandbox: templates come with downloaded tokenizers, so one that would run forever, recurse
+// without end or build gigabytes fails with an error instead (jinja2's sandbox stops ranges past
+// MAX_RANGE the same way; Python would raise MemoryError / RecursionError / loop until killed).
+TEST(ChatTemplateSandbox, StopsRunawayTemplates) {
+  expect_contains(message_of<TemplateRenderError>("{{ 'ab' * 100000000 }}"), "OverflowError");
+  expect_contains(message_of<TemplateRenderError>("{{ [1, 2] * 100000000 }}"), "OverflowError");
+  expect_contains(message_of<TemplateRenderError>("{% set ns = namespace(s='x' * 1000000) %}{% for i in range(30) %}"
+                                                  "{% set ns.s = ns.s + ns.s %}{% endfor %}"),
+                  "OverflowError");
+  expect_contains(message_of<TemplateRenderError>("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"),
+                  "steps");
+  expect_contains(message_of<TemplateRenderError>("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"), "RecursionError");
+  expect_contains(message_of<TemplateRenderError>("{{ 'x' | center(1000000000000) }}"), "OverflowError");
+  expect_contains(message_of<TemplateRenderError>("{{ 'x'.ljust(1000000000000) }}"), "OverflowError");
+  expect_contains(message_of<TemplateRenderError>("{{ ('x' * 10000).replace('', 'y' * 10000) }}"), "OverflowError");
+  expect_contains(message_of<ConfigError>("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}"), "nested more than");
+  expect_contains(message_of<ConfigError>([] {
+                    std::string deep;
+                    for (int i = 0; i < 1000; ++i) deep = "{% if x %}" + deep + "{% endif %}";
+                    return deep;
+                  }()),
+                  "nested more than");
+  expect_contains(message_of<ConfigError>("{{ " + std::string(5000, '-') + "1 }}"), "nested more than");
+}
+
+TEST(ChatTemplateSandbox, IntegersPast64BitsAreOverflowErrors) {
+  for (const char* source : {"{{ 9223372036854775807 + 1 }}", "{{ -9223372036854775807 - 2 }}", "{{ 4294967296 * 4294967296 }}",
+                             "{{ 2 ** 64 }}", "{{ 3 ** 1000000000000000000 }}", "{{ (-9223372036854775807 - 1) // -1 }}",
+                             "{{ -(-9223372036854775807 - 1) }}", "{{ (-9223372036854775807 - 1) | abs }}",
+                             "{{ [9223372036854775807, 1] | sum }}"})
+    expect_contains(message_of<TemplateRenderError>(source), "OverflowError");
+  // Within int64, the arithmetic is Python's.
+  EXPECT_EQ(ChatTemplate::compile("{{ 2 ** 62 }} {{ -7 // 2 }} {{ -7 % -1 }} {{ 1 ** 1000000000000 }}").render(Json::object()),
+            "4611686018427387904 -4 0 1");
+}
+
+}  // namespace
+}  // namespace shadowpeft
