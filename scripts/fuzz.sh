@@ -47,7 +47,7 @@ max_len_of() { case $1 in tokenizer_json) echo 65536 ;; records|safetensors|chat
 printf '%-18s %12s %10s %8s %8s %s\n' target executions exec/s cov ft result
 total=0; failed=0
 for t in "${TARGETS[@]}"; do
-  artifacts="$BUILD_DIR/artifacts/$t/"; mkdir -p "$artifacts"
+  artifacts="$BUILD_DIR/artifacts/$t/"; rm -rf "$artifacts"; mkdir -p "$artifacts"
   regressions=(); [ -d "fuzz/regressions/$t" ] && regressions=("fuzz/regressions/$t")
   logf="$BUILD_DIR/fuzz-$t.log"
   set +e
@@ -57,10 +57,11 @@ for t in "${TARGETS[@]}"; do
     -artifact_prefix="$artifacts" >"$logf" 2>&1
   status=$?
   set -e
-  runs=$(grep -oP 'stat::number_of_executed_units:\s*\K[0-9]+' "$logf" | tail -1)
-  speed=$(grep -oP 'stat::average_exec_per_sec:\s*\K[0-9]+' "$logf" | tail -1)
-  cov=$(grep -oP '\bcov: \K[0-9]+' "$logf" | tail -1)
-  ft=$(grep -oP '\bft: \K[0-9]+' "$logf" | tail -1)
+  stat() { grep -oP "$1" "$logf" | tail -1 || true; }
+  runs=$(stat 'stat::number_of_executed_units:\s*\K[0-9]+')
+  speed=$(stat 'stat::average_exec_per_sec:\s*\K[0-9]+')
+  cov=$(stat '\bcov: \K[0-9]+')
+  ft=$(stat '\bft: \K[0-9]+')
   result=ok; if [ "$status" != 0 ] || ls "$artifacts" | grep -q .; then result="FINDING (see $logf, $artifacts)"; failed=1; fi
   printf '%-18s %12s %10s %8s %8s %s\n' "$t" "${runs:-0}" "${speed:-0}" "${cov:-?}" "${ft:-?}" "$result"
   total=$((total + ${runs:-0}))

@@ -1,6 +1,7 @@
 #pragma once
 // Where rendering and parsing throw. Messages name the template line; ChatTemplate adds the
 // template's name on the way out.
+#include <charconv>
 #include <cstdint>
 #include <string>
 
@@ -18,7 +19,7 @@ namespace shadowpeft::jinja {
 // what would exhaust the machine (a template comes with a downloaded tokenizer). Past a limit,
 // rendering fails as jinja2's sandbox does past MAX_RANGE.
 inline constexpr uint64_t kMaxBytes = uint64_t{16} << 20;  // a string or list (bytes or items), and the output
-inline constexpr int64_t kMaxSteps = 1'000'000;             // statements run plus loop iterations
+inline constexpr int64_t kMaxSteps = 250'000;               // statements run plus loop iterations
 inline constexpr int kMaxDepth = 200;                       // nested macro calls; nested syntax when parsing
 
 inline void check_size(uint64_t size, int line) {
@@ -43,6 +44,13 @@ inline int64_t mul_checked(int64_t a, int64_t b, int line) {
   int64_t r = 0;
   if (__builtin_mul_overflow(a, b, &r)) integer_overflow(line);
   return r;
+}
+
+// A run of decimal digits as an int64 (an index or a literal); past 64 bits, an OverflowError.
+inline int64_t parse_digits(const std::string& digits, int line) {
+  int64_t value = 0;
+  if (std::from_chars(digits.data(), digits.data() + digits.size(), value).ec != std::errc()) integer_overflow(line);
+  return value;
 }
 
 // Valid jinja2 that this renderer does not implement.

@@ -53,7 +53,7 @@ Value attr_path(Interpreter& in, const Value& obj, const Value& path, int line) 
     size_t e = p.find('.', b);
     std::string part = p.substr(b, e == std::string::npos ? std::string::npos : e - b);
     bool digits = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-    cur = in.getitem(cur, digits ? Value::integer(std::stoll(part)) : Value::string(part), line);
+    cur = in.getitem(cur, digits ? Value::integer(parse_digits(part, line)) : Value::string(part), line);
     if (e == std::string::npos) return cur;
     b = e + 1;
   }

@@ -268,7 +268,7 @@ std::string str_format(const std::string& fmt, CallArgs& a) {
       if (auto_index >= a.args.size()) fail(a.line, "IndexError: Replacement index " + std::to_string(auto_index) + " out of range for positional args tuple");
       v = a.args[auto_index++];
     } else if (std::all_of(head.begin(), head.end(), ::isdigit)) {
-      size_t i = std::stoul(head);
+      const auto i = static_cast<size_t>(parse_digits(head, a.line));
       if (i >= a.args.size()) fail(a.line, "IndexError: Replacement index " + head + " out of range for positional args tuple");
       v = a.args[i];
     } else {

@@ -1,6 +1,8 @@
 #include "parser.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 
 #include "builtins.h"
 #include "errors.h"
@@ -455,13 +457,17 @@ class Parser {
       case Tok::Integer: {
         next();
         auto e = make(ExprKind::Const, tok.line);
-        e->value = Value::integer(std::stoll(tok.value));
+        int64_t value = 0;
+        const char* digits = tok.value.data();
+        if (std::from_chars(digits, digits + tok.value.size(), value).ec != std::errc())
+          error(tok, "the integer " + tok.value + " does not fit in 64 bits");
+        e->value = Value::integer(value);
         return e;
       }
       case Tok::Float: {
         next();
         auto e = make(ExprKind::Const, tok.line);
-        e->value = Value::real(std::stod(tok.value));
+        e->value = Value::real(std::strtod(tok.value.c_str(), nullptr));  // past double: inf, as Python's float()
         return e;
       }
       case Tok::Op:
@@ -512,7 +518,8 @@ class Parser {
         } else if (cur().type == Tok::Integer) {
           e->kind = ExprKind::Item;
           auto key = make(ExprKind::Const, dot.line);
-          key->value = Value::integer(std::stoll(next().value));
+          const Token& index = next();
+          key->value = Value::integer(parse_digits(index.value, index.line));
           e->b = std::move(key);
         } else {
           error(cur(), "expected name or number after '.'");

@@ -30,7 +30,7 @@ ExampleBuilder::ExampleBuilder(const tokenizer::Tokenizer& tokenizer, const Data
   chat_options_.pad_token = content(tokenizer.pad_token());
   try {
     chat_options_.extra = nlohmann::ordered_json::parse(options.chat_template_kwargs);
-  } catch (const nlohmann::ordered_json::parse_error& e) {
+  } catch (const nlohmann::ordered_json::exception& e) {  // syntax, and numbers past double (out_of_range)
     throw ConfigError(fmt::format("chat_template_kwargs: expected a JSON object, got invalid JSON ({})", e.what()));
   }
   if (!chat_options_.extra.is_object())

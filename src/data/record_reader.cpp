@@ -50,7 +50,7 @@ std::vector<RawRecord> read_jsonl(const std::string& text) {
       RawRecord record{line_no, nullptr, {}};
       try {
         record.value = io::Json::parse(line);
-      } catch (const io::Json::parse_error& e) {
+      } catch (const io::Json::exception& e) {  // syntax, and numbers past double (out_of_range)
         record.error = "invalid JSON: " + json_reason(e);
       }
       records.push_back(std::move(record));
@@ -98,9 +98,10 @@ std::vector<RawRecord> read_json_list(const std::filesystem::path& path, const s
   io::Json root;
   try {
     root = io::Json::parse(text);
-  } catch (const io::Json::parse_error& e) {
+  } catch (const io::Json::exception& e) {  // syntax, and numbers past double (out_of_range)
     // The byte offset becomes a line so that the message reads like the JSONL ones.
-    const std::size_t offset = std::min<std::size_t>(e.byte, text.size());
+    const auto* syntax = dynamic_cast<const io::Json::parse_error*>(&e);
+    const std::size_t offset = std::min<std::size_t>(syntax ? syntax->byte : 0, text.size());
     const std::size_t line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset ? offset - 1 : 0), '\n');
     throw LoadError(fmt::format("{}:{}: invalid JSON: {}", path.string(), line, json_reason(e)));
   }

@@ -29,6 +29,13 @@ class ConfigReader {
     return as_integer(key, json_.at(key));
   }
   int64_t integer(const std::string& key, int64_t fallback) const { return has(key) ? integer(key) : fallback; }
+  // A layer count, in [0, 100000]: far beyond any model; past that a value is a typo or a corrupt
+  // file, and would cost gigabytes of layer specs before anything else could object.
+  std::size_t layer_count(const std::string& key, std::optional<int64_t> fallback = std::nullopt) const {
+    const int64_t n = fallback && !has(key) ? *fallback : integer(key);
+    if (n < 0 || n > 100000) throw ConfigError(fmt::format("{} must be a layer count in [0, 100000], got {}", where(key), n));
+    return static_cast<std::size_t>(n);
+  }
   std::optional<int64_t> optional_integer(const std::string& key) const {
     return has(key) ? std::optional<int64_t>(integer(key)) : std::nullopt;
   }

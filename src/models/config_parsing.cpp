@@ -169,7 +169,7 @@ ModelConfig parse_llama_like(const io::Json& json, const fs::path& file, const L
   if (cfg.has("attention_chunk_size")) throw UnsupportedError(cfg.where("attention_chunk_size") + ": chunked attention is not supported");
   if (cfg.boolean("use_bidirectional_attention", false))
     throw UnsupportedError(cfg.where("use_bidirectional_attention") + " = true (an embedding model) is not supported: causal LMs only");
-  config.layers.assign(static_cast<std::size_t>(cfg.integer("num_hidden_layers")), spec);
+  config.layers.assign(cfg.layer_count("num_hidden_layers"), spec);
   apply_no_rope_layers(config, cfg, d);
   return config;
 }

@@ -16,6 +16,8 @@ JsonValue load_json(const std::filesystem::path& path) {
     return JsonValue::parse(buffer.str());
   } catch (const nlohmann::json::parse_error& e) {
     throw LoadError(path.string() + ": malformed JSON at byte " + std::to_string(e.byte) + ": " + e.what());
+  } catch (const nlohmann::json::exception& e) {  // a number past double (out_of_range)
+    throw LoadError(path.string() + ": malformed JSON: " + e.what());
   }
 }
 

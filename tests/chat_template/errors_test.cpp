@@ -122,6 +122,9 @@ TEST(ChatTemplateSandbox, IntegersPast64BitsAreOverflowErrors) {
                              "{{ -(-9223372036854775807 - 1) }}", "{{ (-9223372036854775807 - 1) | abs }}",
                              "{{ [9223372036854775807, 1] | sum }}"})
     expect_contains(message_of<TemplateRenderError>(source), "OverflowError");
+  expect_contains(message_of<ConfigError>("{{ 100000000000000000000 }}"), "does not fit in 64 bits");
+  expect_contains(message_of<TemplateRenderError>("{{ x.99999999999999999999 }}", Json{{"x", Json::array()}}), "OverflowError");
+  EXPECT_EQ(ChatTemplate::compile("{{ 1e999 }}").render(Json::object()), "inf");
   // Within int64, the arithmetic is Python's.
   EXPECT_EQ(ChatTemplate::compile("{{ 2 ** 62 }} {{ -7 // 2 }} {{ -7 % -1 }} {{ 1 ** 1000000000000 }}").render(Json::object()),
             "4611686018427387904 -4 0 1");

@@ -42,7 +42,7 @@ class Gpt2Descriptor final : public ModelDescriptor {
     spec.head_dim = config.hidden_size / spec.num_heads;
     spec.intermediate_size = cfg.integer("n_inner", 4 * config.hidden_size);
     spec.qkv_bias = spec.o_bias = spec.mlp_bias = true;
-    config.layers.assign(static_cast<std::size_t>(cfg.integer("n_layer")), spec);
+    config.layers.assign(cfg.layer_count("n_layer"), spec);
     return config;
   }
 

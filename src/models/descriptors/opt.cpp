@@ -52,7 +52,7 @@ class OptDescriptor final : public ModelDescriptor {
     spec.head_dim = config.hidden_size / spec.num_heads;
     spec.intermediate_size = cfg.integer("ffn_dim", 3072);
     spec.qkv_bias = spec.o_bias = spec.mlp_bias = cfg.boolean("enable_bias", true);
-    config.layers.assign(static_cast<std::size_t>(cfg.integer("num_hidden_layers", 12)), spec);
+    config.layers.assign(cfg.layer_count("num_hidden_layers", 12), spec);
     return config;
   }
 
