@@ -9,10 +9,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/io/json_file.h"
 
 namespace shadowpeft::fuzz {
 
@@ -38,6 +40,14 @@ inline std::filesystem::path write_file(const std::string& name, std::string_vie
 inline std::filesystem::path tokenizer_dir() {
   if (const char* dir = std::getenv("SHADOWPEFT_FUZZ_TOKENIZER")) return dir;
   return std::filesystem::path(SHADOWPEFT_SOURCE_DIR) / ".." / "shared" / "tokenizers" / "qwen3";
+}
+
+// The input as a JSON document; nothing when it is not one (the JSON parser is not under test).
+inline std::optional<io::Json> json_input(const uint8_t* data, size_t size) {
+  auto json = io::Json::parse(reinterpret_cast<const char*>(data), reinterpret_cast<const char*>(data) + size, nullptr,
+                              /*allow_exceptions=*/false);
+  if (json.is_discarded()) return std::nullopt;
+  return json;
 }
 
 // Runs `body`; the library's own errors are expected, everything else propagates (and aborts).

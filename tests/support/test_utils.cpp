@@ -88,7 +88,8 @@ CommandResult run_cli_command(const std::string& command) {
   if (got.sizes() != ref.sizes())
     return ::testing::AssertionFailure() << name << ": shape " << got.sizes() << " vs " << ref.sizes();
   const at::Tensor g = got.contiguous(), r = ref.contiguous();
-  if (std::memcmp(g.data_ptr(), r.data_ptr(), g.numel() * g.element_size()) != 0)
+  // An empty tensor may have no storage at all (a null data pointer, which memcmp must not get).
+  if (g.numel() > 0 && std::memcmp(g.data_ptr(), r.data_ptr(), g.numel() * g.element_size()) != 0)
     return ::testing::AssertionFailure() << name << ": bytes differ";
   return ::testing::AssertionSuccess();
 }
