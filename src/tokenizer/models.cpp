@@ -15,7 +15,7 @@ void read_vocab_object(const Node& node, StreamedModel& streamed, Vocab& vocab) 
   vocab.reserve(node.value().size());
   for (const auto& [token, id] : node.value().items()) {
     if (!id.is_number_unsigned()) throw ConfigError(node.where(token) + ": expected a non-negative integer id, found " + json_kind(id));
-    vocab.add(token, id.get<uint32_t>());
+    vocab.add(token, id.get<uint64_t>());
   }
 }
 

@@ -16,7 +16,11 @@ struct StringHash {
 
 class Vocab {
  public:
-  void add(std::string token, uint32_t id);
+  // Ids index a table, so they must stay small: 16M is 60x the largest vocabulary in use, and a
+  // larger id (a corrupt or hostile tokenizer.json) would cost gigabytes before anything objects.
+  static constexpr uint64_t kMaxId = (uint64_t{1} << 24) - 1;
+  // ConfigError for an id past kMaxId.
+  void add(std::string token, uint64_t id);
   std::optional<uint32_t> id(std::string_view token) const {
     const auto it = ids_.find(token);
     return it == ids_.end() ? std::nullopt : std::optional<uint32_t>(it->second);
