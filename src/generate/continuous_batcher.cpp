@@ -153,7 +153,9 @@ void ContinuousBatcher::choose(Batch& batch, const at::Tensor& logits) {
     const GenerationConfig& config = row.request.config;
     const at::Tensor row_scores = scores.narrow(0, static_cast<int64_t>(r), 1);
     if (row.request.on_logits) row.request.on_logits(row_scores.squeeze(0));
-    const at::Tensor sequence = at::tensor(row.sequence, at::kLong).unsqueeze(0);
+    // Only the repetition penalty reads the row's tokens: a tensor of them every step otherwise is waste.
+    const at::Tensor sequence =
+        config.repetition_penalty != 1.0 ? at::tensor(row.sequence, at::kLong).unsqueeze(0) : at::Tensor();
     const int64_t token = select_tokens(process_scores(row_scores, sequence, {}, config), config, row.generator).item<int64_t>();
     row.tokens.push_back(token);
     row.sequence.push_back(token);
