@@ -3,7 +3,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(_layers base tokenizer chat_template data io models shadow generate train)
+set(_layers base tokenizer chat_template data io models shadow peft generate train)
 set(_targets shadowpeft)
 foreach(layer ${_layers})
   set_target_properties(shadowpeft_${layer} PROPERTIES EXPORT_NAME ${layer})

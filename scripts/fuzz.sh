@@ -26,8 +26,11 @@ if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
 fi
 targets=(); for t in "${TARGETS[@]}"; do targets+=(--target "fuzz_$t"); done
 log "building ${TARGETS[*]}"
-cmake --build "$BUILD_DIR" -j"${JOBS:-2}" "${targets[@]}" 2>&1 | grep -vE '^\[ *[0-9]+%\] (Building|Linking|Built)' || true
-[ "${PIPESTATUS[0]}" = 0 ] || { log "build failed"; exit 1; }
+if ! cmake --build "$BUILD_DIR" -j"${JOBS:-2}" "${targets[@]}" >"$BUILD_DIR/build.log" 2>&1; then
+  grep -E 'error|Error' "$BUILD_DIR/build.log" | head -20 >&2
+  log "build failed (whole log: $BUILD_DIR/build.log)"
+  exit 1
+fi
 
 # Seeds: files that exist in this checkout (fixtures appear once the test suite has run).
 seed() {  # seed TARGET FILE...
@@ -39,7 +42,7 @@ seed() {  # seed TARGET FILE...
 for t in "${TARGETS[@]}"; do mkdir -p "$BUILD_DIR/corpus/$t"; cp -f "$BUILD_DIR/seeds/$t"/* "$BUILD_DIR/corpus/$t/" 2>/dev/null || true; done
 seed safetensors $(find build/fixtures -name '*.safetensors' -size -64k 2>/dev/null | head -200)
 seed model_config $(find build/fixtures -name config.json 2>/dev/null | head -300)
-seed adapter_config $(find build/fixtures -name shadow_config.json 2>/dev/null | head -100)
+seed adapter_config $(find build/fixtures \( -name shadow_config.json -o -name adapter_config.json \) 2>/dev/null | head -150)
 
 dict_of() { case $1 in chat_template) echo fuzz/dicts/jinja.dict ;; *) echo fuzz/dicts/json.dict ;; esac; }
 max_len_of() { case $1 in tokenizer_json) echo 65536 ;; records|safetensors|chat_template) echo 16384 ;; *) echo 4096 ;; esac; }

@@ -23,16 +23,17 @@ std::string to_string(RecordKind kind) {
     case RecordKind::PromptCompletion: return "prompt_completion";
     case RecordKind::Messages: return "messages";
     case RecordKind::Classification: return "classification";
+    case RecordKind::Tokenized: return "tokenized";
   }
   return "?";
 }
 
 RecordKind parse_record_kind(const std::string& name) {
   for (RecordKind kind : {RecordKind::Auto, RecordKind::Text, RecordKind::PromptCompletion, RecordKind::Messages,
-                          RecordKind::Classification})
+                          RecordKind::Classification, RecordKind::Tokenized})
     if (to_string(kind) == name) return kind;
   throw ConfigError(fmt::format("dataset kind: unknown value \"{}\" (expected auto, text, prompt_completion, "
-                                "messages or classification)",
+                                "messages, classification or tokenized)",
                                 name));
 }
 
@@ -110,10 +111,18 @@ std::string undetectable_kind(const io::Json& record, const DatasetOptions& opti
   if (!record.is_object()) return fmt::format("expected a JSON object, got {}", record.type_name());
   std::string keys;
   for (const auto& item : record.items()) keys += (keys.empty() ? "" : ", ") + item.key();
-  return fmt::format("cannot tell the record kind from its keys ({}): expected \"{}\", \"{}\" + \"{}\", "
+  return fmt::format("cannot tell the record kind from its keys ({}): expected \"{}\", \"{}\", \"{}\" + \"{}\", "
                      "\"{}\" + \"{}\" or \"{}\"",
-                     keys.empty() ? "none" : keys, options.messages_field, options.prompt_field,
+                     keys.empty() ? "none" : keys, kInputIdsField, options.messages_field, options.prompt_field,
                      options.completion_field, options.text_field, options.label_field, options.text_field);
+}
+
+// A CSV field is a string: "[1, 2, 3]" is text, not a list of token ids.
+void check_file_holds_kind(const std::filesystem::path& path, RecordKind kind) {
+  if (kind == RecordKind::Tokenized && path.extension() == ".csv")
+    throw LoadError(fmt::format("{}: tokenized records (\"{}\") cannot be read from CSV, whose fields are strings, "
+                                "not lists of token ids (write .jsonl or .json)",
+                                path.string(), kInputIdsField));
 }
 
 }  // namespace
@@ -123,6 +132,7 @@ Dataset load_dataset(const std::filesystem::path& path, const tokenizer::Tokeniz
   if (options.max_length == 0) throw ConfigError("dataset max_length: must be > 0, got 0");
   if (options.packing && options.kind == RecordKind::Classification)
     throw ConfigError("dataset packing: not possible for classification (one label per sequence)");
+  check_file_holds_kind(path, options.kind);
   Dataset dataset;
   Loader loader{path, options, dataset.stats};
   const auto raw = read_records(path, options.label_field);
@@ -146,6 +156,7 @@ Dataset load_dataset(const std::filesystem::path& path, const tokenizer::Tokeniz
     if (!builder) {
       if (options.packing && dataset.kind == RecordKind::Classification)
         throw ConfigError(fmt::format("{}: dataset packing: not possible for classification records", path.string()));
+      check_file_holds_kind(path, dataset.kind);
       builder.emplace(tokenizer, options, dataset.kind);  // option and tokenizer errors end the load
     }
     try {

@@ -10,6 +10,7 @@ namespace shadowpeft::data {
 ExampleBuilder::ExampleBuilder(const tokenizer::Tokenizer& tokenizer, const DatasetOptions& options, RecordKind kind)
     : tokenizer_(tokenizer), kind_(kind) {
   if (options.append_eos && tokenizer.eos_token()) eos_id_ = tokenizer.eos_token()->id;
+  vocab_size_ = tokenizer.vocab_size();
   if (kind != RecordKind::Messages) return;
   const tokenizer::ChatTemplate* source = tokenizer.chat_template(options.chat_template);
   if (source == nullptr) {
@@ -44,6 +45,40 @@ void ExampleBuilder::append(Example& example, const std::string& text, bool add_
   else example.labels.insert(example.labels.end(), ids.size(), kIgnoreIndex);
 }
 
+// Ids below the vocabulary size are tokens; above it only added tokens are (their ids need not
+// follow the model vocabulary without a gap).
+bool ExampleBuilder::is_token(int64_t id) const {
+  return id >= 0 && (static_cast<uint64_t>(id) < vocab_size_ || tokenizer_.id_to_token(id).has_value());
+}
+
+// Used as given, except that padding (attention_mask 0) is dropped: the collator pads again, and a
+// pre-padded row then trains exactly like the unpadded one.
+Example ExampleBuilder::from_token_ids(const TypedRecord& record) const {
+  Example example;
+  example.line = record.line;
+  for (std::size_t i = 0; i < record.input_ids.size(); ++i) {
+    if (!record.attention_mask.empty() && record.attention_mask[i] == 0) continue;
+    const int64_t id = record.input_ids[i];
+    if (!is_token(id))
+      throw RecordError(fmt::format("{}[{}] = {} is not a token id (expected 0 <= id < {}, the tokenizer's "
+                                    "vocabulary size){}",
+                                    kInputIdsField, i, id, vocab_size_,
+                                    id == kIgnoreIndex ? "; -100 belongs in labels" : ""));
+    // No labels: loss on every token, as DataCollatorForLanguageModeling(mlm=False) gives.
+    const int64_t label = record.labels.empty() ? id : record.labels[i];
+    if (label != kIgnoreIndex && !is_token(label))
+      throw RecordError(fmt::format("{}[{}] = {} is neither -100 (no loss) nor a token id (expected 0 <= id < {}, the "
+                                    "tokenizer's vocabulary size)",
+                                    kLabelsField, i, label, vocab_size_));
+    example.input_ids.push_back(id);
+    example.labels.push_back(label);
+  }
+  if (example.input_ids.empty())
+    throw RecordError(
+        fmt::format("field \"{}\" is 0 at every position: the record has no tokens", kAttentionMaskField));
+  return example;
+}
+
 Example ExampleBuilder::build(const TypedRecord& record) const {
   Example example;
   example.line = record.line;
@@ -62,6 +97,8 @@ Example ExampleBuilder::build(const TypedRecord& record) const {
     case RecordKind::Classification:
       example.input_ids = tokenizer_.encode(record.text, true).ids;
       return example;
+    case RecordKind::Tokenized:
+      return from_token_ids(record);
     case RecordKind::Auto:
       break;
   }

@@ -19,9 +19,12 @@ class ExampleBuilder {
 
  private:
   void append(Example& example, const std::string& text, bool add_special_tokens, bool loss) const;
+  Example from_token_ids(const TypedRecord& record) const;
+  bool is_token(int64_t id) const;
 
   const tokenizer::Tokenizer& tokenizer_;
   RecordKind kind_;
+  std::size_t vocab_size_ = 0;  // the tokenizer's, for Tokenized records
   std::optional<int64_t> eos_id_;  // set when eos is appended
   std::optional<ChatTemplate> template_;
   ChatTemplateOptions chat_options_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 
 namespace shadowpeft::data {
 
@@ -58,10 +59,54 @@ void check_messages(const io::Json& messages, const std::string& field) {
   }
 }
 
+// A value for an error message: its type, and the value itself when it is short (ASCII-escaped).
+std::string describe(const io::Json& value) {
+  const std::string text = value.dump(-1, ' ', true);
+  return text.size() <= 24 ? fmt::format("{} {}", value.type_name(), text) : std::string(value.type_name());
+}
+
+// Ints as given; whether they are token ids depends on the tokenizer (checked by the example builder).
+std::vector<int64_t> require_int_list(const io::Json& value, const char* field) {
+  if (!value.is_array())
+    throw RecordError(fmt::format("field \"{}\" must be a list of ints, got {}", field, value.type_name()));
+  std::vector<int64_t> ints;
+  ints.reserve(value.size());
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const io::Json& item = value[i];
+    // Booleans are not numbers in nlohmann, and 3.0 is a float: neither is a token id.
+    if (!item.is_number_integer())
+      throw RecordError(fmt::format("{}[{}] must be an int, got {}", field, i, describe(item)));
+    if (item.is_number_unsigned() && item.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      throw RecordError(fmt::format("{}[{}] = {} is out of range (not a token id)", field, i, item.get<uint64_t>()));
+    ints.push_back(item.get<int64_t>());
+  }
+  return ints;
+}
+
+// An optional list with one int per token; null counts as absent (datasets' to_json writes null
+// where a row has no value).
+std::vector<int64_t> optional_int_list(const io::Json& record, const char* field, std::size_t tokens) {
+  const auto it = record.find(field);
+  if (it == record.end() || it->is_null()) return {};
+  std::vector<int64_t> ints = require_int_list(*it, field);
+  if (ints.size() != tokens)
+    throw RecordError(fmt::format("field \"{}\" has {} items, but \"{}\" has {} (expected one per token)", field,
+                                  ints.size(), kInputIdsField, tokens));
+  return ints;
+}
+
+void check_attention_mask(const std::vector<int64_t>& mask) {
+  for (std::size_t i = 0; i < mask.size(); ++i)
+    if (mask[i] != 0 && mask[i] != 1)
+      throw RecordError(fmt::format("{}[{}] = {}, expected 0 (padding) or 1 (token)", kAttentionMaskField, i, mask[i]));
+}
+
 }  // namespace
 
 RecordKind detect_kind(const io::Json& record, const DatasetOptions& options) {
   if (!record.is_object()) return RecordKind::Auto;
+  // First: datasets.map(tokenize) keeps the text columns unless told to remove them.
+  if (record.contains(kInputIdsField)) return RecordKind::Tokenized;
   if (record.contains(options.messages_field)) return RecordKind::Messages;
   if (record.contains(options.prompt_field) && record.contains(options.completion_field))
     return RecordKind::PromptCompletion;
@@ -96,6 +141,13 @@ TypedRecord to_typed_record(const io::Json& record, std::size_t line, RecordKind
                                       label.type_name()));
       break;
     }
+    case RecordKind::Tokenized:
+      typed.input_ids = require_int_list(require(record, kInputIdsField), kInputIdsField);
+      if (typed.input_ids.empty()) throw RecordError(fmt::format("field \"{}\" is an empty list", kInputIdsField));
+      typed.labels = optional_int_list(record, kLabelsField, typed.input_ids.size());
+      typed.attention_mask = optional_int_list(record, kAttentionMaskField, typed.input_ids.size());
+      check_attention_mask(typed.attention_mask);
+      break;
     case RecordKind::Auto:
       throw RecordError("record kind not resolved");  // the loader resolves Auto before calling
   }

@@ -4,6 +4,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "shadowpeft/data/dataset.h"
 #include "shadowpeft/io/json_file.h"
@@ -25,12 +26,22 @@ struct TypedRecord {
   io::Json messages;       // Messages: the list, passed to the chat template as it is
   std::optional<int64_t> int_label;         // Classification: the label was an int
   std::optional<std::string> string_label;  // Classification: the label was a string
+  // Tokenized, as given (ints, equal lengths, mask values 0 or 1; the ids are checked against the
+  // tokenizer by the example builder). labels / attention_mask are empty when absent.
+  std::vector<int64_t> input_ids;
+  std::vector<int64_t> labels;
+  std::vector<int64_t> attention_mask;
 };
+
+inline constexpr const char* kInputIdsField = "input_ids";
+inline constexpr const char* kLabelsField = "labels";
+inline constexpr const char* kAttentionMaskField = "attention_mask";
 
 // The kind a record's keys imply (see dataset.h), or Auto when they imply none.
 RecordKind detect_kind(const io::Json& record, const DatasetOptions& options);
 
 // Checks that `record` is an object with the fields of `kind`, of the right types; RecordError otherwise.
+// Tokenized records use the fixed field names above.
 TypedRecord to_typed_record(const io::Json& record, std::size_t line, RecordKind kind, const DatasetOptions& options);
 
 }  // namespace shadowpeft::data

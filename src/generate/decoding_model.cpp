@@ -44,9 +44,12 @@ class CausalLMDecoding final : public DecodingModel {
   std::optional<models::KVCache> cache_;
 };
 
-class ShadowDecoding final : public DecodingModel {
+// An adapter model in a mode, with the caches it keeps (its base's and its shadow backbone's):
+// shadow-peft's ShadowForCausalLM or peft's SHADOW model.
+template <typename Model>
+class AdapterDecoding final : public DecodingModel {
  public:
-  ShadowDecoding(ShadowForCausalLM model, InferenceMode mode) : model_(std::move(model)), mode_(mode) {}
+  AdapterDecoding(Model model, InferenceMode mode) : model_(std::move(model)), mode_(mode) {}
   void start(int64_t batch, int64_t capacity, bool use_cache) override {
     caches_.reset();
     if (use_cache) caches_ = model_->new_decoding_caches(batch, capacity, mode_);
@@ -57,7 +60,7 @@ class ShadowDecoding final : public DecodingModel {
         .to(at::kFloat);
   }
   c10::Device device() const override { return model_->device(); }
-  std::unique_ptr<DecodingModel> fork() const override { return std::make_unique<ShadowDecoding>(model_, mode_); }
+  std::unique_ptr<DecodingModel> fork() const override { return std::make_unique<AdapterDecoding>(model_, mode_); }
 
  protected:
   std::vector<models::KVCache*> caches() override {
@@ -68,9 +71,10 @@ class ShadowDecoding final : public DecodingModel {
   }
 
  private:
-  ShadowForCausalLM model_;
+  using Caches = decltype(std::declval<Model&>()->new_decoding_caches(0, 0, InferenceMode::BaseShadow));
+  Model model_;
   InferenceMode mode_;
-  std::optional<ShadowForCausalLMImpl::DecodingCaches> caches_;
+  std::optional<Caches> caches_;
 };
 
 }  // namespace
@@ -101,7 +105,11 @@ std::unique_ptr<DecodingModel> make_decoding_model(models::CausalLM model) {
 }
 
 std::unique_ptr<DecodingModel> make_decoding_model(ShadowForCausalLM model, InferenceMode mode) {
-  return std::make_unique<ShadowDecoding>(std::move(model), mode);
+  return std::make_unique<AdapterDecoding<ShadowForCausalLM>>(std::move(model), mode);
+}
+
+std::unique_ptr<DecodingModel> make_decoding_model(peft::ShadowModel model, InferenceMode mode) {
+  return std::make_unique<AdapterDecoding<peft::ShadowModel>>(std::move(model), mode);
 }
 
 }  // namespace shadowpeft::generate

@@ -3,6 +3,7 @@
 // actual. Internal to src/models.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -74,8 +75,11 @@ class ConfigReader {
 
   int64_t as_integer(const std::string& key, const io::Json& v) const {
     if (v.is_number_integer()) return v.get<int64_t>();
-    if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())))
-      return static_cast<int64_t>(v.get<double>());
+    // A whole float in int64's range (2^63 itself is not: the cast of anything outside is undefined).
+    if (v.is_number_float()) {
+      const double d = v.get<double>();
+      if (d == std::trunc(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0) return static_cast<int64_t>(d);
+    }
     throw ConfigError(fmt::format("{} must be an integer, got {}", where(key), v.dump()));
   }
 

@@ -40,6 +40,7 @@ ModelConfig derive_config(const ModelConfig& base, const DerivedSizes& sizes, co
   // Hybrid configs (Nemotron-H) count their layers by their list of block kinds.
   const bool counted_by_blocks = lm.contains("layers_block_type") || lm.contains("hybrid_override_pattern");
   set({"num_hidden_layers", "n_layer", "num_layers"}, n, "layer count", !counted_by_blocks);
+  if (sizes.hidden_size) set({"hidden_size", "n_embd", "d_model"}, *sizes.hidden_size, "hidden size", true);
   if (sizes.intermediate_size) set({"intermediate_size", "ffn_dim", "n_inner"}, *sizes.intermediate_size, "intermediate size", false);
   if (sizes.num_attention_heads)
     set({"num_attention_heads", "n_head", "num_heads", "attention_heads"}, *sizes.num_attention_heads, "attention-head", true);

@@ -15,8 +15,8 @@ class LanguageModelHead final : public OutputHead {
     if (!config.tie_word_embeddings)
       lm_head_ = owner.register_module("lm_head", Linear(config.output_hidden_size(), config.vocab_size, false));
   }
-  at::Tensor scores(const at::Tensor& hidden) const override {
-    at::Tensor logits = at::linear(hidden, weight());
+  at::Tensor scores_with(const at::Tensor& hidden, const at::Tensor& weight) const override {
+    at::Tensor logits = at::linear(hidden, weight);
     if (softcap_) logits = at::tanh(logits / *softcap_) * *softcap_;
     return logits;
   }
@@ -36,7 +36,9 @@ class SequenceClassificationHead final : public OutputHead {
   SequenceClassificationHead(const ModelConfig& config, torch::nn::Module& owner)
       : pad_token_id_(config.pad_token_id),
         score_(owner.register_module("score", Linear(config.output_hidden_size(), config.num_labels, false))) {}
-  at::Tensor scores(const at::Tensor& hidden) const override { return score_->forward(hidden); }
+  at::Tensor scores_with(const at::Tensor& hidden, const at::Tensor& weight) const override {
+    return at::linear(hidden, weight);
+  }
   at::Tensor weight() const override { return score_->weight; }
   Linear linear() const override { return score_; }
   at::Tensor pool(const at::Tensor& input_ids, const at::Tensor& per_token) const override {

@@ -209,7 +209,10 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
     // rotate in float32 (Llama 4's complex product).
     const auto rotary_dim = static_cast<int64_t>(static_cast<double>(d) * spec.rope->partial_rotary_factor);
     const at::ScalarType dtype = spec.rope->interleaved ? at::kFloat : q.scalar_type();
-    const auto [cos, sin] = ctx.rotary(*spec.rope, rotary_dim, dtype);
+    // Named references, not a structured binding: lambdas capture those only from clang 16 on.
+    const auto rotary = ctx.rotary(*spec.rope, rotary_dim, dtype);
+    const at::Tensor& cos = std::get<0>(rotary);
+    const at::Tensor& sin = std::get<1>(rotary);
     auto rotate = [&](const at::Tensor& x) {
       if (spec.rope->interleaved) {
         const at::Tensor xf = x.to(at::kFloat);

@@ -70,7 +70,9 @@ void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std:
     }
     tensors.erase(it);
   }
-  for (const auto& [name, t] : tensors) {
+  for (const auto& entry : tensors) {
+    const std::string& name = entry.first;  // not a structured binding: lambdas capture those from clang 16 on
+    const at::Tensor& t = entry.second;
     const bool ignored = std::any_of(ignorable.begin(), ignorable.end(), [&](const std::string& pattern) {
       return std::regex_match(name, std::regex(pattern));
     });

@@ -21,7 +21,9 @@ class ProjectedHead final : public models::OutputHead {
       : projection_(owner.register_module(
             "shadow_hidden_projection", models::Linear(config.output_hidden_size(), *config.projected_hidden_size, false))),
         lm_head_(owner.register_module("lm_head", models::Linear(*config.projected_hidden_size, config.vocab_size, false))) {}
-  at::Tensor scores(const at::Tensor& hidden) const override { return at::linear(projection_->forward(hidden), lm_head_->weight); }
+  at::Tensor scores_with(const at::Tensor& hidden, const at::Tensor& weight) const override {
+    return at::linear(projection_->forward(hidden), weight);
+  }
   at::Tensor weight() const override { return lm_head_->weight; }
   models::Linear linear() const override { return lm_head_; }
   models::Linear projection() const override { return projection_; }

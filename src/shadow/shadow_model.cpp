@@ -11,6 +11,8 @@
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/core/format.h"
 #include "shadowpeft/io/checkpoint.h"
+#include "shadowpeft/models/backbone_state.h"
+#include "shadowpeft/models/initialization.h"
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/shadow/projected_causal_lm.h"
 
@@ -21,59 +23,6 @@ using models::ModelConfig;
 namespace {
 
 constexpr const char* kAdapterFile = "shadow_adapter.safetensors";
-
-// "model" for model.embed_tokens, "transformer" for transformer.wte: where the backbone lives.
-std::string backbone_prefix(const models::ModelDescriptor& d) {
-  const std::string name = d.input_embedding_name();
-  return name.substr(0, name.find('.'));
-}
-
-// shadow-peft deletes the attribute `embed_tokens` of the shadow backbone and feeds it the base's
-// embeddings; a table under another name (GPT-2's wte) or deeper (OPT's decoder.embed_tokens)
-// stays in the shadow, unused, as upstream.
-bool shadow_keeps_token_table(const models::ModelDescriptor& d) {
-  return d.input_embedding_name() != backbone_prefix(d) + ".embed_tokens";
-}
-
-// HF _init_weights for a freshly built backbone: N(0, initializer_range) for matrices, embeddings,
-// expert stacks, routers, convolutions and attention sinks; zero biases; norms at identity ((1 + w)
-// norms at w = 0); a Mamba mixer's A_log = log(1..heads), D = 1 and dt_bias = softplus⁻¹(dt) for dt
-// log-uniform in its init range. (transformers also rescales a Mamba out_proj by the layer count;
-// here it is drawn like every matrix.)
-void init_like_transformers(models::DecoderImpl& decoder, double std) {
-  torch::NoGradGuard no_grad;
-  const auto normal = [&](at::Tensor& t) { if (t.defined()) t.normal_(0.0, std); };
-  const auto zero = [](at::Tensor& t) { if (t.defined()) t.zero_(); };
-  for (auto& item : decoder.named_modules("", false)) {
-    torch::nn::Module* m = item.value().get();
-    if (auto* lin = m->as<models::LinearImpl>()) {
-      normal(lin->weight);
-      zero(lin->bias);
-    } else if (auto* emb = m->as<models::EmbeddingImpl>()) {
-      normal(emb->weight);
-    } else if (auto* norm = m->as<models::NormImpl>()) {
-      norm->weight.fill_(norm->kind == models::NormKind::RMSNormPlusOne ? 0.0 : 1.0);
-      zero(norm->bias);
-    } else if (auto* experts = m->as<models::ExpertsImpl>()) {
-      for (at::Tensor* t : {&experts->gate_up_proj, &experts->up_proj, &experts->down_proj}) normal(*t);
-      for (at::Tensor* t : {&experts->gate_up_proj_bias, &experts->down_proj_bias}) zero(*t);
-    } else if (auto* mlp = m->as<models::MlpImpl>()) {
-      zero(mlp->score_correction_bias);
-    } else if (auto* attention = m->as<models::AttentionImpl>()) {
-      normal(attention->sinks);
-    } else if (auto* mamba = m->as<models::Mamba2MixerImpl>()) {
-      const models::MambaSpec& spec = mamba->spec;
-      normal(mamba->conv1d_weight);
-      zero(mamba->conv1d_bias);
-      mamba->A_log.copy_(at::arange(1, spec.num_heads + 1, at::kFloat).log());
-      mamba->D.fill_(1.0);
-      mamba->norm_weight.fill_(1.0);
-      const double lo = std::log(spec.dt_init_min), hi = std::log(spec.dt_init_max);
-      const at::Tensor dt = (at::rand({spec.num_heads}, at::kDouble) * (hi - lo) + lo).exp().clamp_min(spec.dt_init_floor);
-      mamba->dt_bias.copy_(dt + at::log(-at::expm1(-dt)));
-    }
-  }
-}
 
 // The module a holder points to, or nullptr for an empty holder (whose get() throws).
 template <typename Holder>
@@ -135,14 +84,14 @@ ShadowPeftModelImpl::ShadowPeftModelImpl(models::CausalLM base, ShadowConfig con
     } else if (shadow_model_config_.output_hidden_size() != base_config.hidden_size) {
       shadow_hidden_projection = register_module(
           "shadow_hidden_projection", models::Linear(shadow_model_config_.output_hidden_size(), base_config.hidden_size, false));
-      init_linear_like_torch(*shadow_hidden_projection);
+      models::init_linear_like_torch(*shadow_hidden_projection);
     }
   } else {
     shadow_model_config_ = implicit_shadow_config(base_config, config_);
     shadow_descriptor_ = shadow_model_config_.descriptor;
     shadow_model =
-        register_module("shadow_model", models::Decoder(shadow_model_config_, shadow_keeps_token_table(*shadow_descriptor_)));
-    init_like_transformers(*shadow_model, shadow_model_config_.initializer_range);
+        register_module("shadow_model", models::Decoder(shadow_model_config_, models::shared_backbone_keeps_token_table(*shadow_descriptor_)));
+    models::init_like_transformers(*shadow_model, shadow_model_config_.initializer_range);
   }
 
   const int64_t slots = base_config.num_layers() - 1, h = base_config.hidden_size;
@@ -211,13 +160,8 @@ ShadowPeftModelImpl::Output ShadowPeftModelImpl::forward(const at::Tensor& input
 
 io::TensorMap ShadowPeftModelImpl::adapter_tensors(const std::function<at::Tensor(const at::Tensor&)>& view) {
   io::TensorMap state;
-  const std::string prefix = backbone_prefix(*shadow_descriptor_);
-  io::TensorMap backbone;
-  for (const auto& item : shadow_model->named_parameters()) backbone.emplace("model." + item.key(), view(item.value()));
-  // The family's layout transforms (GPT-2 transposes, fused c_attn) are linear, so they serve
-  // weights and gradients alike.
-  shadow_descriptor_->modules_to_checkpoint(backbone, shadow_model_config_);
-  for (auto& [name, t] : backbone) state.emplace("shadow_model." + name.substr(prefix.size() + 1), t);
+  for (auto& [name, t] : models::backbone_state_dict(*shadow_model, shadow_model_config_, view))
+    state.emplace("shadow_model." + name, t);
   auto add = [&](const std::string& module, torch::nn::Module* m) {
     if (m)
       for (const auto& item : m->named_parameters()) state.emplace(module + "." + item.key(), view(item.value()));
@@ -244,19 +188,12 @@ io::TensorMap ShadowPeftModelImpl::adapter_gradients() {
 }
 
 void ShadowPeftModelImpl::load_adapter_state_dict(const io::TensorMap& state, const std::string& source) {
-  const std::string prefix = backbone_prefix(*shadow_descriptor_);
   io::TensorMap backbone, others;
   for (const auto& [name, t] : state) {
-    if (name.starts_with("shadow_model.")) backbone.emplace(prefix + "." + name.substr(13), t);
+    if (name.starts_with("shadow_model.")) backbone.emplace(name.substr(13), t);
     else others.emplace(name, t);
   }
-  shadow_descriptor_->checkpoint_to_modules(backbone, shadow_model_config_);
-  io::TensorMap decoder;  // after the family's transform: model.<decoder parameter>
-  for (auto& [name, t] : backbone) {
-    if (name.starts_with("model.")) decoder.emplace(name.substr(6), t);
-    else others.emplace("shadow_model." + name.substr(prefix.size() + 1), t);  // reported as unused
-  }
-  models::load_parameters(*shadow_model, std::move(decoder), source + " (shadow_model.*)");
+  models::load_backbone_state_dict(*shadow_model, shadow_model_config_, std::move(backbone), source + " (shadow_model.*)");
   // The other modules load through one holder so that every problem is reported together. The
   // projection is optional, as upstream: checkpoints from before it existed lack it.
   torch::nn::Module holder;

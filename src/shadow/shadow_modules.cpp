@@ -6,15 +6,9 @@
 #include <cmath>
 
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/models/initialization.h"
 
 namespace shadowpeft {
-
-void init_linear_like_torch(models::LinearImpl& linear) {
-  torch::NoGradGuard no_grad;
-  const double bound = 1.0 / std::sqrt(static_cast<double>(linear.weight.size(1)));
-  linear.weight.uniform_(-bound, bound);
-  if (linear.bias.defined()) linear.bias.uniform_(-bound, bound);
-}
 
 ShadowInjectionModelImpl::ShadowInjectionModelImpl(int64_t num_layers, int64_t hidden_size, int64_t rank,
                                                    double dropout_, double alpha_)
@@ -70,8 +64,8 @@ void ShadowUpdateModelImpl::reset_parameters() {
   for (auto* list : {&update_gates, &update_transforms})
     for (std::size_t i = 0; i < (*list)->size(); ++i) {
       auto mlp = (*list)->ptr<ShadowGateMlpImpl>(i);
-      init_linear_like_torch(*mlp->in);
-      init_linear_like_torch(*mlp->out);
+      models::init_linear_like_torch(*mlp->in);
+      models::init_linear_like_torch(*mlp->out);
     }
   hidden_norm->weight.fill_(1.0);
   hidden_norm->bias.zero_();

@@ -1,10 +1,12 @@
 #include "shadowpeft/train/training_task.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <set>
 
+#include "shadowpeft/core/format.h"
 #include "shadowpeft/models/layers.h"
 #include "shadowpeft/models/losses.h"
 #include "task_support.h"
@@ -28,6 +30,7 @@ class CausalLMTask final : public TrainingTask {
     return {{{"tokens", tokens}, {"base_shadow_ce", base_shadow}, {"shadow_only_ce", shadow_only}, {"base_ce", base}}};
   }
   void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
+  std::string trainable_parameters_string() override { return model_->trainable_parameters_string(); }
 
  private:
   ShadowForCausalLM model_;
@@ -53,9 +56,50 @@ class SequenceClassificationTask final : public TrainingTask {
              {"shadow_only_ce", ce(out.shadow_logits)}}};
   }
   void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
+  std::string trainable_parameters_string() override { return model_->trainable_parameters_string(); }
 
  private:
   ShadowForSequenceClassification model_;
+};
+
+// peft's SHADOW adapter, either task: the metrics of the shadow-peft tasks of the same kind.
+class PeftShadowTask final : public TrainingTask {
+ public:
+  explicit PeftShadowTask(peft::ShadowModel model) : model_(std::move(model)) {}
+  torch::nn::Module& module() override { return *model_; }
+  at::Tensor loss(const TrainBatch& batch) override {
+    return model_->forward(batch.input_ids, options_of(batch), batch.labels).loss;
+  }
+  EvalSums evaluate(const TrainBatch& batch) override {
+    const auto out = model_->forward(batch.input_ids, options_of(batch));
+    const at::Tensor base_logits = model_->base_logits(batch.input_ids, options_of(batch));
+    if (model_->config().task_type == peft::TaskType::SequenceClassification) {
+      auto correct = [&](const at::Tensor& logits) {
+        return static_cast<double>(logits.argmax(-1).eq(batch.labels).sum().item<int64_t>());
+      };
+      auto ce = [&](const at::Tensor& logits) { return models::classification_loss_sum(logits, batch.labels); };
+      return {{{"examples", static_cast<double>(batch.labels.size(0))},
+               {"base_shadow_correct", correct(out.logits)},
+               {"shadow_only_correct", correct(out.shadow_logits)},
+               {"base_correct", correct(base_logits)},
+               {"base_shadow_ce", ce(out.logits)},
+               {"shadow_only_ce", ce(out.shadow_logits)},
+               {"base_ce", ce(base_logits)}}};
+    }
+    const auto [base_shadow, tokens] = models::shifted_cross_entropy_sum(out.logits, batch.labels);
+    const auto [shadow_only, unused] = models::shifted_cross_entropy_sum(out.shadow_logits, batch.labels);
+    const auto [base, unused2] = models::shifted_cross_entropy_sum(base_logits, batch.labels);
+    return {{{"tokens", tokens}, {"base_shadow_ce", base_shadow}, {"shadow_only_ce", shadow_only}, {"base_ce", base}}};
+  }
+  void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
+  std::string trainable_parameters_string() override { return model_->trainable_parameters_string(); }
+
+ protected:
+  // Everything but the trained copy of the base's head is the shadow's.
+  bool is_shadow_parameter(const std::string& name) const override { return name.find("head_copy") == std::string::npos; }
+
+ private:
+  peft::ShadowModel model_;
 };
 
 }  // namespace
@@ -93,6 +137,19 @@ std::map<std::string, double> EvalSums::metrics() const {
   return out;
 }
 
+std::string TrainingTask::trainable_parameters_string() {
+  std::set<const void*> seen;
+  int64_t trainable = 0, total = 0;
+  for (const auto& p : module().parameters()) {
+    if (!seen.insert(p.unsafeGetTensorImpl()).second) continue;
+    total += p.numel();
+    if (p.requires_grad()) trainable += p.numel();
+  }
+  const double pct = total > 0 ? 100.0 * static_cast<double>(trainable) / static_cast<double>(total) : 0.0;
+  return fmt::format("trainable params: {} || all params: {} || trainable%: {:.4f}", with_thousands(trainable),
+                     with_thousands(total), pct);
+}
+
 bool TrainingTask::is_shadow_parameter(const std::string& name) const {
   for (const char* part : {"shadow_model.", "shadow_hidden_projection.", "shadow_injection_model.", "shadow_update_model.",
                            "shadow_lm_head.", "shadow_classifier_head."})
@@ -124,6 +181,10 @@ std::unique_ptr<TrainingTask> make_training_task(ShadowForCausalLM model) {
 
 std::unique_ptr<TrainingTask> make_training_task(ShadowForSequenceClassification model) {
   return std::make_unique<SequenceClassificationTask>(std::move(model));
+}
+
+std::unique_ptr<TrainingTask> make_training_task(peft::ShadowModel model) {
+  return std::make_unique<PeftShadowTask>(std::move(model));
 }
 
 }  // namespace shadowpeft::train

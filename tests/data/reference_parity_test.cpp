@@ -81,9 +81,16 @@ TEST(DataReference, PackingCutsTheConcatenationIntoBlocks) {
                     "mistral7b/packing_prompt_completion", "qwen3/messages_packing"});
 }
 
+// Rows transformers' tokenizer writes (with and without padding on either side, with and without
+// labels), expected as DataCollatorForLanguageModeling labels them at the kept positions.
+TEST(DataReference, TokenizedRecordsAreUsedAsGiven) {
+  expect_reference({"qwen3/tokenized", "qwen3/tokenized_json", "mistral7b/tokenized", "mistral7b/tokenized_json",
+                    "qwen3/tokenized_truncated", "qwen3/tokenized_packing", "qwen3/tokenized_forced"});
+}
+
 TEST(DataReference, SkippedBadRecordsAreCounted) {
   expect_reference({"qwen3/skip_bad_records", "qwen3/skip_bad_messages", "qwen3/skip_bad_unclosed_csv",
-                    "qwen3/skip_bad_field_count_csv"});
+                    "qwen3/skip_bad_field_count_csv", "qwen3/skip_bad_tokenized"});
 }
 
 // Bad records throw LoadError "FILE:LINE: ..." with the line the reference file has them on.
@@ -105,7 +112,7 @@ TEST(DataReference, ErrorsNameFileAndLine) {
     }
     ++checked;
   }
-  EXPECT_GE(checked, 9u);
+  EXPECT_GE(checked, 11u);
 }
 
 // No case of the fixture file goes unchecked, whichever test above names it.
@@ -116,7 +123,7 @@ TEST(DataReference, EveryReferenceCaseMatches) {
       expect_matches_reference(c);
       ++checked;
     }
-  EXPECT_GE(checked, 37u);
+  EXPECT_GE(checked, 45u);
 }
 
 }  // namespace

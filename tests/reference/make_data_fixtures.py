@@ -10,6 +10,9 @@ files; token ids come from Python `tokenizers` (Tokenizer.from_file on the same 
 C++ tokenizer reads — transformers 5's LlamaTokenizer re-derives the Mistral pre-tokenizer and
 encodes a leading space differently, so it is not the reference for ids); chat templates are
 rendered by transformers' `apply_chat_template(tokenize=False)`, and the eos id is transformers'.
+Tokenized records are written the way transformers prepares them (the tokenizer's __call__, with and
+without padding="max_length"); where they carry no labels, the expected labels are those
+DataCollatorForLanguageModeling(mlm=False) gives, at the positions attention_mask keeps.
 
 Usage: make_data_fixtures.py OUT_DIR TOKENIZERS_DIR
 """
@@ -21,7 +24,7 @@ import re
 import sys
 
 from tokenizers import Tokenizer
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, DataCollatorForLanguageModeling
 
 IGNORE = -100
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -37,6 +40,15 @@ class Family:
         self.name = name
         self.fast = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
         self.hf = AutoTokenizer.from_pretrained(path)
+        self.path = path
+
+    def padding(self, side):
+        """For padding and DataCollatorForLanguageModeling: Mistral has no pad token, and transformers
+        users then set one (unk here: eos would also turn the "</s>" in TEXTS into padding)."""
+        tok = AutoTokenizer.from_pretrained(self.path, padding_side=side)
+        if tok.pad_token is None:
+            tok.pad_token = tok.unk_token
+        return tok
 
     def encode(self, text, add_special_tokens):
         return self.fast.encode(text, add_special_tokens=add_special_tokens).ids
@@ -88,6 +100,8 @@ def read_records(path, label_field):
 def detect_kind(rec, o):
     if not isinstance(rec, dict):
         return None
+    if "input_ids" in rec:
+        return "tokenized"
     if o["messages_field"] in rec:
         return "messages"
     if o["prompt_field"] in rec and o["completion_field"] in rec:
@@ -146,7 +160,50 @@ def conversation_segments(fam, messages, kwargs):
     return segments
 
 
+def int_list(rec, field, length=None):
+    """input_ids (required), or labels / attention_mask (optional: absent or null; `length` items)."""
+    value = rec.get(field)
+    if value is None:
+        if length is None:
+            raise BadRecord(f"missing field \"{field}\"")
+        return None
+    if not isinstance(value, list) or any(type(x) is not int for x in value):  # bool is not an int here
+        raise BadRecord(f"field \"{field}\" must be a list of ints")
+    if length is not None and len(value) != length:
+        raise BadRecord(f"field \"{field}\" length")
+    return value
+
+
+def build_tokenized(fam, rec, line):
+    ids = int_list(rec, "input_ids")
+    if not ids:
+        raise BadRecord("empty input_ids")
+    labels = int_list(rec, "labels", len(ids))
+    mask = int_list(rec, "attention_mask", len(ids))
+    if mask is not None and any(m not in (0, 1) for m in mask):
+        raise BadRecord("attention_mask values")
+    keep = [i for i in range(len(ids)) if mask is None or mask[i] == 1]
+    if not keep:
+        raise BadRecord("no tokens")
+    if labels is None:
+        # What a transformers Trainer trains a causal LM on: the collator's labels. It also sets -100
+        # where a real token equals the pad id, which the C++ rule (labels = ids) does not copy, so
+        # the fixtures hold no such token.
+        padding = fam.padding("right")
+        assert padding.pad_token_id not in [ids[i] for i in keep], "a kept token is the pad token"
+        collator = DataCollatorForLanguageModeling(padding, mlm=False, return_tensors="np")
+        features = {"input_ids": ids, "attention_mask": mask if mask is not None else [1] * len(ids)}
+        labels = collator([features])["labels"][0].tolist()
+    is_token = lambda t: t >= 0 and fam.fast.id_to_token(t) is not None  # noqa: E731
+    for i in keep:
+        if not is_token(ids[i]) or not (labels[i] == IGNORE or is_token(labels[i])):
+            raise BadRecord("not a token id")
+    return {"input_ids": [ids[i] for i in keep], "labels": [labels[i] for i in keep], "line": line}
+
+
 def build(fam, kind, rec, o, line):
+    if kind == "tokenized":
+        return build_tokenized(fam, rec, line)
     ids, labels = [], []
 
     def add(text, special, loss):
@@ -332,7 +389,32 @@ def dumps(v):
     return json.dumps(v, ensure_ascii=False)
 
 
-def write_files(d):
+def tokenized_records(fam):
+    """Rows of a tokenized Hugging Face dataset, prepared as transformers users prepare them."""
+    hf = fam.hf
+    prompt, completion = PROMPT_COMPLETIONS[1]["prompt"], PROMPT_COMPLETIONS[1]["completion"]
+    p_ids = hf(prompt)["input_ids"]
+    c_ids = hf(completion, add_special_tokens=False)["input_ids"]
+    plain = hf(TEXTS[2])
+    right = fam.padding("right")(TEXTS[3], padding="max_length", max_length=len(hf(TEXTS[3])["input_ids"]) + 5)
+    left = fam.padding("left")(TEXTS[0], padding="max_length", max_length=len(hf(TEXTS[0])["input_ids"]) + 3)
+    return [
+        # datasets.map(tokenize) without remove_columns keeps "text": the ids still decide the kind.
+        {"text": TEXTS[0], "input_ids": hf(TEXTS[0])["input_ids"], "attention_mask": hf(TEXTS[0])["attention_mask"]},
+        {"input_ids": p_ids + c_ids, "labels": [IGNORE] * len(p_ids) + c_ids},   # loss on the completion
+        {"input_ids": plain["input_ids"]},                                        # no labels, no mask
+        {"input_ids": right["input_ids"], "attention_mask": right["attention_mask"]},  # right padding
+        {"input_ids": left["input_ids"], "attention_mask": left["attention_mask"]},    # left padding
+        {"input_ids": p_ids, "labels": [IGNORE] * len(p_ids)},                   # no loss token: dropped
+        # Padding already labelled -100, as a pre-collated dataset holds it.
+        {"input_ids": right["input_ids"],
+         "labels": [t if m else IGNORE for t, m in zip(right["input_ids"], right["attention_mask"])],
+         "attention_mask": right["attention_mask"], "token_type_ids": [0] * len(right["input_ids"])},
+        {"input_ids": hf(TEXTS[6])["input_ids"], "labels": None, "attention_mask": None},  # null = absent
+    ]
+
+
+def write_files(d, fams):
     write_jsonl(f"{d}/text.jsonl", [dumps({"text": t, "meta": i}) for i, t in enumerate(TEXTS[:3])] + ["", "  "] +
                 [dumps({"text": t}) for t in TEXTS[3:]])
     write_jsonl(f"{d}/prompt_completion.jsonl", [dumps(r) for r in PROMPT_COMPLETIONS])
@@ -381,6 +463,28 @@ def write_files(d):
         f.write('prompt,completion\n"a, b",c\n"multi\nline",x,extra\nok,fine\n')  # record on line 3
     write_jsonl(f"{d}/unknown_keys.jsonl", [dumps({"question": "q", "answer": "a"})])
     write_jsonl(f"{d}/bad_label.jsonl", [dumps({"text": "a", "label": "pos"}), dumps({"text": "b", "label": 1.5})])
+    for name, fam in fams.items():
+        rows = tokenized_records(fam)
+        write_jsonl(f"{d}/tokenized_{name}.jsonl", [dumps(r) for r in rows])
+        write_json_list(f"{d}/tokenized_{name}.json", rows)
+    good = {"input_ids": [9707, 1879], "attention_mask": [1, 1]}
+    write_jsonl(f"{d}/bad_tokenized.jsonl", [
+        dumps(good),                                                       # 1
+        dumps({"input_ids": []}),                                          # 2 empty
+        dumps({"input_ids": [9707, 2.5]}),                                 # 3 float
+        dumps({"input_ids": [9707, -3]}),                                  # 4 negative
+        dumps({"input_ids": [9707, 151669]}),                              # 5 past Qwen3's vocabulary
+        dumps({"input_ids": [9707, 1879, 0], "labels": [9707, 1879]}),     # 6 length
+        dumps({"input_ids": [9707, 1879], "labels": [-100, -5]}),          # 7 label
+        dumps({"input_ids": [9707, 1879], "attention_mask": [1, 2]}),      # 8 mask value
+        dumps({"input_ids": [9707, 1879], "attention_mask": [0, 0]}),      # 9 all padding
+        dumps({"input_ids": "9707 1879"}),                                 # 10 not a list
+        dumps({"text": "no ids"}),                                         # 11 missing field
+        dumps({"input_ids": [9707, True]}),                                # 12 bool
+        dumps({"input_ids": [151669, 9707], "attention_mask": [0, 1]}),    # 13 padding is not checked
+    ])
+    write_jsonl(f"{d}/bad_tokenized_vocab.jsonl", [dumps(good), "", dumps({"input_ids": [9707, 151669]})])  # line 3
+    write_json_list(f"{d}/bad_tokenized_labels.json", [good, {"input_ids": [9707, 1879, 0], "labels": [9707, 1879]}])
 
 
 def cases(fams, d):
@@ -439,6 +543,18 @@ def cases(fams, d):
           ["chat template \"default\"", "assistant message 1", "does not start with"],
           {"chat_template_kwargs": {"enable_thinking": False}})
     error("label_wrong_type", q, "bad_label.jsonl", 2, ["field \"label\" must be an int or a string", "number"])
+
+    for fam in (q, m):
+        ok(f"{fam.name}/tokenized", fam, f"tokenized_{fam.name}.jsonl")
+        ok(f"{fam.name}/tokenized_json", fam, f"tokenized_{fam.name}.json")
+    ok("qwen3/tokenized_truncated", q, "tokenized_qwen3.jsonl", {"max_length": 4})
+    ok("qwen3/tokenized_packing", q, "tokenized_qwen3.jsonl", {"packing": True, "max_length": 8})
+    ok("qwen3/tokenized_forced", q, "tokenized_qwen3.jsonl", {"kind": "tokenized", "append_eos": True})
+    ok("qwen3/skip_bad_tokenized", q, "bad_tokenized.jsonl", {"skip_bad_records": True})
+    error("tokenized_past_vocabulary", q, "bad_tokenized_vocab.jsonl", 3,
+          ["input_ids[1] = 151669 is not a token id", "< 151669"])
+    error("tokenized_labels_length", q, "bad_tokenized_labels.json", ELEMENT_LINES["bad_tokenized_labels.json"][1],
+          ["field \"labels\" has 2 items, but \"input_ids\" has 3"])
     return out
 
 
@@ -446,8 +562,8 @@ def main():
     out_dir, tokenizers_dir = sys.argv[1], sys.argv[2]
     d = os.path.join(out_dir, "data")
     os.makedirs(d, exist_ok=True)
-    write_files(d)
     fams = {name: Family(tokenizers_dir, name) for name in ("qwen3", "mistral7b")}
+    write_files(d, fams)
     all_cases = cases(fams, d)
     tmp = os.path.join(d, "cases.json.tmp")
     with open(tmp, "w", encoding="utf-8") as f:

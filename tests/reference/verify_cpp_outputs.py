@@ -3,6 +3,8 @@
 
 - from_cpp/all_dtypes.safetensors: every tensor bit-identical to Python's original, same metadata.
 - from_cpp/tiny_llama_sharded: a sharded checkpoint that transformers loads into the same weights.
+- peft_from_cpp/<case>/ (only when the directory exists): a base model and a peft SHADOW adapter written by C++
+  load with `peft.PeftModel.from_pretrained` and give the logits (and shadow-only logits) C++ computed.
 
 Usage: verify_cpp_outputs.py FIXTURES_DIR      (exit status 0 when everything matches)
 """
@@ -146,6 +148,63 @@ def check_fresh_adapter(root):
     return failures
 
 
+def check_peft_from_cpp(root):
+    """Adapters written by C++ in Hugging Face peft's SHADOW format load with peft and give the C++ outputs.
+
+    Skipped when FIXTURES_DIR/peft_from_cpp/ does not exist. Every subdirectory <case> holding `base/` (an HF model
+    directory), `adapter/` (adapter_config.json + adapter_model.safetensors) and `expected.safetensors` is checked:
+    `expected` holds `input_ids`, `attention_mask`, `logits` ([B, T, V] causal LM or [B, C] sequence
+    classification), optionally `position_ids` (passed when present) and `shadow_only.logits` (compared with
+    `model.base_model.unload_shadow()`). The base class (AutoModelForCausalLM / AutoModelForSequenceClassification)
+    follows adapter_config.json `task_type`. Positions with attention_mask == 0 are not compared for [B, T, V].
+    """
+    import json
+
+    from safetensors.torch import load_file
+
+    d = os.path.join(root, "peft_from_cpp")
+    if not os.path.isdir(d):
+        print("peft_from_cpp/ absent: skipped the peft adapter check")
+        return []
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    atol = 1e-5
+    failures, checked = [], 0
+    for name in sorted(os.listdir(d)):
+        case = os.path.join(d, name)
+        if not all(os.path.exists(os.path.join(case, f)) for f in ("base", "adapter", "expected.safetensors")):
+            continue
+        task_type = json.load(open(os.path.join(case, "adapter", "adapter_config.json"))).get("task_type")
+        auto = AutoModelForSequenceClassification if task_type == "SEQ_CLS" else AutoModelForCausalLM
+        base = auto.from_pretrained(os.path.join(case, "base"), attn_implementation="eager", dtype=torch.float32)
+        model = PeftModel.from_pretrained(base, os.path.join(case, "adapter")).eval()
+        expected = load_file(os.path.join(case, "expected.safetensors"))
+        kwargs = {k: expected[k] for k in ("input_ids", "attention_mask", "position_ids") if k in expected}
+        valid = expected["attention_mask"].bool()
+
+        def diff(got, want):
+            got, want = got.float(), want.float()
+            if got.shape != want.shape:
+                return float("inf")
+            if got.ndim == 3:
+                got, want = got[valid], want[valid]
+            return (got - want).abs().max().item()
+
+        with torch.no_grad():
+            got = {"logits": model(**kwargs).logits}
+            if "shadow_only.logits" in expected:
+                got["shadow_only.logits"] = model.base_model.unload_shadow().eval()(**kwargs).logits
+        for key, value in got.items():
+            dv = diff(value, expected[key])
+            if not dv <= atol:
+                failures.append(f"peft_from_cpp/{name}: peft's {key} {list(value.shape)} differ from C++'s "
+                                f"{list(expected[key].shape)} by {dv:.3e}")
+        checked += 1
+    print(f"peft loaded {checked} SHADOW adapters written by C++")
+    return failures
+
+
 def main():
     root = sys.argv[1]
     failures = []
@@ -174,6 +233,7 @@ def main():
     failures += check_exported_shadows(root)
     failures += check_fresh_adapter(root)
     failures += check_exported_hybrid_shadow(root)
+    failures += check_peft_from_cpp(root)
 
     for f in failures:
         print("FAIL:", f)

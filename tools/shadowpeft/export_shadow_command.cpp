@@ -16,8 +16,9 @@ struct ExportOptions {
 };
 
 void run_export(const ExportOptions& opts) {
-  ShadowForCausalLM shadow = load_shadow_model(opts.model, load_base_model(opts.model));
-  models::CausalLM exported = shadow->peft_model->export_shadow();
+  AdapterModel adapter = load_adapter_model(opts.model, load_base_model(opts.model));
+  models::CausalLM exported = adapter.format == AdapterFormat::ShadowPeft ? adapter.shadow->peft_model->export_shadow()
+                                                                          : adapter.peft_shadow->export_shadow();
   models::save_pretrained(*exported, opts.out);
   fmt::print("exported a {}-layer {} model ({} -> {})\n", exported->config().num_layers(),
              exported->config().architecture, opts.model.adapter, opts.out);

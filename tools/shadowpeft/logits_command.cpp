@@ -51,9 +51,9 @@ void run_logits(const LogitsOptions& opts) {
     torch::InferenceMode guard;
     logits = model->forward(ids, forward);
   } else {
-    ShadowForCausalLM shadow = load_shadow_model(opts.model, model);
+    AdapterModel adapter = load_adapter_model(opts.model, model);
     torch::InferenceMode guard;
-    const auto result = shadow->forward(ids, forward);
+    const auto result = adapter.forward(ids, forward);
     logits = result.logits;
     out["shadow_logits"] = result.shadow_logits.to(at::kFloat).cpu().contiguous();
   }

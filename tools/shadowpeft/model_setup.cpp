@@ -44,7 +44,8 @@ void add_model_flags(CLI::App* cmd, ModelFlags& flags, ModelFlagSet set) {
   cmd->add_option("--model", flags.model, "Model directory or org/name[@revision] in the local HF cache")->required();
   if (set.adapter) {
     auto* adapter =
-        cmd->add_option("--adapter", flags.adapter, "ShadowPEFT adapter directory (shadow_config.json + shadow_adapter.safetensors)");
+        cmd->add_option("--adapter", flags.adapter,
+                        "Adapter directory: shadow-peft's (shadow_config.json) or peft's SHADOW (adapter_config.json)");
     if (set.adapter_required) adapter->required();
     cmd->add_option("--shadow-model", flags.shadow_model,
                     "The explicit (or projected) shadow model the adapter was trained with: directory or org/name")
@@ -94,12 +95,57 @@ models::CausalLM load_logged(const std::string& model, models::LoadOptions load)
 
 models::CausalLM load_base_model(const ModelFlags& flags) { return load_logged(flags.model, load_options(flags)); }
 
-ShadowForCausalLM load_shadow_model(const ModelFlags& flags, models::CausalLM base) {
+AdapterFormat adapter_format(const std::string& dir) {
+  const fs::path path(dir);
+  if (!fs::is_directory(path)) throw LoadError(fmt::format("{}: adapter directory not found", dir));
+  const std::optional<std::string> peft_type = peft::adapter_peft_type(path);
+  const bool shadow_peft = fs::exists(path / "shadow_config.json");
+  if (peft_type && shadow_peft)
+    throw ConfigError(fmt::format("{}: holds both shadow_config.json (shadow-peft) and adapter_config.json (peft {}); "
+                                  "keep one adapter per directory",
+                                  dir, *peft_type));
+  if (shadow_peft) return AdapterFormat::ShadowPeft;
+  if (peft_type == "SHADOW") return AdapterFormat::PeftShadow;
+  if (peft_type)
+    throw UnsupportedError(fmt::format("{}: a peft {} adapter; supported: peft SHADOW and shadow-peft adapters", dir, *peft_type));
+  throw LoadError(fmt::format("{}: not an adapter directory (no shadow_config.json or adapter_config.json)", dir));
+}
+
+std::string describe(AdapterFormat format) {
+  return format == AdapterFormat::ShadowPeft ? "shadow-peft adapter (shadow_config.json)"
+                                             : "peft SHADOW adapter (adapter_config.json)";
+}
+
+std::unique_ptr<generate::DecodingModel> AdapterModel::decoding(InferenceMode mode) const {
+  if (format == AdapterFormat::ShadowPeft) return generate::make_decoding_model(shadow, mode);
+  return generate::make_decoding_model(peft_shadow, mode);
+}
+
+AdapterModel::Logits AdapterModel::forward(const at::Tensor& input_ids, const models::ForwardOptions& options) {
+  if (format == AdapterFormat::ShadowPeft) {
+    const ShadowCausalLMOutput out = shadow->forward(input_ids, options);
+    return {out.logits, out.shadow_logits};
+  }
+  const peft::ShadowOutput out = peft_shadow->forward(input_ids, options);
+  return {out.logits, out.shadow_logits.defined() ? out.shadow_logits : out.logits};
+}
+
+AdapterModel load_adapter_model(const ModelFlags& flags, models::CausalLM base) {
+  AdapterModel model{adapter_format(flags.adapter)};
   models::CausalLM explicit_shadow{nullptr};
   if (!flags.shadow_model.empty()) explicit_shadow = load_logged(flags.shadow_model, load_options(flags));
-  ShadowForCausalLM model(ShadowForCausalLMImpl::from_pretrained(std::move(base), flags.adapter, false, 0.05,
-                                                                 parse_inference_mode(flags.mode), std::move(explicit_shadow)));
-  model->eval();
+  const InferenceMode mode = parse_inference_mode(flags.mode);
+  if (model.format == AdapterFormat::ShadowPeft) {
+    model.shadow = ShadowForCausalLM(ShadowForCausalLMImpl::from_pretrained(std::move(base), flags.adapter, false, 0.05, mode,
+                                                                            std::move(explicit_shadow)));
+    model.shadow->eval();
+  } else {
+    model.peft_shadow = peft::ShadowModel(
+        peft::ShadowModelImpl::from_pretrained(std::move(base), flags.adapter, false, std::move(explicit_shadow)));
+    model.peft_shadow->set_inference_mode(mode);
+    model.peft_shadow->eval();
+  }
+  log_info(fmt::format("{}: {}", flags.adapter, describe(model.format)));  // once loaded: an error stays one line
   return model;
 }
 
@@ -156,7 +202,7 @@ LoadedModel load_model(const ModelFlags& flags, const SamplingFlags& sampling, b
   base->eval();
   loaded.generation = default_generation_config(flags, base->config(), loaded.tokenizer);
   if (flags.adapter.empty()) loaded.decoding = generate::make_decoding_model(base);
-  else loaded.decoding = generate::make_decoding_model(load_shadow_model(flags, base), parse_inference_mode(flags.mode));
+  else loaded.decoding = load_adapter_model(flags, base).decoding(parse_inference_mode(flags.mode));
 
   generate::GenerationConfig& g = loaded.generation;
   if (sampling.max_new_tokens) g.max_new_tokens = *sampling.max_new_tokens;

@@ -12,6 +12,7 @@
 #include "shadowpeft/generate/generation_config.h"
 #include "shadowpeft/models/causal_lm.h"
 #include "shadowpeft/models/loader.h"
+#include "shadowpeft/peft/shadow_model.h"
 #include "shadowpeft/shadow/task_models.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
 
@@ -45,8 +46,28 @@ void add_model_flags(CLI::App* cmd, ModelFlags& flags, ModelFlagSet set = {});
 models::CausalLM load_logged(const std::string& model, models::LoadOptions load);
 // The base model the flags name, in --dtype on --device.
 models::CausalLM load_base_model(const ModelFlags& flags);
-// The adapter the flags name on `base` (with --shadow-model's explicit shadow), for inference.
-ShadowForCausalLM load_shadow_model(const ModelFlags& flags, models::CausalLM base);
+// What an adapter directory holds, told by its files: shadow-peft's (shadow_config.json) or
+// Hugging Face peft's SHADOW tuner (adapter_config.json, peft_type "SHADOW"). Anything else is an
+// error naming the directory and what it found.
+enum class AdapterFormat { ShadowPeft, PeftShadow };
+AdapterFormat adapter_format(const std::string& dir);
+std::string describe(AdapterFormat format);  // "shadow-peft adapter (shadow_config.json)", ...
+
+// An adapter of either format on its base model, for inference in --mode.
+struct AdapterModel {
+  AdapterFormat format;
+  ShadowForCausalLM shadow{nullptr};       // shadow-peft's format
+  peft::ShadowModel peft_shadow{nullptr};  // peft's SHADOW
+  std::unique_ptr<generate::DecodingModel> decoding(InferenceMode mode) const;
+  struct Logits {
+    at::Tensor logits;         // [B, T, V] in the mode
+    at::Tensor shadow_logits;  // the shadow's own prediction (base_shadow), or the logits (shadow_only)
+  };
+  Logits forward(const at::Tensor& input_ids, const models::ForwardOptions& options);
+};
+// The adapter the flags name on `base` (with --shadow-model's explicit shadow), for inference; says
+// which format it found.
+AdapterModel load_adapter_model(const ModelFlags& flags, models::CausalLM base);
 
 struct SamplingFlags {
   std::optional<int64_t> max_new_tokens;

@@ -135,7 +135,7 @@ class Server {
         adapter.shadow_model = it->second;
         shadow_models.erase(it);
       }
-      served_.emplace(name, generate::make_decoding_model(load_shadow_model(adapter, base_model), InferenceMode::BaseShadow));
+      served_.emplace(name, load_adapter_model(adapter, base_model).decoding(InferenceMode::BaseShadow));
       names_.push_back(name);
     }
     if (!shadow_models.empty())

@@ -26,6 +26,7 @@
 #include "shadowpeft/io/model_dir.h"
 #include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/models/loader.h"
+#include "shadowpeft/peft/shadow_model.h"
 #include "shadowpeft/shadow/task_models.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
 #include "shadowpeft/train/dataset_batches.h"
@@ -36,6 +37,74 @@ namespace shadowpeft::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+// A fresh adapter's hyper-parameters: one set of flags for both shadow methods, each flag setting
+// the method's own field (unset: the method's default).
+struct AdapterFlags {
+  std::optional<int64_t> num_shadow_layers, injection_hidden_size, gate_hidden_size, shadow_intermediate_size,
+      shadow_num_attention_heads, shadow_hidden_size;
+  std::optional<double> alpha, dropout, shadow_loss_weight;
+  std::vector<std::string> target_modules, modules_to_save;
+
+  double loss_weight() const { return shadow_loss_weight.value_or(0.05); }
+  // The first flag that shapes a fresh adapter, if any was given ("" otherwise).
+  std::string first_shape_flag() const {
+    const std::pair<bool, const char*> flags[] = {
+        {num_shadow_layers.has_value(), "--num-shadow-layers"}, {injection_hidden_size.has_value(), "--injection-hidden-size"},
+        {gate_hidden_size.has_value(), "--gate-hidden-size"}, {shadow_intermediate_size.has_value(), "--shadow-intermediate-size"},
+        {shadow_num_attention_heads.has_value(), "--shadow-num-attention-heads"}, {shadow_hidden_size.has_value(), "--shadow-hidden-size"},
+        {alpha.has_value(), "--alpha"}, {dropout.has_value(), "--dropout"}, {!target_modules.empty(), "--target-modules"},
+        {!modules_to_save.empty(), "--modules-to-save"}};
+    for (const auto& [set, name] : flags)
+      if (set) return name;
+    return "";
+  }
+
+  ShadowConfig shadow_peft() const {
+    if (shadow_hidden_size)
+      throw ConfigError("--shadow-hidden-size applies to --method peft-shadow (shadow-peft's implicit shadow has the base's "
+                        "width; give a narrower explicit shadow with --shadow-model)");
+    if (!target_modules.empty()) throw ConfigError("--target-modules applies to --method peft-shadow (shadow-peft wraps every block)");
+    ShadowConfig c;
+    auto set = [](auto& field, const auto& flag) {
+      if (flag) field = *flag;
+    };
+    set(c.num_shadow_layers, num_shadow_layers);
+    set(c.injection_hidden_size, injection_hidden_size);
+    set(c.gate_hidden_size, gate_hidden_size);
+    set(c.alpha, alpha);
+    set(c.dropout, dropout);
+    c.shadow_intermediate_size = shadow_intermediate_size;
+    c.shadow_num_attention_heads = shadow_num_attention_heads;
+    c.modules_to_save = modules_to_save;
+    return c;
+  }
+
+  peft::ShadowConfig peft_shadow(peft::TaskType task, const std::string& shadow_model) const {
+    peft::ShadowConfig c;
+    c.task_type = task;
+    auto set = [](auto& field, const auto& flag) {
+      if (flag) field = *flag;
+    };
+    set(c.r, injection_hidden_size);
+    set(c.shadow_alpha, alpha);
+    set(c.shadow_dropout, dropout);
+    set(c.auxiliary_loss_weight, shadow_loss_weight);
+    c.update_hidden_size = gate_hidden_size;
+    if (!shadow_model.empty()) {
+      c.shadow_model = shadow_model;
+    } else {
+      c.shadow_num_hidden_layers = num_shadow_layers;
+      c.shadow_intermediate_size = shadow_intermediate_size;
+      c.shadow_num_attention_heads = shadow_num_attention_heads;
+      c.shadow_hidden_size = shadow_hidden_size;
+    }
+    if (!target_modules.empty()) c.target_modules = peft::ModuleSelector{.names = target_modules};
+    if (!modules_to_save.empty()) c.modules_to_save = modules_to_save;
+    c.validate();
+    return c;
+  }
+};
 
 struct TrainFlags {
   std::string model, tokenizer, adapter, data, eval_data, config, task = "causal_lm";
@@ -51,9 +120,9 @@ struct TrainFlags {
   std::size_t max_length = 512;
   bool packing = false, skip_bad_records = false;
   std::string chat_template_kwargs = "{}";
-  // Fresh adapter (ShadowConfig)
-  ShadowConfig shadow;
-  double shadow_loss_weight = 0.05;
+  // The adapter's method and a fresh adapter's hyper-parameters
+  std::string method;  // "shadow" (shadow-peft's format) or "peft-shadow"; empty: shadow, or --adapter's
+  AdapterFlags adapter_flags;
   // TrainingArguments overrides
   std::optional<std::string> output_dir, lr_scheduler_type;
   std::optional<double> num_train_epochs, learning_rate, weight_decay, max_grad_norm, warmup_ratio, shadow_lr_multiplier;
@@ -132,6 +201,17 @@ c10::Device training_device(const TrainFlags& f) {
 
 bool trains_a_model(const TrainFlags& f) { return f.task == "shadow_pretraining" || f.task == "projection_alignment"; }
 
+// The adapter method: --adapter's format when continuing one (a --method that disagrees is an
+// error), else --method (default shadow).
+std::string adapter_method(const TrainFlags& f) {
+  if (f.adapter.empty()) return f.method.empty() ? "shadow" : f.method;
+  const AdapterFormat format = adapter_format(f.adapter);
+  const std::string found = format == AdapterFormat::PeftShadow ? "peft-shadow" : "shadow";
+  if (!f.method.empty() && f.method != found)
+    throw ConfigError(fmt::format("--method {}: --adapter {} is a {}", f.method, f.adapter, describe(format)));
+  return found;
+}
+
 // Flag combinations that cannot work, before anything is loaded.
 void check_flags(const TrainFlags& f) {
   training_device(f);  // throws on an unknown or unavailable device
@@ -143,6 +223,23 @@ void check_flags(const TrainFlags& f) {
     throw ConfigError(fmt::format("--teacher applies to --task projection_alignment only (this is --task {})", f.task));
   if (trains_a_model(f) && !f.shadow_model.empty())
     throw ConfigError(fmt::format("--shadow-model does not apply to --task {}: it trains the model in --model itself", f.task));
+  if (trains_a_model(f) && !f.method.empty())
+    throw ConfigError(fmt::format("--method does not apply to --task {}: it trains the model in --model itself", f.task));
+  if (trains_a_model(f)) return;
+  const std::string method = adapter_method(f);  // an --adapter that is no adapter, or of another --method
+  const AdapterFlags& a = f.adapter_flags;
+  if (!f.adapter.empty()) {
+    if (const std::string flag = a.first_shape_flag(); !flag.empty())
+      throw ConfigError(fmt::format("{} shapes a fresh adapter; --adapter {} brings its own config", flag, f.adapter));
+    if (method == "peft-shadow" && a.shadow_loss_weight)
+      throw ConfigError(fmt::format("--shadow-loss-weight: the peft adapter {} keeps its auxiliary_loss_weight in "
+                                    "adapter_config.json",
+                                    f.adapter));
+  } else if (method == "peft-shadow") {
+    (void)a.peft_shadow(peft::TaskType::CausalLM, f.shadow_model);
+  } else {
+    a.shadow_peft().validate();
+  }
 }
 
 // --shadow-model, loaded as the base is (float32, on the training device); null without it.
@@ -167,19 +264,26 @@ std::unique_ptr<train::TrainingTask> make_task(const TrainFlags& f, models::Caus
     return train::make_projection_alignment_task(base, teacher->output_embedding(), options);
   }
   models::CausalLM shadow = explicit_shadow(f);
+  const AdapterFlags& a = f.adapter_flags;
+  if (adapter_method(f) == "peft-shadow") {
+    const auto task = f.task == "seq_cls" ? peft::TaskType::SequenceClassification : peft::TaskType::CausalLM;
+    if (f.adapter.empty())
+      return train::make_training_task(peft::get_peft_model(base, a.peft_shadow(task, f.shadow_model), shadow));
+    return train::make_training_task(
+        peft::ShadowModel(peft::ShadowModelImpl::from_pretrained(base, f.adapter, trainable, shadow)));
+  }
   if (f.task == "seq_cls") {
     if (f.adapter.empty()) {
-      const ShadowConfig config = ShadowForSequenceClassificationImpl::fresh_adapter_config(f.shadow);
-      return train::make_training_task(
-          ShadowForSequenceClassification(get_shadow_model(base, config, shadow), f.shadow_loss_weight));
+      const ShadowConfig config = ShadowForSequenceClassificationImpl::fresh_adapter_config(a.shadow_peft());
+      return train::make_training_task(ShadowForSequenceClassification(get_shadow_model(base, config, shadow), a.loss_weight()));
     }
     return train::make_training_task(ShadowForSequenceClassification(ShadowForSequenceClassificationImpl::from_pretrained(
-        base, f.adapter, trainable, f.shadow_loss_weight, InferenceMode::BaseShadow, shadow)));
+        base, f.adapter, trainable, a.loss_weight(), InferenceMode::BaseShadow, shadow)));
   }
   if (f.adapter.empty())
-    return train::make_training_task(ShadowForCausalLM(get_shadow_model(base, f.shadow, shadow), f.shadow_loss_weight));
+    return train::make_training_task(ShadowForCausalLM(get_shadow_model(base, a.shadow_peft(), shadow), a.loss_weight()));
   return train::make_training_task(ShadowForCausalLM(
-      ShadowForCausalLMImpl::from_pretrained(base, f.adapter, trainable, f.shadow_loss_weight, InferenceMode::BaseShadow, shadow)));
+      ShadowForCausalLMImpl::from_pretrained(base, f.adapter, trainable, a.loss_weight(), InferenceMode::BaseShadow, shadow)));
 }
 
 // One line per evaluated model: eval_<mode>_{loss,perplexity,accuracy}.
@@ -235,7 +339,9 @@ models::CausalLM load_base(const TrainFlags& f, const fs::path& model_dir, const
   std::string source;
   if (f.num_labels) {
     num_labels = *f.num_labels, source = "--num-labels";
-  } else if (const auto saved = f.adapter.empty() ? std::nullopt : ShadowForSequenceClassificationImpl::saved_num_labels(f.adapter)) {
+  } else if (const auto saved = f.adapter.empty()                                     ? std::nullopt
+                                 : adapter_format(f.adapter) == AdapterFormat::PeftShadow ? peft::ShadowModelImpl::saved_num_labels(f.adapter)
+                                 : ShadowForSequenceClassificationImpl::saved_num_labels(f.adapter)) {
     num_labels = *saved, source = f.adapter;
   } else {
     for (const auto* examples : {&train_set.examples, &eval_examples})
@@ -343,6 +449,7 @@ void run_train(const TrainFlags& f) {
                          args.per_device_train_batch_size * args.gradient_accumulation_steps * group->world_size()));
   }
   Prepared p = prepare(f, args, true);
+  log_info(p.task->trainable_parameters_string());
   train::Trainer trainer(*p.task, args, *p.train, p.eval.get());
   trainer.set_process_group(group.get());
   std::map<std::string, double> before;
@@ -425,7 +532,8 @@ void add_common(CLI::App* cmd, TrainFlags& f) {
   cmd->add_flag("--packing", f.packing, "Concatenate examples into blocks of --max-length tokens");
   cmd->add_flag("--skip-bad-records", f.skip_bad_records, "Skip malformed records (counted) instead of stopping at the first");
   cmd->add_option("--chat-template-kwargs", f.chat_template_kwargs, "Extra chat template variables as JSON, e.g. '{\"enable_thinking\": false}'");
-  cmd->add_option("--shadow-loss-weight", f.shadow_loss_weight, "Weight of the shadow head's loss (default 0.05)");
+  cmd->add_option("--shadow-loss-weight,--auxiliary-loss-weight", f.adapter_flags.shadow_loss_weight,
+                  "Weight of the shadow prediction's loss (default 0.05)");
   cmd->add_option("--num-labels", f.num_labels,
                   "seq_cls over a causal-LM --model: classes of the new score head (default: the adapter's, else the data's)");
   cmd->add_flag("--json", f.json, "Print a JSON summary on stdout");
@@ -439,16 +547,29 @@ void add_train_command(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
   CLI::App* cmd = app.add_subcommand("train", "Fine-tune a ShadowPEFT adapter on a dataset (JSONL, JSON or CSV)");
   add_common(cmd, *f);
-  cmd->add_option("--data", f->data, "Training data: {text} | {prompt, completion} | {messages} | {text, label} records")->required();
+  cmd->add_option("--data", f->data, "Training data: {text} | {prompt, completion} | {messages} | {text, label} | {input_ids[, labels]} records")->required();
   cmd->add_option("--eval-data", f->eval_data, "Evaluation data (same format)");
   cmd->add_option("--eval-fraction", f->eval_fraction, "Hold out this fraction of --data for evaluation");
   cmd->add_option("--adapter", f->adapter, "Continue training this adapter (default: a fresh one from the shadow flags)");
-  cmd->add_option("--num-shadow-layers", f->shadow.num_shadow_layers, "Layers of the fresh shadow (default 1)");
-  cmd->add_option("--injection-hidden-size", f->shadow.injection_hidden_size, "Injection rank (default 16)");
-  cmd->add_option("--gate-hidden-size", f->shadow.gate_hidden_size, "Update gate width (default 10)");
-  cmd->add_option("--alpha", f->shadow.alpha, "Injection scale (default 0.1)");
-  cmd->add_option("--dropout", f->shadow.dropout, "Adapter dropout (default 0.2)");
-  cmd->add_option("--shadow-intermediate-size", f->shadow.shadow_intermediate_size, "MLP width of the shadow (default: the base's)");
+  cmd->add_option("--method", f->method,
+                  "shadow (default: shadow-peft's adapter files) or peft-shadow (Hugging Face peft's SHADOW tuner); "
+                  "with --adapter: that adapter's")
+      ->check(CLI::IsMember({"shadow", "peft-shadow"}));
+  AdapterFlags& a = f->adapter_flags;
+  cmd->add_option("--num-shadow-layers,--shadow-num-hidden-layers", a.num_shadow_layers, "Layers of the fresh shadow (default 1)");
+  cmd->add_option("--injection-hidden-size,--r", a.injection_hidden_size, "Injection rank (default: shadow 16, peft-shadow 8)");
+  cmd->add_option("--gate-hidden-size,--update-hidden-size", a.gate_hidden_size,
+                  "Width of the update MLPs (default: shadow 10, peft-shadow the rank)");
+  cmd->add_option("--alpha,--shadow-alpha", a.alpha, "Injection scale (default 0.1)");
+  cmd->add_option("--dropout,--shadow-dropout", a.dropout, "Adapter dropout (default 0.2)");
+  cmd->add_option("--shadow-intermediate-size", a.shadow_intermediate_size, "MLP width of the shadow (default: the base's)");
+  cmd->add_option("--shadow-num-attention-heads", a.shadow_num_attention_heads, "Attention heads of the shadow (default: the base's)");
+  cmd->add_option("--shadow-hidden-size", a.shadow_hidden_size,
+                  "peft-shadow: width of the mirror shadow (default: the base's; a projection maps it back)");
+  cmd->add_option("--target-modules", a.target_modules,
+                  "peft-shadow: the decoder blocks to wrap, e.g. model.layers.4 model.layers.5 (default: all; contiguous)");
+  cmd->add_option("--modules-to-save", a.modules_to_save,
+                  "Heads trained and saved with the adapter (shadow: lm_head, shadow_lm_head, ...; peft-shadow: lm_head)");
   cmd->add_option("--teacher", f->teacher, "projection_alignment: the small model whose own LM head teaches (and whose tokenizer is used by default)");
   cmd->add_option("--distill-alpha", f->alignment.alpha, "projection_alignment: weight of distillation vs. cross-entropy (default 0.7)");
   cmd->add_option("--distill-loss", f->distill_loss, "projection_alignment: kld (default), mse or both (averaged)")
@@ -503,7 +624,8 @@ void add_eval_command(CLI::App& app) {
   add_common(cmd, *f);
   cmd->add_option("--data", f->data, "Evaluation data (JSONL, JSON or CSV)")->required();
   cmd->add_option("--adapter", f->adapter,
-                  "The ShadowPEFT adapter directory (causal_lm and seq_cls tasks; none: the base model alone)");
+                  "The adapter directory, shadow-peft's or peft's SHADOW (causal_lm and seq_cls tasks; none: the base "
+                  "model alone)");
   cmd->add_option("--teacher", f->teacher, "projection_alignment: the small model whose head is compared");
   cmd->add_option("--eval-batch-size,--per_device_eval_batch_size", f->eval_batch_size, "Batch size (default 8)");
   cmd->callback([f] { run_eval(*f); });

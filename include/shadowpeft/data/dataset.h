@@ -4,6 +4,7 @@
 // loss is taken, and not shifted (the model shifts them when it computes the loss).
 //
 // Record kinds, detected from the first record's keys (field names configurable) unless forced:
+//   Tokenized         {"input_ids": [...], "labels"?, "attention_mask"?}  when `input_ids` is present
 //   Messages          {"messages": [{"role", "content"}, ...]}   when `messages` is present
 //   PromptCompletion  {"prompt", "completion"}                   when both are present
 //   Classification    {"text", "label"}                          when both are present
@@ -33,6 +34,17 @@
 //   Classification:   encode(text, true); the example's class label is `label` (an int, or a string
 //                     mapped to its index in `label_names`, or in the sorted distinct labels when
 //                     `label_names` is empty).
+//   Tokenized:        a tokenized Hugging Face dataset row, used as given (no tokenizer call, no eos
+//                     appended). input_ids: a non-empty list of ints; labels (optional, same length):
+//                     -100 or a token id, default labels = input_ids (loss on every token, as
+//                     DataCollatorForLanguageModeling(mlm=False) gives); attention_mask (optional,
+//                     same length, 0 or 1): positions where it is 0 are padding and are dropped from
+//                     input_ids and labels (the collator pads again). Every kept id and label other
+//                     than -100 must be a token of the tokenizer (0 <= id < vocab_size(), or an added
+//                     token's id): ids past the tokenizer's vocabulary are not tokens, even where the
+//                     model's embedding has rows for them. The field names are fixed: they are the
+//                     ones transformers models take. Checked before `text`, since tokenized datasets
+//                     often keep their text column. Not readable from CSV (a field is a string).
 // Then every example is cut to `max_length` tokens (keeping the start); an example left without a
 // loss token (all labels -100) is dropped and counted. With `packing`, examples are not cut: all
 // ids and labels are concatenated in file order and cut into blocks of `max_length` (the last block
@@ -42,7 +54,8 @@
 // `.csv` (a header row, then RFC 4180 records: quoted fields may hold commas, newlines and doubled
 // quotes; every field is a string, except that the label field is an int when it reads as one).
 // A UTF-8 byte order mark is ignored. A bad record (invalid JSON, not an object, missing field,
-// wrong type, unknown role, text the tokenizer rejects, a chat template error) throws LoadError
+// wrong type, unknown role, text the tokenizer rejects, a chat template error, a token id outside
+// the tokenizer's vocabulary, lists of different lengths) throws LoadError
 // "FILE:LINE: what is wrong", LINE being the line where the record starts; with `skip_bad_records`
 // it is skipped and counted instead.
 #include <cstddef>
@@ -57,9 +70,9 @@
 
 namespace shadowpeft::data {
 
-enum class RecordKind { Auto, Text, PromptCompletion, Messages, Classification };
+enum class RecordKind { Auto, Text, PromptCompletion, Messages, Classification, Tokenized };
 
-// "auto", "text", "prompt_completion", "messages", "classification".
+// "auto", "text", "prompt_completion", "messages", "classification", "tokenized".
 std::string to_string(RecordKind kind);
 // The inverse of to_string; ConfigError listing the accepted names otherwise.
 RecordKind parse_record_kind(const std::string& name);
@@ -68,7 +81,7 @@ RecordKind parse_record_kind(const std::string& name);
 struct DatasetOptions {
   RecordKind kind = RecordKind::Auto;  // Auto: detected from the first valid record's keys
   std::size_t max_length = 1024;       // tokens per example (or per block with packing); must be > 0
-  bool append_eos = true;              // Text and PromptCompletion end with the eos token
+  bool append_eos = true;              // Text and PromptCompletion end with the eos token (not Tokenized)
   std::string text_field = "text";
   std::string prompt_field = "prompt";
   std::string completion_field = "completion";
@@ -105,7 +118,8 @@ struct Dataset {
 };
 
 // Reads and tokenizes `path` (.jsonl, .json or .csv). ConfigError for invalid options or a tokenizer
-// without the chat template Messages need; LoadError for unreadable files and bad records.
+// without the chat template Messages need; LoadError for unreadable files, bad records and
+// Tokenized records in a .csv file.
 Dataset load_dataset(const std::filesystem::path& path, const tokenizer::Tokenizer& tokenizer,
                      const DatasetOptions& options = {});
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shadowpeft/models/causal_lm.h"
+#include "shadowpeft/peft/shadow_model.h"
 #include "shadowpeft/shadow/task_models.h"
 
 namespace shadowpeft::generate {
@@ -44,5 +45,8 @@ class DecodingModel {
 std::unique_ptr<DecodingModel> make_decoding_model(models::CausalLM model);
 // ShadowPEFT in `mode`: base_shadow scores with the base head, shadow_only with the shadow head.
 std::unique_ptr<DecodingModel> make_decoding_model(ShadowForCausalLM model, InferenceMode mode);
+// peft's SHADOW adapter (causal LM) in `mode`: base_shadow scores with the base's head (or its
+// trained copy), shadow_only with head(s0), as peft's unload_shadow() model.
+std::unique_ptr<DecodingModel> make_decoding_model(peft::ShadowModel model, InferenceMode mode);
 
 }  // namespace shadowpeft::generate

@@ -89,6 +89,10 @@ class CausalLMImpl : public torch::nn::Module {
   // Final hidden states after the last norm (and projection): [B, T, output_hidden_size].
   at::Tensor hidden_states(const at::Tensor& input_ids, const ForwardOptions& options = {});
   at::Tensor logits_from_hidden(const at::Tensor& hidden) const;
+  // The logits with `head_weight` (of output_embedding()'s shape) in place of the head's matrix.
+  at::Tensor logits_from_hidden(const at::Tensor& hidden, const at::Tensor& head_weight) const {
+    return head_->scores_with(hidden, head_weight);
+  }
   // Logits of the last position only, [B, V] (the head never sees the other positions): what
   // generation scores the next token with.
   at::Tensor last_token_logits(const at::Tensor& input_ids, const ForwardOptions& options = {});

@@ -17,7 +17,10 @@ class OutputHead {
  public:
   virtual ~OutputHead() = default;
   // Per-token scores: [..., output_hidden_size] → [..., out] (vocabulary or labels).
-  virtual at::Tensor scores(const at::Tensor& hidden) const = 0;
+  at::Tensor scores(const at::Tensor& hidden) const { return scores_with(hidden, weight()); }
+  // The same scores with another matrix of weight()'s shape in its place: a trained copy of the
+  // head that an adapter keeps beside the frozen original (peft's modules_to_save).
+  virtual at::Tensor scores_with(const at::Tensor& hidden, const at::Tensor& weight) const = 0;
   // The matrix applied last, [out, in]: lm_head.weight, the tied embeddings or score.weight.
   virtual at::Tensor weight() const = 0;
   // The head's own Linear (lm_head, score); null when it reuses the embeddings.

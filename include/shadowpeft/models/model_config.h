@@ -244,7 +244,7 @@ std::string to_string(NormPlacement placement);  // pre, sandwich, post
 // `num_layers` layers and, when set, other sizes for every layer.
 struct DerivedSizes {
   int64_t num_layers = 0;
-  std::optional<int64_t> intermediate_size, num_attention_heads, num_key_value_heads, head_dim;
+  std::optional<int64_t> hidden_size, intermediate_size, num_attention_heads, num_key_value_heads, head_dim;
 };
 
 // The config of a smaller model of `base`'s family, as transformers builds it from a config.json

@@ -50,7 +50,4 @@ class ShadowUpdateModelImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ShadowUpdateModel);
 
-// torch.nn.Linear's default initialisation (kaiming-uniform weight, a = sqrt(5)).
-void init_linear_like_torch(models::LinearImpl& linear);
-
 }  // namespace shadowpeft

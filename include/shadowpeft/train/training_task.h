@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "shadowpeft/peft/shadow_model.h"
 #include "shadowpeft/shadow/task_models.h"
 
 namespace shadowpeft::train {
@@ -52,6 +53,9 @@ class TrainingTask {
   // What training produces, in the files its users load: shadow-peft's adapter files, or a model
   // directory for the pretraining and alignment modes.
   virtual void save_pretrained(const std::filesystem::path& dir) = 0;
+  // The trainable and total parameter counts, as the method's Python package prints them
+  // (print_trainable_parameters); by default peft's wording over module().
+  virtual std::string trainable_parameters_string();
   // Called before the micro-batches of optimizer step `step` (0-based) of `total_steps`.
   virtual void begin_step(int64_t /*step*/, int64_t /*total_steps*/) {}
 
@@ -61,6 +65,8 @@ class TrainingTask {
 
 std::unique_ptr<TrainingTask> make_training_task(ShadowForCausalLM model);
 std::unique_ptr<TrainingTask> make_training_task(ShadowForSequenceClassification model);
+// peft's SHADOW adapter (CAUSAL_LM or SEQ_CLS); saves adapter_config.json + adapter_model.safetensors.
+std::unique_ptr<TrainingTask> make_training_task(peft::ShadowModel model);
 
 // Shadow pretraining (upstream run_shadow_pretraining.py): next-token training of a causal LM on its
 // own — typically the small model that becomes an explicit shadow — with its input embeddings and

@@ -68,6 +68,7 @@ class Gpt2Descriptor final : public ModelDescriptor {
       {"model.layers.{i}.self_attn", "transformer.h.{i}.attn"},  // c_attn, fused below
       {"model.layers.{i}.mlp.up_proj", "transformer.h.{i}.mlp.c_fc", true},
       {"model.layers.{i}.mlp.down_proj", "transformer.h.{i}.mlp.c_proj", true},
+      {"model.layers.{i}", "transformer.h.{i}"},  // the block itself (what adapters that wrap blocks name)
   };
   inline static const FusedModules kFused[] = {{"model.layers.{i}.self_attn.c_attn", {"q_proj", "k_proj", "v_proj"}, true}};
 };

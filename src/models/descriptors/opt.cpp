@@ -69,6 +69,7 @@ class OptDescriptor final : public ModelDescriptor {
       {"model.layers.{i}.self_attn", "model.decoder.layers.{i}.self_attn"},
       {"model.layers.{i}.mlp.up_proj", "model.decoder.layers.{i}.fc1"},
       {"model.layers.{i}.mlp.down_proj", "model.decoder.layers.{i}.fc2"},
+      {"model.layers.{i}", "model.decoder.layers.{i}"},  // the block itself (what adapters that wrap blocks name)
   };
 };
 
