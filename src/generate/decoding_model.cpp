@@ -44,8 +44,8 @@ class CausalLMDecoding final : public DecodingModel {
   std::optional<models::KVCache> cache_;
 };
 
-// An adapter model in a mode, with the caches it keeps (its base's and its shadow backbone's):
-// shadow-peft's ShadowForCausalLM or peft's SHADOW model.
+// An adapter model in a mode, with the caches it keeps (its base's, and its shadow backbone's):
+// shadow-peft's ShadowForCausalLM, peft's SHADOW model or peft's LoRA.
 template <typename Model>
 class AdapterDecoding final : public DecodingModel {
  public:
@@ -66,7 +66,8 @@ class AdapterDecoding final : public DecodingModel {
   std::vector<models::KVCache*> caches() override {
     std::vector<models::KVCache*> out;
     if (caches_ && caches_->base) out.push_back(&*caches_->base);
-    if (caches_ && caches_->shadow) out.push_back(&*caches_->shadow);
+    if constexpr (requires(Caches c) { c.shadow; })
+      if (caches_ && caches_->shadow) out.push_back(&*caches_->shadow);
     return out;
   }
 
@@ -110,6 +111,11 @@ std::unique_ptr<DecodingModel> make_decoding_model(ShadowForCausalLM model, Infe
 
 std::unique_ptr<DecodingModel> make_decoding_model(peft::ShadowModel model, InferenceMode mode) {
   return std::make_unique<AdapterDecoding<peft::ShadowModel>>(std::move(model), mode);
+}
+
+std::unique_ptr<DecodingModel> make_decoding_model(peft::LoraModel model, InferenceMode mode) {
+  (void)model->new_decoding_caches(1, 1, mode);  // an unsupported mode fails here, not at the first token
+  return std::make_unique<AdapterDecoding<peft::LoraModel>>(std::move(model), mode);
 }
 
 }  // namespace shadowpeft::generate

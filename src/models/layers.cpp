@@ -31,7 +31,10 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool has_bias)
   if (has_bias) bias = register_parameter("bias", new_parameter({out_features}));
 }
 
-at::Tensor LinearImpl::forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+at::Tensor LinearImpl::forward(const at::Tensor& x) const {
+  const at::Tensor y = at::linear(x, weight, bias);
+  return adapter ? y + adapter->delta(x) : y;
+}
 
 EmbeddingImpl::EmbeddingImpl(int64_t num_embeddings, int64_t dim) {
   weight = register_parameter("weight", new_parameter({num_embeddings, dim}));

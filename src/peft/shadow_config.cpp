@@ -3,16 +3,14 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <regex>
-
+#include "config_reader.h"
 #include "shadowpeft/core/error.h"
 
 namespace shadowpeft::peft {
 namespace fs = std::filesystem;
+using detail::FieldReader, detail::kAdapterConfigFile, detail::optional_json, detail::selector_json;
 
 namespace {
-
-constexpr const char* kConfigFile = "adapter_config.json";
 
 // The keys this struct owns; every other key of adapter_config.json is kept in `other`.
 constexpr const char* kOwnKeys[] = {
@@ -21,97 +19,7 @@ constexpr const char* kOwnKeys[] = {
     "shadow_intermediate_size", "share_embeddings", "update_hidden_size", "auxiliary_loss_weight",
     "layers_to_transform", "layers_pattern", "modules_to_save", "base_model_name_or_path", "inference_mode", "peft_type"};
 
-class FieldReader {
- public:
-  FieldReader(const io::Json& json, const fs::path& source) : json_(json), source_(source) {}
-  std::string where(const std::string& key) const { return fmt::format("{}: field '{}'", source_.string(), key); }
-  const io::Json* get(const std::string& key) const {
-    const auto it = json_.find(key);
-    return it == json_.end() || it->is_null() ? nullptr : &*it;
-  }
-  int64_t integer(const std::string& key, int64_t fallback) const {
-    const io::Json* v = get(key);
-    if (!v) return fallback;
-    if (!v->is_number_integer()) throw ConfigError(fmt::format("{} must be an integer, got {}", where(key), v->dump()));
-    return v->get<int64_t>();
-  }
-  std::optional<int64_t> optional_integer(const std::string& key) const {
-    return get(key) ? std::optional(integer(key, 0)) : std::nullopt;
-  }
-  double number(const std::string& key, double fallback) const {
-    const io::Json* v = get(key);
-    if (!v) return fallback;
-    if (!v->is_number()) throw ConfigError(fmt::format("{} must be a number, got {}", where(key), v->dump()));
-    return v->get<double>();
-  }
-  bool boolean(const std::string& key, bool fallback) const {
-    const io::Json* v = get(key);
-    if (!v) return fallback;
-    if (!v->is_boolean()) throw ConfigError(fmt::format("{} must be true or false, got {}", where(key), v->dump()));
-    return v->get<bool>();
-  }
-  std::string string(const std::string& key, const std::string& fallback) const {
-    const io::Json* v = get(key);
-    if (!v) return fallback;
-    if (!v->is_string()) throw ConfigError(fmt::format("{} must be a string, got {}", where(key), v->dump()));
-    return v->get<std::string>();
-  }
-  // A list of strings, or (when `one_allowed`) a single string standing for a list of one.
-  std::optional<std::vector<std::string>> strings(const std::string& key, bool one_allowed) const {
-    const io::Json* v = get(key);
-    if (!v) return std::nullopt;
-    if (one_allowed && v->is_string()) return std::vector{v->get<std::string>()};
-    if (!v->is_array()) throw ConfigError(fmt::format("{} must be a list of strings, got {}", where(key), v->dump()));
-    std::vector<std::string> out;
-    for (const auto& item : *v) {
-      if (!item.is_string()) throw ConfigError(fmt::format("{} must hold strings, got {}", where(key), item.dump()));
-      out.push_back(item.get<std::string>());
-    }
-    return out;
-  }
-  std::optional<ModuleSelector> selector(const std::string& key) const {
-    const io::Json* v = get(key);
-    if (!v) return std::nullopt;
-    ModuleSelector s;
-    if (v->is_string()) {
-      s.pattern = v->get<std::string>();
-      try {
-        (void)std::regex(*s.pattern);
-      } catch (const std::regex_error& e) {
-        throw ConfigError(fmt::format("{} is not a valid regular expression ({}): {}", where(key), e.what(), *s.pattern));
-      }
-    } else {
-      s.names = *strings(key, false);
-    }
-    return s;
-  }
-
- private:
-  const io::Json& json_;
-  const fs::path& source_;
-};
-
-io::Json selector_json(const std::optional<ModuleSelector>& s) {
-  if (!s) return nullptr;
-  if (s->pattern) return *s->pattern;
-  return s->names;
-}
-
-template <typename T>
-io::Json optional_json(const std::optional<T>& v) {
-  return v ? io::Json(*v) : io::Json(nullptr);
-}
-
 }  // namespace
-
-std::string to_string(TaskType task) { return task == TaskType::CausalLM ? "CAUSAL_LM" : "SEQ_CLS"; }
-
-bool ModuleSelector::matches(const std::string& key) const {
-  if (pattern) return std::regex_match(key, std::regex(*pattern));
-  for (const std::string& name : names)
-    if (key == name || key.ends_with("." + name)) return true;
-  return false;
-}
 
 void ShadowConfig::validate() const {
   auto at_least = [](const char* field, int64_t v, int64_t min) {
@@ -237,23 +145,13 @@ ShadowConfig ShadowConfig::from_json(const io::Json& json, const fs::path& sourc
 
 void ShadowConfig::save_pretrained(const fs::path& dir) const {
   fs::create_directories(dir);
-  io::write_json_file(dir / kConfigFile, to_json(), {.indent = 2, .sort_keys = true, .trailing_newline = false});
+  io::write_json_file(dir / kAdapterConfigFile, to_json(), {.indent = 2, .sort_keys = true, .trailing_newline = false});
 }
 
 ShadowConfig ShadowConfig::from_pretrained(const fs::path& dir) {
-  const fs::path file = dir / kConfigFile;
-  if (!fs::exists(file)) throw LoadError(fmt::format("{}: no {} (not a peft adapter directory)", dir.string(), kConfigFile));
+  const fs::path file = dir / kAdapterConfigFile;
+  if (!fs::exists(file)) throw LoadError(fmt::format("{}: no {} (not a peft adapter directory)", dir.string(), kAdapterConfigFile));
   return from_json(io::read_json_file(file), file);
-}
-
-std::optional<std::string> adapter_peft_type(const fs::path& dir) {
-  const fs::path file = dir / kConfigFile;
-  if (!fs::exists(file)) return std::nullopt;
-  const io::Json json = io::read_json_file(file);
-  const auto it = json.is_object() ? json.find("peft_type") : json.end();
-  if (it == json.end() || !it->is_string())
-    throw ConfigError(fmt::format("{}: field 'peft_type' must be a string naming the adapter's method", file.string()));
-  return it->get<std::string>();
 }
 
 }  // namespace shadowpeft::peft

@@ -5,11 +5,9 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
-#include <regex>
-#include <unordered_set>
 
+#include "adapter_support.h"
 #include "shadowpeft/core/error.h"
-#include "shadowpeft/core/format.h"
 #include "shadowpeft/models/backbone_state.h"
 #include "shadowpeft/models/descriptor.h"
 #include "shadowpeft/models/initialization.h"
@@ -25,37 +23,6 @@ namespace {
 constexpr const char* kAdapterFile = "adapter_model.safetensors";
 // peft keeps the adapter name inside the keys of its shadow containers; files always say "default".
 constexpr const char* kAdapterName = "default";
-
-// peft's layer index of a module key for layers_to_transform (check_target_module_exists): the
-// first number between dots after `pattern` (any segment when no pattern is given). A key must
-// continue past the number, so a block's own key ("model.layers.3") never has one.
-std::optional<int64_t> layer_index(const std::string& key, const std::optional<std::vector<std::string>>& patterns) {
-  std::vector<std::string> regexes;
-  if (!patterns || patterns->empty()) regexes.push_back(R"(.*?\.[^.]*\.(\d+)\.)");
-  else
-    for (const std::string& p : *patterns) regexes.push_back("(?:^|.*?\\.)" + p + R"(\.(\d+)\.)");
-  for (const std::string& r : regexes) {
-    std::smatch m;
-    if (std::regex_search(key, m, std::regex(r), std::regex_constants::match_continuous)) return std::stoll(m[1].str());
-  }
-  return std::nullopt;
-}
-
-bool selected(const ShadowConfig& config, const std::string& key) {
-  if (config.exclude_modules && config.exclude_modules->matches(key)) return false;
-  if (config.modules_to_save)
-    for (const std::string& m : *config.modules_to_save)
-      if (std::regex_match(key, std::regex("(^|.*\\.)" + m + "($|\\..*)"))) return false;
-  if (!config.target_modules) return true;  // peft then names every block in target_modules
-  const ModuleSelector& targets = *config.target_modules;
-  if (targets.pattern) return targets.matches(key);
-  if (std::find(targets.names.begin(), targets.names.end(), key) != targets.names.end()) return true;
-  if (!targets.matches(key)) return false;
-  if (!config.layers_to_transform || config.layers_to_transform->empty()) return true;
-  const std::optional<int64_t> index = layer_index(key, config.layers_pattern);
-  return index && std::find(config.layers_to_transform->begin(), config.layers_to_transform->end(), *index) !=
-                      config.layers_to_transform->end();
-}
 
 // The pooled position of each row: its last attended token (peft's _pool_last_token), whatever the
 // padding side; the last position without a mask.
@@ -121,7 +88,10 @@ std::pair<int64_t, int64_t> select_blocks(const ShadowConfig& config, int64_t nu
                                           const std::function<std::string(int64_t)>& block_key) {
   std::vector<int64_t> chosen;
   for (int64_t i = 0; i < num_layers; ++i)
-    if (selected(config, block_key(i))) chosen.push_back(i);
+    if (targets_module({config.target_modules, config.exclude_modules, config.layers_to_transform, config.layers_pattern,
+                        config.modules_to_save},
+                       block_key(i)))
+      chosen.push_back(i);
   if (chosen.empty())
     throw ConfigError(fmt::format("peft SHADOW: target_modules / layers_to_transform select none of the {} decoder blocks "
                                   "({} .. {}); name whole blocks, e.g. \"{}\"",
@@ -193,17 +163,8 @@ ShadowModelImpl::ShadowModelImpl(models::CausalLM base, ShadowConfig config, mod
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = first_block_; i <= last_block; ++i) layers->push_back(ShadowLayer(hidden, config_));
 
-  // modules_to_save: the base's head is the one module that can be named (a SEQ_CLS adapter always
-  // trains its classifier, as peft adds "classifier" and "score").
-  bool copy_head = is_classifier();
-  if (config_.modules_to_save)
-    for (const std::string& name : *config_.modules_to_save) {
-      if (name == head_module()) copy_head = true;
-      else if (!(is_classifier() && (name == "classifier" || name == "score")))
-        throw UnsupportedError(fmt::format("peft SHADOW: modules_to_save names '{}'; only the base's head ('{}') can be saved "
-                                           "with the adapter",
-                                           name, head_module()));
-    }
+  // modules_to_save: the base's head is the one module that can be named.
+  const bool copy_head = detail::saves_head_copy(config_.modules_to_save, head_module(), is_classifier(), "SHADOW");
   if (copy_head) head_copy = register_parameter("head_copy", base_model->output_embedding().detach().clone());
   if (is_classifier()) {
     const at::Tensor score = base_model->output_embedding();
@@ -221,9 +182,7 @@ std::string ShadowModelImpl::block_key(int64_t i) const {
   return base_model->config().descriptor->checkpoint_name(fmt::format("model.layers.{}", i));
 }
 
-std::string ShadowModelImpl::head_module() const {
-  return is_classifier() ? "score" : base_model->config().descriptor->output_embedding_name();
-}
+std::string ShadowModelImpl::head_module() const { return detail::head_module_name(*base_model); }
 
 void ShadowModelImpl::set_adapter_trainable(bool trainable) {
   for (torch::nn::Module* m : {module_or_null(shadow_backbone), module_or_null(shadow_projection), module_or_null(layers),
@@ -370,24 +329,10 @@ io::TensorMap ShadowModelImpl::adapter_gradients() {
 }
 
 void ShadowModelImpl::load_adapter_state_dict(const io::TensorMap& state, const std::string& source) {
-  // Invert the naming of adapter_tensors: every key it would write must be present.
   const io::TensorMap expected = adapter_state_dict();
-  std::vector<std::string> missing, unexpected;
-  for (const auto& [name, t] : expected)
-    if (!state.contains(name)) missing.push_back(name);
-  for (const auto& [name, t] : state)
-    if (!expected.contains(name)) unexpected.push_back(name);
-  if (!missing.empty() || !unexpected.empty()) {
-    auto list = [](const std::vector<std::string>& v) {
-      return v.size() <= 6 ? fmt::format("{}", fmt::join(v, ", "))
-                           : fmt::format("{}, ... ({} in all)", fmt::join(v.begin(), v.begin() + 6, ", "), v.size());
-    };
-    std::string message = fmt::format("{}: the tensors do not fit this adapter (wrapped blocks {}..{} of {})", source,
-                                      first_block_, wrapped_blocks().second, base_model->config().architecture);
-    if (!missing.empty()) message += fmt::format("; missing: {}", list(missing));
-    if (!unexpected.empty()) message += fmt::format("; unexpected: {}", list(unexpected));
-    throw LoadError(message);
-  }
+  detail::check_adapter_keys(expected, state, source,
+                             fmt::format("peft SHADOW on blocks {}..{} of {}", first_block_, wrapped_blocks().second,
+                                         base_model->config().architecture));
   // The backbone's tensors go through the family's layout (transposes, fused modules); the rest
   // are our parameters as they are.
   const std::string backbone_prefix = fmt::format("base_model.shadow_backbone.{}.", kAdapterName);
@@ -395,15 +340,7 @@ void ShadowModelImpl::load_adapter_state_dict(const io::TensorMap& state, const 
   for (const auto& [name, t] : state)
     if (name.starts_with(backbone_prefix)) backbone.emplace(name.substr(backbone_prefix.size()), t);
   models::load_backbone_state_dict(*shadow_backbone, backbone_config_, std::move(backbone), source + " (shadow_backbone)");
-  torch::NoGradGuard no_grad;
-  for (auto& [name, param] : expected) {
-    if (name.starts_with(backbone_prefix)) continue;
-    const at::Tensor& value = state.at(name);
-    if (value.sizes() != param.sizes())
-      throw ShapeError(fmt::format("{}: tensor '{}' has shape {}, the adapter expects {}", source, name, value.sizes(),
-                                   param.sizes()));
-    param.copy_(value);
-  }
+  detail::copy_adapter_tensors(expected, state, source, backbone_prefix);
 }
 
 void ShadowModelImpl::save_pretrained(const fs::path& dir) {
@@ -478,22 +415,11 @@ std::optional<int64_t> ShadowModelImpl::saved_num_labels(const fs::path& dir) {
   return std::nullopt;
 }
 
-std::pair<int64_t, int64_t> ShadowModelImpl::count_parameters() {
-  std::unordered_set<const void*> seen;
-  int64_t trainable = 0, total = 0;
-  for (const auto& p : parameters()) {
-    if (!seen.insert(p.unsafeGetTensorImpl()).second) continue;
-    total += p.numel();
-    if (p.requires_grad()) trainable += p.numel();
-  }
-  return {trainable, total};
-}
+std::pair<int64_t, int64_t> ShadowModelImpl::count_parameters() { return detail::count_distinct_parameters(*this); }
 
 std::string ShadowModelImpl::trainable_parameters_string() {
   const auto [trainable, total] = count_parameters();
-  const double pct = total > 0 ? 100.0 * static_cast<double>(trainable) / static_cast<double>(total) : 0.0;
-  return fmt::format("trainable params: {} || all params: {} || trainable%: {:.4f}", with_thousands(trainable),
-                     with_thousands(total), pct);
+  return peft::trainable_parameters_string(trainable, total);
 }
 
 ShadowModel get_peft_model(models::CausalLM base, const ShadowConfig& config, models::CausalLM shadow_backbone_model) {

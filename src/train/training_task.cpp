@@ -1,12 +1,10 @@
 #include "shadowpeft/train/training_task.h"
 
 #include <ATen/ATen.h>
-#include <fmt/format.h>
 
 #include <cmath>
 #include <set>
 
-#include "shadowpeft/core/format.h"
 #include "shadowpeft/models/layers.h"
 #include "shadowpeft/models/losses.h"
 #include "task_support.h"
@@ -102,6 +100,40 @@ class PeftShadowTask final : public TrainingTask {
   peft::ShadowModel model_;
 };
 
+class LoraTask final : public TrainingTask {
+ public:
+  explicit LoraTask(peft::LoraModel model) : model_(std::move(model)) {}
+  torch::nn::Module& module() override { return *model_; }
+  at::Tensor loss(const TrainBatch& batch) override {
+    return model_->forward(batch.input_ids, options_of(batch), batch.labels).loss;
+  }
+  EvalSums evaluate(const TrainBatch& batch) override {
+    const at::Tensor logits = model_->forward(batch.input_ids, options_of(batch)).logits;
+    const at::Tensor base_logits = model_->base_logits(batch.input_ids, options_of(batch));
+    if (model_->config().task_type == peft::TaskType::SequenceClassification) {
+      auto correct = [&](const at::Tensor& l) { return static_cast<double>(l.argmax(-1).eq(batch.labels).sum().item<int64_t>()); };
+      auto ce = [&](const at::Tensor& l) { return models::classification_loss_sum(l, batch.labels); };
+      return {{{"examples", static_cast<double>(batch.labels.size(0))},
+               {"lora_correct", correct(logits)},
+               {"base_correct", correct(base_logits)},
+               {"lora_ce", ce(logits)},
+               {"base_ce", ce(base_logits)}}};
+    }
+    const auto [lora, tokens] = models::shifted_cross_entropy_sum(logits, batch.labels);
+    const auto [base, unused] = models::shifted_cross_entropy_sum(base_logits, batch.labels);
+    return {{{"tokens", tokens}, {"lora_ce", lora}, {"base_ce", base}}};
+  }
+  std::string eval_loss_metric() const override { return "lora_loss"; }
+  void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
+  std::string trainable_parameters_string() override { return model_->trainable_parameters_string(); }
+
+ protected:
+  bool is_shadow_parameter(const std::string&) const override { return false; }  // no shadow: one learning rate
+
+ private:
+  peft::LoraModel model_;
+};
+
 }  // namespace
 
 int64_t TrainBatch::tokens() const {
@@ -145,9 +177,7 @@ std::string TrainingTask::trainable_parameters_string() {
     total += p.numel();
     if (p.requires_grad()) trainable += p.numel();
   }
-  const double pct = total > 0 ? 100.0 * static_cast<double>(trainable) / static_cast<double>(total) : 0.0;
-  return fmt::format("trainable params: {} || all params: {} || trainable%: {:.4f}", with_thousands(trainable),
-                     with_thousands(total), pct);
+  return peft::trainable_parameters_string(trainable, total);
 }
 
 bool TrainingTask::is_shadow_parameter(const std::string& name) const {
@@ -186,5 +216,7 @@ std::unique_ptr<TrainingTask> make_training_task(ShadowForSequenceClassification
 std::unique_ptr<TrainingTask> make_training_task(peft::ShadowModel model) {
   return std::make_unique<PeftShadowTask>(std::move(model));
 }
+
+std::unique_ptr<TrainingTask> make_training_task(peft::LoraModel model) { return std::make_unique<LoraTask>(std::move(model)); }
 
 }  // namespace shadowpeft::train

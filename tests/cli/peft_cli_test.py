@@ -11,7 +11,9 @@
 - `eval --adapter <peft adapter>` reports base / base_shadow / shadow_only;
 - a seq_cls adapter (`--task seq_cls --method peft-shadow`) trains and loads in
   PeftModel.from_pretrained(AutoModelForSequenceClassification) with equal logits;
-- a --method that disagrees with --adapter, and a peft LORA directory, are one-line errors.
+- LoRA: peft's adapter gives peft's logits and generation here, `merge` writes peft's merged model,
+  `train --method lora` writes an adapter peft loads (and prints peft's parameter count), `eval` reports it;
+- a --method that disagrees with --adapter, and an unsupported peft type, are one-line errors.
 
 Usage: peft_cli_test.py CLI WORK_DIR TOKENIZER_DIR
 """
@@ -25,7 +27,7 @@ import sys
 
 import torch
 import transformers
-from peft import PeftModel, ShadowConfig, get_peft_model
+from peft import LoraConfig, PeftModel, ShadowConfig, get_peft_model
 from safetensors.torch import load_file, save_file
 
 transformers.utils.logging.set_verbosity_error()
@@ -90,18 +92,19 @@ def max_diff(a, b):
     return (a.float() - b.float()).abs().max().item()
 
 
-def peft_adapter(work, model_dir):
+def peft_adapter(work, model_dir, config=None, name="peft_adapter"):
     """An adapter trained by peft itself (a few SGD steps, so nothing is at its initial value)."""
     base = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
     torch.manual_seed(1)
-    model = get_peft_model(base, ShadowConfig(task_type="CAUSAL_LM", r=4, shadow_dropout=0.0, modules_to_save=["lm_head"]))
+    config = config or ShadowConfig(task_type="CAUSAL_LM", r=4, shadow_dropout=0.0, modules_to_save=["lm_head"])
+    model = get_peft_model(base, config)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
     ids = torch.randint(3, 32000, (2, 12), generator=torch.Generator().manual_seed(2))
     for _ in range(3):
         optimizer.zero_grad()
         model(input_ids=ids, labels=ids).loss.backward()
         optimizer.step()
-    out = os.path.join(work, "peft_adapter")
+    out = os.path.join(work, name)
     model.save_pretrained(out)
     return out
 
@@ -209,7 +212,55 @@ def main():
         check(abs(metrics.get("eval_base_shadow_accuracy", -1) - correct / len(rows)) < 1e-9,
               f"seq_cls accuracy in eval equals peft's ({metrics.get('eval_base_shadow_accuracy')} vs {correct / len(rows)})")
 
-    # 5. Errors.
+    # 5. LoRA, both ways: peft's adapter here, ours in peft, merged models in transformers.
+    lora_adapter = peft_adapter(work, model_dir, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=16,
+                                                            target_modules="all-linear"), "peft_lora")
+    model = load_peft(model_dir, lora_adapter)
+    with torch.no_grad():
+        want = model(input_ids=ids).logits
+        want_tokens = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=8,
+                                     do_sample=False, eos_token_id=[], pad_token_id=0)[0, ids.shape[1]:].tolist()
+        want_merged = load_peft(model_dir, lora_adapter).merge_and_unload()(input_ids=ids).logits
+    r, got = cli_logits(cli, work, model_dir, lora_adapter, ids)
+    check(r.returncode == 0 and "peft LORA adapter" in r.stderr and max_diff(got, want) <= ATOL,
+          f"logits with peft's LoRA adapter equal peft's ({max_diff(got, want) if got is not None else 'n/a'})")
+    r = run(cli, "generate", "--model", model_dir, "--adapter", lora_adapter, "--input-ids", ",".join(map(str, ids[0].tolist())),
+            "--max-new-tokens", "8", "--json")
+    got_tokens = json.loads(r.stdout)["results"][0]["tokens"] if r.returncode == 0 else None
+    check(got_tokens == want_tokens, f"generate with LoRA equals peft's ({got_tokens} vs {want_tokens})")
+    merged = os.path.join(work, "merged")
+    r = run(cli, "merge", "--model", model_dir, "--adapter", lora_adapter, "--out", merged)
+    if r.returncode == 0:
+        with torch.no_grad():
+            got = transformers.AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32)(input_ids=ids).logits
+    check(r.returncode == 0 and max_diff(got, want_merged) <= ATOL,
+          "merge writes peft's merge_and_unload() model as a directory transformers loads")
+    fresh_lora = os.path.join(work, "fresh_lora")
+    r = run(cli, "train", "--model", model_dir, "--method", "lora", "--r", "4", "--lora-alpha", "16", "--target-modules",
+            "q_proj", "v_proj", "--data", text, "--max-steps", "2", "--batch-size", "4", "--learning-rate", "1e-3",
+            "--output-dir", fresh_lora)
+    check(r.returncode == 0, "train --method lora")
+    if r.returncode == 0:
+        base = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=16,
+                                            target_modules=["q_proj", "v_proj"])).print_trainable_parameters()
+        check(buf.getvalue().strip() in r.stderr, f"train --method lora prints peft's count ({buf.getvalue().strip()})")
+        with torch.no_grad():
+            want = load_peft(model_dir, fresh_lora)(input_ids=ids).logits
+        _, got = cli_logits(cli, work, model_dir, fresh_lora, ids)
+        check(got is not None and max_diff(got, want) <= ATOL, f"a LoRA adapter trained here loads in peft ({max_diff(got, want):.2e})")
+    r = run(cli, "eval", "--model", model_dir, "--adapter", lora_adapter, "--data", text, "--json")
+    metrics = json.loads(r.stdout) if r.returncode == 0 else {}
+    check("eval_lora_loss" in metrics and "eval_base_loss" in metrics, "eval --adapter <LoRA> reports lora and base")
+    r = run(cli, "generate", "--model", model_dir, "--adapter", lora_adapter, "--mode", "shadow_only", "--input-ids", "1,2",
+            expect=1)
+    check(r.returncode == 1 and "no shadow" in r.stderr, "--mode shadow_only with a LoRA adapter is a one-line error")
+    r = run(cli, "merge", "--model", model_dir, "--adapter", adapter, "--out", os.path.join(work, "m2"), expect=1)
+    check(r.returncode == 1 and "cannot be merged" in r.stderr, "merge refuses a shadow adapter")
+
+    # 6. Errors.
     r = run(cli, "train", "--model", model_dir, "--adapter", adapter, "--method", "shadow", "--data", text,
             "--max-steps", "1", "--output-dir", os.path.join(work, "x"), expect=1)
     check(r.returncode == 1 and "peft SHADOW adapter" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
@@ -218,12 +269,12 @@ def main():
             "--output-dir", os.path.join(work, "x"), expect=1)
     check(r.returncode == 1 and "brings its own config" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
           "a fresh adapter's shape flag with --adapter is a one-line error")
-    lora = os.path.join(work, "lora")
-    os.makedirs(lora)
-    json.dump({"peft_type": "LORA", "r": 8}, open(os.path.join(lora, "adapter_config.json"), "w"))
-    r = run(cli, "logits", "--model", model_dir, "--adapter", lora, "--input-ids", "1,2,3", "--out",
+    ia3 = os.path.join(work, "ia3")
+    os.makedirs(ia3)
+    json.dump({"peft_type": "IA3"}, open(os.path.join(ia3, "adapter_config.json"), "w"))
+    r = run(cli, "logits", "--model", model_dir, "--adapter", ia3, "--input-ids", "1,2,3", "--out",
             os.path.join(work, "l.safetensors"), expect=1)
-    check(r.returncode == 1 and "LORA" in r.stderr, "an unsupported peft type is a one-line error naming it")
+    check(r.returncode == 1 and "IA3" in r.stderr, "an unsupported peft type is a one-line error naming it")
 
     print(f"{len(FAILURES)} failures" if FAILURES else "all checks passed")
     return 1 if FAILURES else 0

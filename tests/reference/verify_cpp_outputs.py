@@ -148,10 +148,11 @@ def check_fresh_adapter(root):
     return failures
 
 
-def check_peft_from_cpp(root):
-    """Adapters written by C++ in Hugging Face peft's SHADOW format load with peft and give the C++ outputs.
+def check_peft_from_cpp(root, subdir="peft_from_cpp", method="SHADOW"):
+    """Adapters written by C++ in Hugging Face peft's formats (SHADOW in peft_from_cpp/, LORA in
+    lora_from_cpp/) load with peft and give the C++ outputs.
 
-    Skipped when FIXTURES_DIR/peft_from_cpp/ does not exist. Every subdirectory <case> holding `base/` (an HF model
+    Skipped when FIXTURES_DIR/<subdir>/ does not exist. Every subdirectory <case> holding `base/` (an HF model
     directory), `adapter/` (adapter_config.json + adapter_model.safetensors) and `expected.safetensors` is checked:
     `expected` holds `input_ids`, `attention_mask`, `logits` ([B, T, V] causal LM or [B, C] sequence
     classification), optionally `position_ids` (passed when present) and `shadow_only.logits` (compared with
@@ -162,9 +163,9 @@ def check_peft_from_cpp(root):
 
     from safetensors.torch import load_file
 
-    d = os.path.join(root, "peft_from_cpp")
+    d = os.path.join(root, subdir)
     if not os.path.isdir(d):
-        print("peft_from_cpp/ absent: skipped the peft adapter check")
+        print(f"{subdir}/ absent: skipped the peft {method} adapter check")
         return []
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
@@ -198,10 +199,10 @@ def check_peft_from_cpp(root):
         for key, value in got.items():
             dv = diff(value, expected[key])
             if not dv <= atol:
-                failures.append(f"peft_from_cpp/{name}: peft's {key} {list(value.shape)} differ from C++'s "
+                failures.append(f"{subdir}/{name}: peft's {key} {list(value.shape)} differ from C++'s "
                                 f"{list(expected[key].shape)} by {dv:.3e}")
         checked += 1
-    print(f"peft loaded {checked} SHADOW adapters written by C++")
+    print(f"peft loaded {checked} {method} adapters written by C++")
     return failures
 
 
@@ -234,6 +235,7 @@ def main():
     failures += check_fresh_adapter(root)
     failures += check_exported_hybrid_shadow(root)
     failures += check_peft_from_cpp(root)
+    failures += check_peft_from_cpp(root, "lora_from_cpp", "LORA")
 
     for f in failures:
         print("FAIL:", f)

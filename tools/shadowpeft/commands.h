@@ -20,6 +20,7 @@ class ExitStatus : public std::runtime_error {
 void add_inspect_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 void add_export_shadow_command(CLI::App& app);
+void add_merge_command(CLI::App& app);
 void add_wrap_projection_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_serve_command(CLI::App& app);

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "model_setup.h"
+#include "shadowpeft/core/error.h"
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/shadow/shadow_model.h"
 
@@ -16,6 +17,10 @@ struct ExportOptions {
 };
 
 void run_export(const ExportOptions& opts) {
+  if (adapter_format(opts.model.adapter) == AdapterFormat::PeftLora)
+    throw ConfigError(fmt::format("export-shadow: {} is a LoRA adapter, which has no shadow; `shadowpeft merge` writes the "
+                                  "adapted model",
+                                  opts.model.adapter));
   AdapterModel adapter = load_adapter_model(opts.model, load_base_model(opts.model));
   models::CausalLM exported = adapter.format == AdapterFormat::ShadowPeft ? adapter.shadow->peft_model->export_shadow()
                                                                           : adapter.peft_shadow->export_shadow();

@@ -55,7 +55,7 @@ void run_logits(const LogitsOptions& opts) {
     torch::InferenceMode guard;
     const auto result = adapter.forward(ids, forward);
     logits = result.logits;
-    out["shadow_logits"] = result.shadow_logits.to(at::kFloat).cpu().contiguous();
+    if (result.shadow_logits.defined()) out["shadow_logits"] = result.shadow_logits.to(at::kFloat).cpu().contiguous();
   }
   out["logits"] = logits.to(at::kFloat).cpu().contiguous();
   io::save_safetensors(opts.out, out);

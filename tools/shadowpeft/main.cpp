@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   shadowpeft::cli::add_inspect_command(app);
   shadowpeft::cli::add_logits_command(app);
   shadowpeft::cli::add_export_shadow_command(app);
+  shadowpeft::cli::add_merge_command(app);
   shadowpeft::cli::add_wrap_projection_command(app);
   shadowpeft::cli::add_convert_command(app);
   shadowpeft::cli::add_serve_command(app);

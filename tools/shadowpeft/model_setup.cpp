@@ -45,7 +45,7 @@ void add_model_flags(CLI::App* cmd, ModelFlags& flags, ModelFlagSet set) {
   if (set.adapter) {
     auto* adapter =
         cmd->add_option("--adapter", flags.adapter,
-                        "Adapter directory: shadow-peft's (shadow_config.json) or peft's SHADOW (adapter_config.json)");
+                        "Adapter directory: shadow-peft's (shadow_config.json), or peft's SHADOW or LORA (adapter_config.json)");
     if (set.adapter_required) adapter->required();
     cmd->add_option("--shadow-model", flags.shadow_model,
                     "The explicit (or projected) shadow model the adapter was trained with: directory or org/name")
@@ -106,18 +106,25 @@ AdapterFormat adapter_format(const std::string& dir) {
                                   dir, *peft_type));
   if (shadow_peft) return AdapterFormat::ShadowPeft;
   if (peft_type == "SHADOW") return AdapterFormat::PeftShadow;
+  if (peft_type == "LORA") return AdapterFormat::PeftLora;
   if (peft_type)
-    throw UnsupportedError(fmt::format("{}: a peft {} adapter; supported: peft SHADOW and shadow-peft adapters", dir, *peft_type));
+    throw UnsupportedError(fmt::format("{}: a peft {} adapter; supported: peft SHADOW and LORA, and shadow-peft adapters", dir,
+                                       *peft_type));
   throw LoadError(fmt::format("{}: not an adapter directory (no shadow_config.json or adapter_config.json)", dir));
 }
 
 std::string describe(AdapterFormat format) {
-  return format == AdapterFormat::ShadowPeft ? "shadow-peft adapter (shadow_config.json)"
-                                             : "peft SHADOW adapter (adapter_config.json)";
+  switch (format) {
+    case AdapterFormat::ShadowPeft: return "shadow-peft adapter (shadow_config.json)";
+    case AdapterFormat::PeftShadow: return "peft SHADOW adapter (adapter_config.json)";
+    case AdapterFormat::PeftLora: return "peft LORA adapter (adapter_config.json)";
+  }
+  return "";
 }
 
 std::unique_ptr<generate::DecodingModel> AdapterModel::decoding(InferenceMode mode) const {
   if (format == AdapterFormat::ShadowPeft) return generate::make_decoding_model(shadow, mode);
+  if (format == AdapterFormat::PeftLora) return generate::make_decoding_model(lora, mode);
   return generate::make_decoding_model(peft_shadow, mode);
 }
 
@@ -126,6 +133,7 @@ AdapterModel::Logits AdapterModel::forward(const at::Tensor& input_ids, const mo
     const ShadowCausalLMOutput out = shadow->forward(input_ids, options);
     return {out.logits, out.shadow_logits};
   }
+  if (format == AdapterFormat::PeftLora) return {lora->forward(input_ids, options).logits, {}};
   const peft::ShadowOutput out = peft_shadow->forward(input_ids, options);
   return {out.logits, out.shadow_logits.defined() ? out.shadow_logits : out.logits};
 }
@@ -139,6 +147,12 @@ AdapterModel load_adapter_model(const ModelFlags& flags, models::CausalLM base) 
     model.shadow = ShadowForCausalLM(ShadowForCausalLMImpl::from_pretrained(std::move(base), flags.adapter, false, 0.05, mode,
                                                                             std::move(explicit_shadow)));
     model.shadow->eval();
+  } else if (model.format == AdapterFormat::PeftLora) {
+    if (explicit_shadow) throw ConfigError(fmt::format("--shadow-model: {} is a LoRA adapter, which has no shadow", flags.adapter));
+    if (mode != InferenceMode::BaseShadow)
+      throw ConfigError(fmt::format("--mode {}: {} is a LoRA adapter, which has no shadow to run alone", flags.mode, flags.adapter));
+    model.lora = peft::LoraModel(peft::LoraModelImpl::from_pretrained(std::move(base), flags.adapter, false));
+    model.lora->eval();
   } else {
     model.peft_shadow = peft::ShadowModel(
         peft::ShadowModelImpl::from_pretrained(std::move(base), flags.adapter, false, std::move(explicit_shadow)));

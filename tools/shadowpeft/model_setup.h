@@ -12,6 +12,7 @@
 #include "shadowpeft/generate/generation_config.h"
 #include "shadowpeft/models/causal_lm.h"
 #include "shadowpeft/models/loader.h"
+#include "shadowpeft/peft/lora_model.h"
 #include "shadowpeft/peft/shadow_model.h"
 #include "shadowpeft/shadow/task_models.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
@@ -47,9 +48,9 @@ models::CausalLM load_logged(const std::string& model, models::LoadOptions load)
 // The base model the flags name, in --dtype on --device.
 models::CausalLM load_base_model(const ModelFlags& flags);
 // What an adapter directory holds, told by its files: shadow-peft's (shadow_config.json) or
-// Hugging Face peft's SHADOW tuner (adapter_config.json, peft_type "SHADOW"). Anything else is an
+// Hugging Face peft's (adapter_config.json, peft_type "SHADOW" or "LORA"). Anything else is an
 // error naming the directory and what it found.
-enum class AdapterFormat { ShadowPeft, PeftShadow };
+enum class AdapterFormat { ShadowPeft, PeftShadow, PeftLora };
 AdapterFormat adapter_format(const std::string& dir);
 std::string describe(AdapterFormat format);  // "shadow-peft adapter (shadow_config.json)", ...
 
@@ -58,10 +59,11 @@ struct AdapterModel {
   AdapterFormat format;
   ShadowForCausalLM shadow{nullptr};       // shadow-peft's format
   peft::ShadowModel peft_shadow{nullptr};  // peft's SHADOW
+  peft::LoraModel lora{nullptr};           // peft's LORA
   std::unique_ptr<generate::DecodingModel> decoding(InferenceMode mode) const;
   struct Logits {
     at::Tensor logits;         // [B, T, V] in the mode
-    at::Tensor shadow_logits;  // the shadow's own prediction (base_shadow), or the logits (shadow_only)
+    at::Tensor shadow_logits;  // the shadow's own prediction (base_shadow), or the logits (shadow_only); none for LoRA
   };
   Logits forward(const at::Tensor& input_ids, const models::ForwardOptions& options);
 };

@@ -135,7 +135,13 @@ class Server {
         adapter.shadow_model = it->second;
         shadow_models.erase(it);
       }
-      served_.emplace(name, load_adapter_model(adapter, base_model).decoding(InferenceMode::BaseShadow));
+      // LoRA adapts the base's own layers, so a LoRA adapter gets a base of its own.
+      models::CausalLM base = base_model;
+      if (adapter_format(dir) == AdapterFormat::PeftLora) {
+        base = load_base_model(flags.model);
+        base->eval();
+      }
+      served_.emplace(name, load_adapter_model(adapter, base).decoding(InferenceMode::BaseShadow));
       names_.push_back(name);
     }
     if (!shadow_models.empty())

@@ -26,6 +26,7 @@
 #include "shadowpeft/io/model_dir.h"
 #include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/models/loader.h"
+#include "shadowpeft/peft/lora_model.h"
 #include "shadowpeft/peft/shadow_model.h"
 #include "shadowpeft/shadow/task_models.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
@@ -45,6 +46,8 @@ struct AdapterFlags {
       shadow_num_attention_heads, shadow_hidden_size;
   std::optional<double> alpha, dropout, shadow_loss_weight;
   std::vector<std::string> target_modules, modules_to_save;
+  std::optional<double> lora_alpha;  // LoRA
+  bool use_rslora = false;
 
   double loss_weight() const { return shadow_loss_weight.value_or(0.05); }
   // The first flag that shapes a fresh adapter, if any was given ("" otherwise).
@@ -54,13 +57,21 @@ struct AdapterFlags {
         {gate_hidden_size.has_value(), "--gate-hidden-size"}, {shadow_intermediate_size.has_value(), "--shadow-intermediate-size"},
         {shadow_num_attention_heads.has_value(), "--shadow-num-attention-heads"}, {shadow_hidden_size.has_value(), "--shadow-hidden-size"},
         {alpha.has_value(), "--alpha"}, {dropout.has_value(), "--dropout"}, {!target_modules.empty(), "--target-modules"},
-        {!modules_to_save.empty(), "--modules-to-save"}};
+        {!modules_to_save.empty(), "--modules-to-save"}, {lora_alpha.has_value(), "--lora-alpha"},
+        {use_rslora, "--use-rslora"}};
     for (const auto& [set, name] : flags)
       if (set) return name;
     return "";
   }
 
+  // The shadow methods' flags that LoRA has no place for.
+  void no_lora_flags(const char* method) const {
+    if (lora_alpha) throw ConfigError(fmt::format("--lora-alpha applies to --method lora (this is {})", method));
+    if (use_rslora) throw ConfigError(fmt::format("--use-rslora applies to --method lora (this is {})", method));
+  }
+
   ShadowConfig shadow_peft() const {
+    no_lora_flags("shadow");
     if (shadow_hidden_size)
       throw ConfigError("--shadow-hidden-size applies to --method peft-shadow (shadow-peft's implicit shadow has the base's "
                         "width; give a narrower explicit shadow with --shadow-model)");
@@ -81,6 +92,7 @@ struct AdapterFlags {
   }
 
   peft::ShadowConfig peft_shadow(peft::TaskType task, const std::string& shadow_model) const {
+    no_lora_flags("peft-shadow");
     peft::ShadowConfig c;
     c.task_type = task;
     auto set = [](auto& field, const auto& flag) {
@@ -100,6 +112,28 @@ struct AdapterFlags {
       c.shadow_hidden_size = shadow_hidden_size;
     }
     if (!target_modules.empty()) c.target_modules = peft::ModuleSelector{.names = target_modules};
+    if (!modules_to_save.empty()) c.modules_to_save = modules_to_save;
+    c.validate();
+    return c;
+  }
+
+  // Unset target modules: every Linear but the head ("all-linear"), the usual LoRA baseline.
+  peft::LoraConfig lora(peft::TaskType task) const {
+    const std::pair<bool, const char*> shadow_only[] = {
+        {num_shadow_layers.has_value(), "--num-shadow-layers"}, {gate_hidden_size.has_value(), "--gate-hidden-size"},
+        {shadow_intermediate_size.has_value(), "--shadow-intermediate-size"},
+        {shadow_num_attention_heads.has_value(), "--shadow-num-attention-heads"},
+        {shadow_hidden_size.has_value(), "--shadow-hidden-size"}, {alpha.has_value(), "--alpha (use --lora-alpha)"},
+        {shadow_loss_weight.has_value(), "--shadow-loss-weight"}};
+    for (const auto& [set, name] : shadow_only)
+      if (set) throw ConfigError(fmt::format("{} applies to the shadow methods, not to --method lora", name));
+    peft::LoraConfig c;
+    c.task_type = task;
+    if (injection_hidden_size) c.r = *injection_hidden_size;
+    if (lora_alpha) c.lora_alpha = *lora_alpha;
+    if (dropout) c.lora_dropout = *dropout;
+    c.use_rslora = use_rslora;
+    c.target_modules = peft::ModuleSelector{.names = target_modules.empty() ? std::vector<std::string>{"all-linear"} : target_modules};
     if (!modules_to_save.empty()) c.modules_to_save = modules_to_save;
     c.validate();
     return c;
@@ -206,7 +240,7 @@ bool trains_a_model(const TrainFlags& f) { return f.task == "shadow_pretraining"
 std::string adapter_method(const TrainFlags& f) {
   if (f.adapter.empty()) return f.method.empty() ? "shadow" : f.method;
   const AdapterFormat format = adapter_format(f.adapter);
-  const std::string found = format == AdapterFormat::PeftShadow ? "peft-shadow" : "shadow";
+  const std::string found = format == AdapterFormat::PeftShadow ? "peft-shadow" : format == AdapterFormat::PeftLora ? "lora" : "shadow";
   if (!f.method.empty() && f.method != found)
     throw ConfigError(fmt::format("--method {}: --adapter {} is a {}", f.method, f.adapter, describe(format)));
   return found;
@@ -237,6 +271,9 @@ void check_flags(const TrainFlags& f) {
                                     f.adapter));
   } else if (method == "peft-shadow") {
     (void)a.peft_shadow(peft::TaskType::CausalLM, f.shadow_model);
+  } else if (method == "lora") {
+    if (!f.shadow_model.empty()) throw ConfigError("--shadow-model: --method lora has no shadow");
+    (void)a.lora(peft::TaskType::CausalLM);
   } else {
     a.shadow_peft().validate();
   }
@@ -265,8 +302,12 @@ std::unique_ptr<train::TrainingTask> make_task(const TrainFlags& f, models::Caus
   }
   models::CausalLM shadow = explicit_shadow(f);
   const AdapterFlags& a = f.adapter_flags;
+  const auto task = f.task == "seq_cls" ? peft::TaskType::SequenceClassification : peft::TaskType::CausalLM;
+  if (adapter_method(f) == "lora") {
+    if (f.adapter.empty()) return train::make_training_task(peft::get_peft_model(base, a.lora(task)));
+    return train::make_training_task(peft::LoraModel(peft::LoraModelImpl::from_pretrained(base, f.adapter, trainable)));
+  }
   if (adapter_method(f) == "peft-shadow") {
-    const auto task = f.task == "seq_cls" ? peft::TaskType::SequenceClassification : peft::TaskType::CausalLM;
     if (f.adapter.empty())
       return train::make_training_task(peft::get_peft_model(base, a.peft_shadow(task, f.shadow_model), shadow));
     return train::make_training_task(
@@ -327,6 +368,16 @@ void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
     if (fs::exists(from / name) && !fs::exists(to / name)) fs::copy_file(from / name, to / name);
 }
 
+// The classes of a seq_cls adapter's trained head, in any format; nullopt if it has none.
+std::optional<int64_t> saved_num_labels(const std::string& adapter) {
+  switch (adapter_format(adapter)) {
+    case AdapterFormat::PeftShadow: return peft::ShadowModelImpl::saved_num_labels(adapter);
+    case AdapterFormat::PeftLora: return peft::LoraModelImpl::saved_num_labels(adapter);
+    case AdapterFormat::ShadowPeft: return ShadowForSequenceClassificationImpl::saved_num_labels(adapter);
+  }
+  return std::nullopt;
+}
+
 // The base model. For seq_cls over a causal-LM directory: a classifier with a new `score` head (as
 // transformers' AutoModelForSequenceClassification), its label count from --num-labels, else the
 // adapter's trained head, else the data.
@@ -339,9 +390,7 @@ models::CausalLM load_base(const TrainFlags& f, const fs::path& model_dir, const
   std::string source;
   if (f.num_labels) {
     num_labels = *f.num_labels, source = "--num-labels";
-  } else if (const auto saved = f.adapter.empty()                                     ? std::nullopt
-                                 : adapter_format(f.adapter) == AdapterFormat::PeftShadow ? peft::ShadowModelImpl::saved_num_labels(f.adapter)
-                                 : ShadowForSequenceClassificationImpl::saved_num_labels(f.adapter)) {
+  } else if (const auto saved = f.adapter.empty() ? std::nullopt : saved_num_labels(f.adapter)) {
     num_labels = *saved, source = f.adapter;
   } else {
     for (const auto* examples : {&train_set.examples, &eval_examples})
@@ -552,24 +601,28 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--eval-fraction", f->eval_fraction, "Hold out this fraction of --data for evaluation");
   cmd->add_option("--adapter", f->adapter, "Continue training this adapter (default: a fresh one from the shadow flags)");
   cmd->add_option("--method", f->method,
-                  "shadow (default: shadow-peft's adapter files) or peft-shadow (Hugging Face peft's SHADOW tuner); "
-                  "with --adapter: that adapter's")
-      ->check(CLI::IsMember({"shadow", "peft-shadow"}));
+                  "shadow (default: shadow-peft's adapter files), peft-shadow (Hugging Face peft's SHADOW tuner) or lora "
+                  "(peft's LoRA); with --adapter: that adapter's")
+      ->check(CLI::IsMember({"shadow", "peft-shadow", "lora"}));
   AdapterFlags& a = f->adapter_flags;
   cmd->add_option("--num-shadow-layers,--shadow-num-hidden-layers", a.num_shadow_layers, "Layers of the fresh shadow (default 1)");
-  cmd->add_option("--injection-hidden-size,--r", a.injection_hidden_size, "Injection rank (default: shadow 16, peft-shadow 8)");
+  cmd->add_option("--injection-hidden-size,--r", a.injection_hidden_size,
+                  "Rank of the injection (default: shadow 16, peft-shadow 8) or of LoRA (default 8)");
   cmd->add_option("--gate-hidden-size,--update-hidden-size", a.gate_hidden_size,
                   "Width of the update MLPs (default: shadow 10, peft-shadow the rank)");
   cmd->add_option("--alpha,--shadow-alpha", a.alpha, "Injection scale (default 0.1)");
-  cmd->add_option("--dropout,--shadow-dropout", a.dropout, "Adapter dropout (default 0.2)");
+  cmd->add_option("--dropout,--shadow-dropout,--lora-dropout", a.dropout, "Adapter dropout (default: shadows 0.2, lora 0)");
+  cmd->add_option("--lora-alpha", a.lora_alpha, "lora: scaling numerator, scaling = lora_alpha / r (default 8)");
+  cmd->add_flag("--use-rslora", a.use_rslora, "lora: scaling = lora_alpha / sqrt(r)");
   cmd->add_option("--shadow-intermediate-size", a.shadow_intermediate_size, "MLP width of the shadow (default: the base's)");
   cmd->add_option("--shadow-num-attention-heads", a.shadow_num_attention_heads, "Attention heads of the shadow (default: the base's)");
   cmd->add_option("--shadow-hidden-size", a.shadow_hidden_size,
                   "peft-shadow: width of the mirror shadow (default: the base's; a projection maps it back)");
   cmd->add_option("--target-modules", a.target_modules,
-                  "peft-shadow: the decoder blocks to wrap, e.g. model.layers.4 model.layers.5 (default: all; contiguous)");
+                  "peft-shadow: the decoder blocks to wrap, e.g. model.layers.4 model.layers.5 (default: all; contiguous); "
+                  "lora: the Linear layers, e.g. q_proj v_proj (default: all-linear)");
   cmd->add_option("--modules-to-save", a.modules_to_save,
-                  "Heads trained and saved with the adapter (shadow: lm_head, shadow_lm_head, ...; peft-shadow: lm_head)");
+                  "Heads trained and saved with the adapter (shadow: lm_head, shadow_lm_head, ...; peft-shadow, lora: lm_head)");
   cmd->add_option("--teacher", f->teacher, "projection_alignment: the small model whose own LM head teaches (and whose tokenizer is used by default)");
   cmd->add_option("--distill-alpha", f->alignment.alpha, "projection_alignment: weight of distillation vs. cross-entropy (default 0.7)");
   cmd->add_option("--distill-loss", f->distill_loss, "projection_alignment: kld (default), mse or both (averaged)")

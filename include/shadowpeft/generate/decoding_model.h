@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shadowpeft/models/causal_lm.h"
+#include "shadowpeft/peft/lora_model.h"
 #include "shadowpeft/peft/shadow_model.h"
 #include "shadowpeft/shadow/task_models.h"
 
@@ -48,5 +49,7 @@ std::unique_ptr<DecodingModel> make_decoding_model(ShadowForCausalLM model, Infe
 // peft's SHADOW adapter (causal LM) in `mode`: base_shadow scores with the base's head (or its
 // trained copy), shadow_only with head(s0), as peft's unload_shadow() model.
 std::unique_ptr<DecodingModel> make_decoding_model(peft::ShadowModel model, InferenceMode mode);
+// peft's LoRA: the adapted base (base_shadow; shadow_only is an UnsupportedError).
+std::unique_ptr<DecodingModel> make_decoding_model(peft::LoraModel model, InferenceMode mode);
 
 }  // namespace shadowpeft::generate

@@ -7,6 +7,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <map>
+#include <memory>
 #include <optional>
 
 #include "shadowpeft/models/model_config.h"
@@ -31,13 +32,22 @@ class MetaParameters {
 // An uninitialised parameter tensor: on the CPU, or on the meta device inside MetaParameters.
 at::Tensor new_parameter(at::IntArrayRef sizes);
 
-// y = x Wᵀ (+ b), like torch.nn.Linear but without its random initialisation.
+// A trainable addition to a frozen Linear's output, delta(x) (an adapter's low-rank update: peft's
+// LoRA). The adapter owns its parameters; the layer only calls it.
+class LinearAdapter {
+ public:
+  virtual ~LinearAdapter() = default;
+  virtual at::Tensor delta(const at::Tensor& x) = 0;
+};
+
+// y = x Wᵀ (+ b) (+ adapter->delta(x)), like torch.nn.Linear but without its random initialisation.
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in_features, int64_t out_features, bool bias);
   at::Tensor forward(const at::Tensor& x) const;
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out] or undefined
+  std::shared_ptr<LinearAdapter> adapter;  // set while an adapter extends this layer
 };
 TORCH_MODULE(Linear);
 

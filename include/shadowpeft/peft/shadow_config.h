@@ -12,19 +12,9 @@
 #include <vector>
 
 #include "shadowpeft/io/json_file.h"
+#include "shadowpeft/peft/peft_config.h"
 
 namespace shadowpeft::peft {
-
-enum class TaskType { CausalLM, SequenceClassification };  // "CAUSAL_LM", "SEQ_CLS"
-std::string to_string(TaskType task);
-
-// target_modules / exclude_modules: module names (a module key matches a name equal to it or ending
-// in "." + name) or one regular expression that must match the whole key.
-struct ModuleSelector {
-  std::vector<std::string> names;
-  std::optional<std::string> pattern;
-  bool matches(const std::string& key) const;
-};
 
 struct ShadowConfig {
   TaskType task_type = TaskType::CausalLM;
@@ -64,9 +54,5 @@ struct ShadowConfig {
   void save_pretrained(const std::filesystem::path& dir) const;
   static ShadowConfig from_pretrained(const std::filesystem::path& dir);
 };
-
-// The peft_type of the adapter_config.json in `dir` ("SHADOW", "LORA", ...); nullopt when the
-// directory has no adapter_config.json.
-std::optional<std::string> adapter_peft_type(const std::filesystem::path& dir);
 
 }  // namespace shadowpeft::peft

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "shadowpeft/peft/lora_model.h"
 #include "shadowpeft/peft/shadow_model.h"
 #include "shadowpeft/shadow/task_models.h"
 
@@ -67,6 +68,8 @@ std::unique_ptr<TrainingTask> make_training_task(ShadowForCausalLM model);
 std::unique_ptr<TrainingTask> make_training_task(ShadowForSequenceClassification model);
 // peft's SHADOW adapter (CAUSAL_LM or SEQ_CLS); saves adapter_config.json + adapter_model.safetensors.
 std::unique_ptr<TrainingTask> make_training_task(peft::ShadowModel model);
+// peft's LoRA (CAUSAL_LM or SEQ_CLS). Metrics: lora_* (the adapted model) and base_*.
+std::unique_ptr<TrainingTask> make_training_task(peft::LoraModel model);
 
 // Shadow pretraining (upstream run_shadow_pretraining.py): next-token training of a causal LM on its
 // own — typically the small model that becomes an explicit shadow — with its input embeddings and
