@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -62,6 +63,28 @@ inline void copy_adapter_tensors(const io::TensorMap& expected, const io::Tensor
     at::Tensor target = param;
     target.copy_(value);
   }
+}
+
+inline constexpr const char* kAdapterWeightsFile = "adapter_model.safetensors";
+
+// adapter_model.safetensors as peft writes it (CPU tensors, metadata format=pt).
+inline void save_adapter_weights(const std::filesystem::path& dir, const io::TensorMap& state) {
+  io::TensorMap cpu;
+  for (const auto& [name, t] : state) cpu.emplace(name, t.detach().to(at::kCPU).contiguous());
+  io::save_safetensors(dir / kAdapterWeightsFile, cpu, {{"format", "pt"}});
+}
+
+// The adapter directory's weights; LoadError naming the directory when they are missing.
+inline std::pair<io::TensorMap, std::string> load_adapter_weights(const std::filesystem::path& dir) {
+  const std::filesystem::path file = dir / kAdapterWeightsFile;
+  if (!std::filesystem::exists(file))
+    throw LoadError(fmt::format("{}: missing {} (the adapter's weights)", dir.string(), kAdapterWeightsFile));
+  return {io::SafetensorsFile::open(file).load_all(), file.string()};
+}
+
+// An adapter directory that exists; LoadError otherwise.
+inline void require_adapter_dir(const std::filesystem::path& dir) {
+  if (!std::filesystem::is_directory(dir)) throw LoadError(fmt::format("{}: adapter directory not found", dir.string()));
 }
 
 // transformers' name of the base's head module: "lm_head" (its family's) or a classifier's "score".

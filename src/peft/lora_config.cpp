@@ -9,7 +9,7 @@
 
 namespace shadowpeft::peft {
 namespace fs = std::filesystem;
-using detail::FieldReader, detail::kAdapterConfigFile, detail::optional_json, detail::selector_json;
+using namespace detail;
 
 namespace {
 
@@ -87,30 +87,20 @@ io::Json LoraConfig::to_json() const {
   json["task_type"] = to_string(task_type);
   // "all-linear" is a string in peft's files, not a list.
   json["target_modules"] = targets_all_linear() ? io::Json("all-linear") : selector_json(target_modules);
-  json["exclude_modules"] = selector_json(exclude_modules);
   json["r"] = r;
   json["lora_alpha"] = is_whole(lora_alpha) ? io::Json(static_cast<int64_t>(lora_alpha)) : io::Json(lora_alpha);
   json["lora_dropout"] = lora_dropout;
   json["use_rslora"] = use_rslora;
   json["fan_in_fan_out"] = fan_in_fan_out;
   json["init_lora_weights"] = init_lora_weights;
-  json["layers_to_transform"] = layers_to_transform && layers_to_transform_is_one && layers_to_transform->size() == 1
-                                    ? io::Json(layers_to_transform->front())
-                                    : optional_json(layers_to_transform);
-  json["layers_pattern"] = layers_pattern && layers_pattern_is_one && layers_pattern->size() == 1
-                               ? io::Json(layers_pattern->front())
-                               : optional_json(layers_pattern);
-  json["modules_to_save"] = optional_json(modules_to_save);
-  json["base_model_name_or_path"] = optional_json(base_model_name_or_path);
-  json["inference_mode"] = inference_mode;
+  write_common_fields(*this, json);
   return json;
 }
 
 LoraConfig LoraConfig::from_json(const io::Json& json, const fs::path& source) {
   if (!json.is_object()) throw ConfigError(fmt::format("{}: must hold a JSON object", source.string()));
   const FieldReader f(json, source);
-  const std::string peft_type = f.string("peft_type", "");
-  if (peft_type != "LORA") throw ConfigError(fmt::format("{}: peft_type is '{}', expected 'LORA'", source.string(), peft_type));
+  require_peft_type(f, "LORA");
   for (const Variant& v : kVariants) {
     const auto it = json.find(v.key);
     if (it != json.end() && *it != io::Json::parse(v.off) && !(it->is_null() && std::string(v.off) == "{}"))
@@ -118,15 +108,6 @@ LoraConfig LoraConfig::from_json(const io::Json& json, const fs::path& source) {
                                          source.string(), v.key, it->dump(), v.what, v.key, v.off));
   }
   LoraConfig c;
-  const std::string task = f.string("task_type", "CAUSAL_LM");
-  if (task == "CAUSAL_LM") c.task_type = TaskType::CausalLM;
-  else if (task == "SEQ_CLS") c.task_type = TaskType::SequenceClassification;
-  else
-    throw UnsupportedError(fmt::format("{} is '{}'; supported task types: CAUSAL_LM, SEQ_CLS", f.where("task_type"), task));
-  c.target_modules = f.selector("target_modules");
-  if (c.target_modules && c.target_modules->pattern == "all-linear")  // peft stores the keyword as a string
-    c.target_modules = ModuleSelector{.names = {"all-linear"}};
-  c.exclude_modules = f.selector("exclude_modules");
   c.r = f.integer("r", c.r);
   c.lora_alpha = f.number("lora_alpha", c.lora_alpha);
   c.lora_dropout = f.number("lora_dropout", c.lora_dropout);
@@ -136,39 +117,15 @@ LoraConfig LoraConfig::from_json(const io::Json& json, const fs::path& source) {
     throw UnsupportedError(fmt::format("{} is {}: only true (B = 0) and false (random) initialisations are supported",
                                        f.where("init_lora_weights"), v->dump()));
   c.init_lora_weights = f.boolean("init_lora_weights", c.init_lora_weights);
-  if (const io::Json* v = f.get("layers_to_transform")) {
-    c.layers_to_transform.emplace();
-    c.layers_to_transform_is_one = v->is_number_integer();
-    for (const io::Json& i : v->is_array() ? *v : io::Json::array({*v})) {
-      if (!i.is_number_integer())
-        throw ConfigError(fmt::format("{} must hold layer indices, got {}", f.where("layers_to_transform"), i.dump()));
-      c.layers_to_transform->push_back(i.get<int64_t>());
-    }
-  }
-  c.layers_pattern = f.strings("layers_pattern", true);
-  c.layers_pattern_is_one = f.get("layers_pattern") && f.get("layers_pattern")->is_string();
-  c.modules_to_save = f.strings("modules_to_save", false);
-  if (f.get("base_model_name_or_path")) c.base_model_name_or_path = f.string("base_model_name_or_path", "");
-  c.inference_mode = f.boolean("inference_mode", false);
-  for (const auto& [key, v] : json.items())
-    if (std::find(std::begin(kOwnKeys), std::end(kOwnKeys), key) == std::end(kOwnKeys)) c.other[key] = v;
-  try {
-    c.validate();
-  } catch (const ConfigError& e) {
-    throw ConfigError(fmt::format("{}: {}", source.string(), e.what()));
-  }
+  read_common_fields(f, json, c, kOwnKeys);
+  if (c.target_modules && c.target_modules->pattern == "all-linear")  // peft stores the keyword as a string
+    c.target_modules = ModuleSelector{.names = {"all-linear"}};
+  validate_read(c, source);
   return c;
 }
 
-void LoraConfig::save_pretrained(const fs::path& dir) const {
-  fs::create_directories(dir);
-  io::write_json_file(dir / kAdapterConfigFile, to_json(), {.indent = 2, .sort_keys = true, .trailing_newline = false});
-}
+void LoraConfig::save_pretrained(const fs::path& dir) const { write_adapter_config(dir, to_json()); }
 
-LoraConfig LoraConfig::from_pretrained(const fs::path& dir) {
-  const fs::path file = dir / kAdapterConfigFile;
-  if (!fs::exists(file)) throw LoadError(fmt::format("{}: no {} (not a peft adapter directory)", dir.string(), kAdapterConfigFile));
-  return from_json(io::read_json_file(file), file);
-}
+LoraConfig LoraConfig::from_pretrained(const fs::path& dir) { return read_adapter_config<LoraConfig>(dir); }
 
 }  // namespace shadowpeft::peft

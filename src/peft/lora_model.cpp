@@ -16,8 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kAdapterFile = "adapter_model.safetensors";
-
 // The base's Linear layers by transformers' module name, in module order. A family whose
 // checkpoints fuse several of our layers into one (Phi-3's qkv_proj, GPT-2's c_attn) names layers
 // transformers does not have, so LoRA on it is refused.
@@ -189,19 +187,16 @@ void LoraModelImpl::save_pretrained(const fs::path& dir) {
   LoraConfig saved = config_;
   saved.inference_mode = true;  // as peft's PeftModel.save_pretrained writes it
   saved.save_pretrained(dir);
-  io::TensorMap state;
-  for (auto& [name, t] : adapter_state_dict()) state.emplace(name, t.detach().to(at::kCPU).contiguous());
-  io::save_safetensors(dir / kAdapterFile, state, {{"format", "pt"}});
+  detail::save_adapter_weights(dir, adapter_state_dict());
 }
 
 std::shared_ptr<LoraModelImpl> LoraModelImpl::from_pretrained(models::CausalLM base, const fs::path& dir, bool is_trainable) {
-  if (!fs::is_directory(dir)) throw LoadError(fmt::format("{}: adapter directory not found", dir.string()));
+  detail::require_adapter_dir(dir);
   LoraConfig config = LoraConfig::from_pretrained(dir);
   config.inference_mode = !is_trainable;
   auto model = std::make_shared<LoraModelImpl>(std::move(base), std::move(config));
-  const fs::path file = dir / kAdapterFile;
-  if (!fs::exists(file)) throw LoadError(fmt::format("{}: missing {} (the adapter's weights)", dir.string(), kAdapterFile));
-  model->load_adapter_state_dict(io::SafetensorsFile::open(file).load_all(), file.string());
+  const auto [state, source] = detail::load_adapter_weights(dir);
+  model->load_adapter_state_dict(state, source);
   model->train(is_trainable);
   model->set_adapter_trainable(is_trainable);
   return model;
@@ -209,7 +204,7 @@ std::shared_ptr<LoraModelImpl> LoraModelImpl::from_pretrained(models::CausalLM b
 
 std::optional<int64_t> LoraModelImpl::saved_num_labels(const fs::path& dir) {
   if (LoraConfig::from_pretrained(dir).task_type != TaskType::SequenceClassification) return std::nullopt;
-  const fs::path file = dir / kAdapterFile;
+  const fs::path file = dir / detail::kAdapterWeightsFile;
   if (!fs::exists(file)) return std::nullopt;
   const io::TensorInfo* info = io::SafetensorsFile::open(file).find("base_model.model.score.weight");
   return info && info->shape.size() == 2 ? std::optional(info->shape[0]) : std::nullopt;

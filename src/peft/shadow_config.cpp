@@ -8,7 +8,7 @@
 
 namespace shadowpeft::peft {
 namespace fs = std::filesystem;
-using detail::FieldReader, detail::kAdapterConfigFile, detail::optional_json, detail::selector_json;
+using namespace detail;
 
 namespace {
 
@@ -60,7 +60,6 @@ io::Json ShadowConfig::to_json() const {
   json["peft_type"] = "SHADOW";
   json["task_type"] = to_string(task_type);
   json["target_modules"] = selector_json(target_modules);
-  json["exclude_modules"] = selector_json(exclude_modules);
   json["r"] = r;
   json["shadow_alpha"] = shadow_alpha;
   json["shadow_dropout"] = shadow_dropout;
@@ -73,15 +72,7 @@ io::Json ShadowConfig::to_json() const {
   json["share_embeddings"] = share_embeddings;
   json["update_hidden_size"] = optional_json(update_hidden_size);
   json["auxiliary_loss_weight"] = auxiliary_loss_weight;
-  json["layers_to_transform"] = layers_to_transform && layers_to_transform_is_one && layers_to_transform->size() == 1
-                                    ? io::Json(layers_to_transform->front())
-                                    : optional_json(layers_to_transform);
-  json["layers_pattern"] = layers_pattern && layers_pattern_is_one && layers_pattern->size() == 1
-                               ? io::Json(layers_pattern->front())
-                               : optional_json(layers_pattern);
-  json["modules_to_save"] = optional_json(modules_to_save);
-  json["base_model_name_or_path"] = optional_json(base_model_name_or_path);
-  json["inference_mode"] = inference_mode;
+  write_common_fields(*this, json);
   for (const char* key : {"auto_mapping", "revision"})
     if (!json.contains(key)) json[key] = nullptr;
   return json;
@@ -90,17 +81,8 @@ io::Json ShadowConfig::to_json() const {
 ShadowConfig ShadowConfig::from_json(const io::Json& json, const fs::path& source) {
   if (!json.is_object()) throw ConfigError(fmt::format("{}: must hold a JSON object", source.string()));
   const FieldReader f(json, source);
-  const std::string peft_type = f.string("peft_type", "");
-  if (peft_type != "SHADOW")
-    throw ConfigError(fmt::format("{}: peft_type is '{}', expected 'SHADOW'", source.string(), peft_type));
+  require_peft_type(f, "SHADOW");
   ShadowConfig c;
-  const std::string task = f.string("task_type", "CAUSAL_LM");
-  if (task == "CAUSAL_LM") c.task_type = TaskType::CausalLM;
-  else if (task == "SEQ_CLS") c.task_type = TaskType::SequenceClassification;
-  else
-    throw UnsupportedError(fmt::format("{} is '{}'; supported task types: CAUSAL_LM, SEQ_CLS", f.where("task_type"), task));
-  c.target_modules = f.selector("target_modules");
-  c.exclude_modules = f.selector("exclude_modules");
   c.r = f.integer("r", c.r);
   c.shadow_alpha = f.number("shadow_alpha", c.shadow_alpha);
   c.shadow_dropout = f.number("shadow_dropout", c.shadow_dropout);
@@ -113,45 +95,13 @@ ShadowConfig ShadowConfig::from_json(const io::Json& json, const fs::path& sourc
   c.share_embeddings = f.boolean("share_embeddings", c.share_embeddings);
   c.update_hidden_size = f.optional_integer("update_hidden_size");
   c.auxiliary_loss_weight = f.number("auxiliary_loss_weight", c.auxiliary_loss_weight);
-  if (const io::Json* v = f.get("layers_to_transform")) {
-    if (v->is_number_integer()) {
-      c.layers_to_transform = std::vector{v->get<int64_t>()};
-      c.layers_to_transform_is_one = true;
-    } else if (v->is_array()) {
-      c.layers_to_transform.emplace();
-      for (const auto& i : *v) {
-        if (!i.is_number_integer())
-          throw ConfigError(fmt::format("{} must hold layer indices, got {}", f.where("layers_to_transform"), i.dump()));
-        c.layers_to_transform->push_back(i.get<int64_t>());
-      }
-    } else {
-      throw ConfigError(fmt::format("{} must be an integer or a list of them, got {}", f.where("layers_to_transform"), v->dump()));
-    }
-  }
-  c.layers_pattern = f.strings("layers_pattern", true);
-  c.layers_pattern_is_one = f.get("layers_pattern") && f.get("layers_pattern")->is_string();
-  c.modules_to_save = f.strings("modules_to_save", false);
-  if (const io::Json* v = f.get("base_model_name_or_path")) c.base_model_name_or_path = f.string("base_model_name_or_path", "");
-  c.inference_mode = f.boolean("inference_mode", false);
-  for (const auto& [key, v] : json.items())
-    if (std::find(std::begin(kOwnKeys), std::end(kOwnKeys), key) == std::end(kOwnKeys)) c.other[key] = v;
-  try {
-    c.validate();
-  } catch (const ConfigError& e) {
-    throw ConfigError(fmt::format("{}: {}", source.string(), e.what()));
-  }
+  read_common_fields(f, json, c, kOwnKeys);
+  validate_read(c, source);
   return c;
 }
 
-void ShadowConfig::save_pretrained(const fs::path& dir) const {
-  fs::create_directories(dir);
-  io::write_json_file(dir / kAdapterConfigFile, to_json(), {.indent = 2, .sort_keys = true, .trailing_newline = false});
-}
+void ShadowConfig::save_pretrained(const fs::path& dir) const { write_adapter_config(dir, to_json()); }
 
-ShadowConfig ShadowConfig::from_pretrained(const fs::path& dir) {
-  const fs::path file = dir / kAdapterConfigFile;
-  if (!fs::exists(file)) throw LoadError(fmt::format("{}: no {} (not a peft adapter directory)", dir.string(), kAdapterConfigFile));
-  return from_json(io::read_json_file(file), file);
-}
+ShadowConfig ShadowConfig::from_pretrained(const fs::path& dir) { return read_adapter_config<ShadowConfig>(dir); }
 
 }  // namespace shadowpeft::peft

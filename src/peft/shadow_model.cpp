@@ -20,7 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kAdapterFile = "adapter_model.safetensors";
 // peft keeps the adapter name inside the keys of its shadow containers; files always say "default".
 constexpr const char* kAdapterName = "default";
 
@@ -225,16 +224,8 @@ at::Tensor ShadowModelImpl::task_loss(const at::Tensor& logits, const at::Tensor
   return shadow ? models::shifted_cross_entropy(logits, labels) : models::causal_lm_loss(logits, labels);
 }
 
-ShadowOutput ShadowModelImpl::forward(const at::Tensor& input_ids, const models::ForwardOptions& options,
-                                      const at::Tensor& labels) {
-  if (options.hooks) throw UnsupportedError("peft SHADOW installs its own layer hooks; nested hooks are not supported");
-  ShadowOutput out;
-  if (mode_ == InferenceMode::ShadowOnly) {
-    out.logits = shadow_logits(initial_shadow_state(input_ids, options), options);
-    if (labels.defined()) out.loss = task_loss(out.logits, labels, true);
-    return out;
-  }
-  const at::Tensor s0 = initial_shadow_state(input_ids, options);
+at::Tensor ShadowModelImpl::adapted_hidden_states(const at::Tensor& input_ids, const models::ForwardOptions& options,
+                                                  const at::Tensor& s0, models::KVCache* base_cache) {
   at::Tensor s = s0;
   const int64_t first = first_block_, last = first_block_ + static_cast<int64_t>(layers->size()) - 1;
   models::LayerHooks hooks;
@@ -246,7 +237,22 @@ ShadowOutput ShadowModelImpl::forward(const at::Tensor& input_ids, const models:
   };
   models::ForwardOptions base_options = options;
   base_options.hooks = &hooks;
-  const at::Tensor scores = base_model->logits_from_hidden(base_model->hidden_states(input_ids, base_options), head_weight());
+  base_options.cache = base_cache;
+  return base_model->hidden_states(input_ids, base_options);
+}
+
+ShadowOutput ShadowModelImpl::forward(const at::Tensor& input_ids, const models::ForwardOptions& options,
+                                      const at::Tensor& labels) {
+  if (options.hooks) throw UnsupportedError("peft SHADOW installs its own layer hooks; nested hooks are not supported");
+  ShadowOutput out;
+  if (mode_ == InferenceMode::ShadowOnly) {
+    out.logits = shadow_logits(initial_shadow_state(input_ids, options), options);
+    if (labels.defined()) out.loss = task_loss(out.logits, labels, true);
+    return out;
+  }
+  const at::Tensor s0 = initial_shadow_state(input_ids, options);
+  const at::Tensor scores =
+      base_model->logits_from_hidden(adapted_hidden_states(input_ids, options, s0, options.cache), head_weight());
   out.logits = is_classifier() ? base_model->pool_last_token(input_ids, scores) : scores;
   out.shadow_logits = shadow_logits(s0, options);
   if (labels.defined()) {
@@ -277,19 +283,7 @@ at::Tensor ShadowModelImpl::last_token_logits(const at::Tensor& input_ids, const
   models::KVCache* shadow_cache = caches && caches->shadow ? &*caches->shadow : nullptr;
   const at::Tensor s0 = initial_shadow_state(input_ids, options, shadow_cache);
   if (mode == InferenceMode::ShadowOnly) return shadow_logits(models::last_position(s0), options);
-  at::Tensor s = s0;
-  const int64_t first = first_block_, last = first_block_ + static_cast<int64_t>(layers->size()) - 1;
-  models::LayerHooks hooks;
-  hooks.before_layer = [&](int64_t i, const at::Tensor& h) {
-    return i >= first && i <= last ? layers->at<ShadowLayerImpl>(static_cast<std::size_t>(i - first)).inject(h, s) : h;
-  };
-  hooks.after_layer = [&](int64_t i, const at::Tensor& h) {
-    if (i >= first && i <= last) s = layers->at<ShadowLayerImpl>(static_cast<std::size_t>(i - first)).update(h, s);
-  };
-  models::ForwardOptions base_options = options;
-  base_options.hooks = &hooks;
-  base_options.cache = caches && caches->base ? &*caches->base : nullptr;
-  const at::Tensor hidden = base_model->hidden_states(input_ids, base_options);
+  const at::Tensor hidden = adapted_hidden_states(input_ids, options, s0, caches && caches->base ? &*caches->base : nullptr);
   return base_model->logits_from_hidden(models::last_position(hidden), head_weight());
 }
 
@@ -353,20 +347,17 @@ void ShadowModelImpl::save_pretrained(const fs::path& dir) {
     for (std::size_t k = 0; k < layers->size(); ++k) saved.target_modules->names.push_back(block_key(first_block_ + static_cast<int64_t>(k)));
   }
   saved.save_pretrained(dir);
-  io::TensorMap state;
-  for (auto& [name, t] : adapter_state_dict()) state.emplace(name, t.detach().to(at::kCPU).contiguous());
-  io::save_safetensors(dir / kAdapterFile, state, {{"format", "pt"}});
+  detail::save_adapter_weights(dir, adapter_state_dict());
 }
 
 std::shared_ptr<ShadowModelImpl> ShadowModelImpl::from_pretrained(models::CausalLM base, const fs::path& dir, bool is_trainable,
                                                                   models::CausalLM shadow_backbone_model) {
-  if (!fs::is_directory(dir)) throw LoadError(fmt::format("{}: adapter directory not found", dir.string()));
+  detail::require_adapter_dir(dir);
   ShadowConfig config = ShadowConfig::from_pretrained(dir);
   config.inference_mode = !is_trainable;
   auto model = std::make_shared<ShadowModelImpl>(std::move(base), std::move(config), std::move(shadow_backbone_model));
-  const fs::path file = dir / kAdapterFile;
-  if (!fs::exists(file)) throw LoadError(fmt::format("{}: missing {} (the adapter's weights)", dir.string(), kAdapterFile));
-  model->load_adapter_state_dict(io::SafetensorsFile::open(file).load_all(), file.string());
+  const auto [state, source] = detail::load_adapter_weights(dir);
+  model->load_adapter_state_dict(state, source);
   model->train(is_trainable);
   model->set_adapter_trainable(is_trainable);
   return model;
@@ -407,7 +398,7 @@ models::CausalLM ShadowModelImpl::export_shadow() {
 
 std::optional<int64_t> ShadowModelImpl::saved_num_labels(const fs::path& dir) {
   if (ShadowConfig::from_pretrained(dir).task_type != TaskType::SequenceClassification) return std::nullopt;
-  const fs::path file = dir / kAdapterFile;
+  const fs::path file = dir / detail::kAdapterWeightsFile;
   if (!fs::exists(file)) return std::nullopt;
   const io::SafetensorsFile saved = io::SafetensorsFile::open(file);
   for (const char* key : {"base_model.model.score.weight", "base_model.shadow_head.default.weight"})

@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "shadowpeft/models/layers.h"
 #include "shadowpeft/models/losses.h"
@@ -11,6 +14,26 @@
 
 namespace shadowpeft::train {
 namespace {
+
+// The evaluation sums of a batch for each (mode, logits): "<mode>_ce" over "tokens" (next-token,
+// causal LM) or "<mode>_ce" and "<mode>_correct" over "examples" (classification).
+EvalSums metric_sums(const TrainBatch& batch, bool classifier, const std::vector<std::pair<std::string, at::Tensor>>& modes) {
+  EvalSums sums;
+  if (classifier) {
+    sums.sums["examples"] = static_cast<double>(batch.labels.size(0));
+    for (const auto& [mode, logits] : modes) {
+      sums.sums[mode + "_correct"] = static_cast<double>(logits.argmax(-1).eq(batch.labels).sum().item<int64_t>());
+      sums.sums[mode + "_ce"] = models::classification_loss_sum(logits, batch.labels);
+    }
+    return sums;
+  }
+  for (const auto& [mode, logits] : modes) {
+    const auto [ce, tokens] = models::shifted_cross_entropy_sum(logits, batch.labels);
+    sums.sums[mode + "_ce"] = ce;
+    sums.sums["tokens"] = tokens;
+  }
+  return sums;
+}
 
 class CausalLMTask final : public TrainingTask {
  public:
@@ -21,11 +44,10 @@ class CausalLMTask final : public TrainingTask {
   }
   EvalSums evaluate(const TrainBatch& batch) override {
     const auto out = model_->forward(batch.input_ids, options_of(batch));
-    const auto [base_shadow, tokens] = models::shifted_cross_entropy_sum(out.logits, batch.labels);
-    const auto [shadow_only, unused] = models::shifted_cross_entropy_sum(out.shadow_logits, batch.labels);
-    const at::Tensor base_logits = model_->base_logits(batch.input_ids, options_of(batch));
-    const auto [base, unused2] = models::shifted_cross_entropy_sum(base_logits, batch.labels);
-    return {{{"tokens", tokens}, {"base_shadow_ce", base_shadow}, {"shadow_only_ce", shadow_only}, {"base_ce", base}}};
+    return metric_sums(batch, false,
+                       {{"base_shadow", out.logits},
+                        {"shadow_only", out.shadow_logits},
+                        {"base", model_->base_logits(batch.input_ids, options_of(batch))}});
   }
   void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
   std::string trainable_parameters_string() override { return model_->trainable_parameters_string(); }
@@ -43,15 +65,7 @@ class SequenceClassificationTask final : public TrainingTask {
   }
   EvalSums evaluate(const TrainBatch& batch) override {
     const auto out = model_->forward(batch.input_ids, options_of(batch));
-    auto correct = [&](const at::Tensor& logits) {
-      return static_cast<double>(logits.argmax(-1).eq(batch.labels).sum().item<int64_t>());
-    };
-    auto ce = [&](const at::Tensor& logits) { return models::classification_loss_sum(logits, batch.labels); };
-    return {{{"examples", static_cast<double>(batch.labels.size(0))},
-             {"base_shadow_correct", correct(out.logits)},
-             {"shadow_only_correct", correct(out.shadow_logits)},
-             {"base_shadow_ce", ce(out.logits)},
-             {"shadow_only_ce", ce(out.shadow_logits)}}};
+    return metric_sums(batch, true, {{"base_shadow", out.logits}, {"shadow_only", out.shadow_logits}});
   }
   void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
   std::string trainable_parameters_string() override { return model_->trainable_parameters_string(); }
@@ -70,24 +84,10 @@ class PeftShadowTask final : public TrainingTask {
   }
   EvalSums evaluate(const TrainBatch& batch) override {
     const auto out = model_->forward(batch.input_ids, options_of(batch));
-    const at::Tensor base_logits = model_->base_logits(batch.input_ids, options_of(batch));
-    if (model_->config().task_type == peft::TaskType::SequenceClassification) {
-      auto correct = [&](const at::Tensor& logits) {
-        return static_cast<double>(logits.argmax(-1).eq(batch.labels).sum().item<int64_t>());
-      };
-      auto ce = [&](const at::Tensor& logits) { return models::classification_loss_sum(logits, batch.labels); };
-      return {{{"examples", static_cast<double>(batch.labels.size(0))},
-               {"base_shadow_correct", correct(out.logits)},
-               {"shadow_only_correct", correct(out.shadow_logits)},
-               {"base_correct", correct(base_logits)},
-               {"base_shadow_ce", ce(out.logits)},
-               {"shadow_only_ce", ce(out.shadow_logits)},
-               {"base_ce", ce(base_logits)}}};
-    }
-    const auto [base_shadow, tokens] = models::shifted_cross_entropy_sum(out.logits, batch.labels);
-    const auto [shadow_only, unused] = models::shifted_cross_entropy_sum(out.shadow_logits, batch.labels);
-    const auto [base, unused2] = models::shifted_cross_entropy_sum(base_logits, batch.labels);
-    return {{{"tokens", tokens}, {"base_shadow_ce", base_shadow}, {"shadow_only_ce", shadow_only}, {"base_ce", base}}};
+    return metric_sums(batch, model_->config().task_type == peft::TaskType::SequenceClassification,
+                       {{"base_shadow", out.logits},
+                        {"shadow_only", out.shadow_logits},
+                        {"base", model_->base_logits(batch.input_ids, options_of(batch))}});
   }
   void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
   std::string trainable_parameters_string() override { return model_->trainable_parameters_string(); }
@@ -108,20 +108,9 @@ class LoraTask final : public TrainingTask {
     return model_->forward(batch.input_ids, options_of(batch), batch.labels).loss;
   }
   EvalSums evaluate(const TrainBatch& batch) override {
-    const at::Tensor logits = model_->forward(batch.input_ids, options_of(batch)).logits;
-    const at::Tensor base_logits = model_->base_logits(batch.input_ids, options_of(batch));
-    if (model_->config().task_type == peft::TaskType::SequenceClassification) {
-      auto correct = [&](const at::Tensor& l) { return static_cast<double>(l.argmax(-1).eq(batch.labels).sum().item<int64_t>()); };
-      auto ce = [&](const at::Tensor& l) { return models::classification_loss_sum(l, batch.labels); };
-      return {{{"examples", static_cast<double>(batch.labels.size(0))},
-               {"lora_correct", correct(logits)},
-               {"base_correct", correct(base_logits)},
-               {"lora_ce", ce(logits)},
-               {"base_ce", ce(base_logits)}}};
-    }
-    const auto [lora, tokens] = models::shifted_cross_entropy_sum(logits, batch.labels);
-    const auto [base, unused] = models::shifted_cross_entropy_sum(base_logits, batch.labels);
-    return {{{"tokens", tokens}, {"lora_ce", lora}, {"base_ce", base}}};
+    return metric_sums(batch, model_->config().task_type == peft::TaskType::SequenceClassification,
+                       {{"lora", model_->forward(batch.input_ids, options_of(batch)).logits},
+                        {"base", model_->base_logits(batch.input_ids, options_of(batch))}});
   }
   std::string eval_loss_metric() const override { return "lora_loss"; }
   void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }

@@ -11,6 +11,7 @@
 #include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/peft/lora_model.h"
+#include "peft_fixtures.h"
 #include "test_utils.h"
 
 namespace shadowpeft {
@@ -20,22 +21,9 @@ namespace fs = std::filesystem;
 
 fs::path lora_dir() { return test::fixtures_dir() / "lora"; }
 
-bool is_classifier(const io::Json& info) { return info.value("task", "") == "seq_cls"; }
-
 // The cases whose layers this library can adapt (GPT-2 fuses q, k and v into c_attn: refused).
-std::vector<std::string> fixture_cases() {
-  const io::Json index = io::read_json_file(lora_dir() / "index.json");
-  std::vector<std::string> cases;
-  for (const auto& c : index.at("cases"))
-    if (c.get<std::string>().rfind("gpt2", 0) != 0) cases.push_back(c.get<std::string>());
-  return cases;
-}
+std::vector<std::string> fixture_cases() { return test::fixture_cases(lora_dir(), "gpt2"); }
 
-models::CausalLM load_base(const fs::path& dir, const io::Json& info) {
-  if (!is_classifier(info)) return models::load_causal_lm((dir / "base").string());
-  const io::Json config = io::read_json_file(dir / "base" / "config.json");
-  return models::load_sequence_classifier((dir / "base").string(), config.at("id2label").size());
-}
 
 struct Loaded {
   io::Json info;
@@ -47,19 +35,18 @@ struct Loaded {
 Loaded load_case(const std::string& name, bool trainable) {
   const fs::path dir = lora_dir() / name;
   Loaded l{io::read_json_file(dir / "case.json"), io::SafetensorsFile::open(dir / "reference.safetensors")};
-  l.model = peft::LoraModel(peft::LoraModelImpl::from_pretrained(load_base(dir, l.info), dir / "adapter", trainable));
+  l.model = peft::LoraModel(peft::LoraModelImpl::from_pretrained(test::load_case_base(dir, l.info), dir / "adapter", trainable));
   l.options.attention_mask = l.ref.tensor("attention_mask");
   l.options.position_ids = l.ref.tensor("position_ids");
   return l;
 }
 
-at::Tensor attended(const at::Tensor& t, const at::Tensor& mask) { return t.dim() == 3 ? t.index({mask.to(at::kBool)}) : t; }
 
 TEST(PeftLoraParity, CoversTheFixtures) {
   const std::vector<std::string> cases = fixture_cases();
   EXPECT_GE(cases.size(), 7u);
   int classifiers = 0;
-  for (const std::string& name : cases) classifiers += is_classifier(io::read_json_file(lora_dir() / name / "case.json"));
+  for (const std::string& name : cases) classifiers += test::is_classifier_case(io::read_json_file(lora_dir() / name / "case.json"));
   EXPECT_GE(classifiers, 1);
 }
 
@@ -81,9 +68,9 @@ TEST(PeftLoraParity, LogitsAndLossMatchPeft) {
     torch::InferenceMode guard;
     const at::Tensor ids = l.ref.tensor("input_ids"), mask = l.options.attention_mask;
     const peft::LoraOutput out = l.model->forward(ids, l.options, l.ref.tensor("labels"));
-    EXPECT_TENSOR_CLOSE(attended(out.logits, mask), attended(l.ref.tensor("logits"), mask), atol, rtol, name + " logits");
+    EXPECT_TENSOR_CLOSE(test::attended(out.logits, mask), test::attended(l.ref.tensor("logits"), mask), atol, rtol, name + " logits");
     EXPECT_TENSOR_CLOSE(out.loss, l.ref.tensor("loss"), atol, rtol, name + " loss");
-    EXPECT_TENSOR_CLOSE(attended(l.model->base_logits(ids, l.options), mask), attended(l.ref.tensor("base.logits"), mask),
+    EXPECT_TENSOR_CLOSE(test::attended(l.model->base_logits(ids, l.options), mask), test::attended(l.ref.tensor("base.logits"), mask),
                         atol, rtol, name + " base logits (adapter disabled)");
   }
 }
@@ -94,17 +81,7 @@ TEST(PeftLoraParity, GradientsOfEverySavedTensorMatchPeft) {
     Loaded l = load_case(name, true);
     l.model->eval();
     l.model->forward(l.ref.tensor("input_ids"), l.options, l.ref.tensor("labels")).loss.backward();
-    const double atol = l.info.value("grad_atol", 5e-6), rtol = l.info.value("grad_rtol", 1e-4);
-    const io::TensorMap grads = l.model->adapter_gradients();
-    int checked = 0;
-    for (const auto& tensor : l.ref.tensors()) {
-      if (!tensor.name.starts_with("grad.")) continue;
-      const std::string key = tensor.name.substr(5);
-      ASSERT_TRUE(grads.count(key)) << "no adapter tensor " << key;
-      EXPECT_TENSOR_CLOSE(grads.at(key), l.ref.tensor(tensor.name), atol, rtol, name + " grad " + key);
-      ++checked;
-    }
-    EXPECT_EQ(checked, static_cast<int>(grads.size())) << "every adapter tensor has a reference gradient";
+    test::expect_gradients_match(l.model->adapter_gradients(), l.ref, l.info, name);
   }
 }
 
@@ -114,8 +91,7 @@ TEST(PeftLoraParity, SavingAPeftAdapterAgainIsByteIdentical) {
     Loaded l = load_case(name, false);
     const fs::path out = test::scratch_dir("lora_resave_" + name);
     l.model->save_pretrained(out);
-    for (const char* file : {"adapter_config.json", "adapter_model.safetensors"})
-      EXPECT_EQ(test::read_file_bytes(out / file), test::read_file_bytes(lora_dir() / name / "adapter" / file)) << file;
+    test::expect_same_adapter_files(out, lora_dir() / name / "adapter");
   }
 }
 
@@ -123,10 +99,7 @@ TEST(PeftLoraParity, PrintTrainableParametersMatchesPeft) {
   for (const std::string& name : fixture_cases()) {
     SCOPED_TRACE(name);
     Loaded l = load_case(name, true);
-    EXPECT_EQ(l.model->trainable_parameters_string() + "\n", l.info["print_trainable_parameters"].get<std::string>());
-    const auto [trainable, total] = l.model->count_parameters();
-    EXPECT_EQ(trainable, l.info["trainable_params"].get<int64_t>());
-    EXPECT_EQ(total, l.info["all_params"].get<int64_t>());
+    test::expect_peft_counts(l.model->trainable_parameters_string(), l.model->count_parameters(), l.info);
   }
 }
 
@@ -165,16 +138,16 @@ TEST(PeftLoraParity, MergeAndUnloadGivesPeftsMergedModel) {
     // A classifier's logits are read at each row's last token.
     auto logits = [&](models::CausalLMImpl& model) {
       const at::Tensor scores = model.forward(ids, l.options);
-      return is_classifier(l.info) ? model.pool_last_token(ids, scores) : scores;
+      return test::is_classifier_case(l.info) ? model.pool_last_token(ids, scores) : scores;
     };
-    EXPECT_TENSOR_CLOSE(attended(logits(*merged), mask), attended(l.ref.tensor("merged.logits"), mask), atol, rtol,
+    EXPECT_TENSOR_CLOSE(test::attended(logits(*merged), mask), test::attended(l.ref.tensor("merged.logits"), mask), atol, rtol,
                         name + " merged logits");
     // The merged checkpoint peft wrote holds the same weights.
     const fs::path out = test::scratch_dir("lora_merged_" + name);
     models::save_pretrained(*merged, out);
     models::CausalLM reloaded = models::load_causal_lm(out.string());
     models::CausalLM python = models::load_causal_lm((lora_dir() / name / "merged").string());
-    EXPECT_TENSOR_CLOSE(attended(logits(*reloaded), mask), attended(logits(*python), mask), atol, rtol,
+    EXPECT_TENSOR_CLOSE(test::attended(logits(*reloaded), mask), test::attended(logits(*python), mask), atol, rtol,
                         name + " saved merged model vs peft's");
     ++checked;
   }
@@ -209,7 +182,7 @@ TEST(PeftLoraAdapter, DetachingRestoresThePlainBase) {
   const fs::path dir = lora_dir() / "llama_qv";
   const io::Json info = io::read_json_file(dir / "case.json");
   const auto ref = io::SafetensorsFile::open(dir / "reference.safetensors");
-  models::CausalLM base = load_base(dir, info);
+  models::CausalLM base = test::load_case_base(dir, info);
   torch::InferenceMode guard;
   models::ForwardOptions options{.attention_mask = ref.tensor("attention_mask"), .position_ids = ref.tensor("position_ids")};
   const at::Tensor ids = ref.tensor("input_ids");

@@ -11,6 +11,7 @@
 #include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/peft/shadow_model.h"
+#include "peft_fixtures.h"
 #include "test_utils.h"
 
 namespace shadowpeft {
@@ -20,14 +21,7 @@ namespace fs = std::filesystem;
 
 fs::path peft_dir() { return test::fixtures_dir() / "peft"; }
 
-std::vector<std::string> fixture_cases() {
-  const io::Json index = io::read_json_file(peft_dir() / "index.json");
-  std::vector<std::string> cases;
-  for (const auto& c : index.at("cases")) cases.push_back(c.get<std::string>());
-  return cases;
-}
-
-bool is_classifier(const io::Json& info) { return info.value("task", "") == "seq_cls"; }
+std::vector<std::string> fixture_cases() { return test::fixture_cases(peft_dir()); }
 
 struct Loaded {
   io::Json info;
@@ -36,29 +30,22 @@ struct Loaded {
   models::ForwardOptions options;
 };
 
-models::CausalLM load_base(const fs::path& dir, const io::Json& info) {
-  if (!is_classifier(info)) return models::load_causal_lm((dir / "base").string());
-  const io::Json config = io::read_json_file(dir / "base" / "config.json");
-  return models::load_sequence_classifier((dir / "base").string(), config.at("id2label").size());
-}
 
 Loaded load_case(const std::string& name, bool trainable) {
   const fs::path dir = peft_dir() / name;
   Loaded l{io::read_json_file(dir / "case.json"), io::SafetensorsFile::open(dir / "reference.safetensors")};
-  l.model = peft::ShadowModel(peft::ShadowModelImpl::from_pretrained(load_base(dir, l.info), dir / "adapter", trainable));
+  l.model = peft::ShadowModel(peft::ShadowModelImpl::from_pretrained(test::load_case_base(dir, l.info), dir / "adapter", trainable));
   l.options.attention_mask = l.ref.tensor("attention_mask");
   l.options.position_ids = l.ref.tensor("position_ids");
   return l;
 }
 
-// Per-token logits are compared at attended positions only; pooled ones entirely.
-at::Tensor attended(const at::Tensor& t, const at::Tensor& mask) { return t.dim() == 3 ? t.index({mask.to(at::kBool)}) : t; }
 
 TEST(PeftShadowParity, CoversEveryFixtureKind) {
   const std::vector<std::string> cases = fixture_cases();
   EXPECT_GE(cases.size(), 6u);
   int classifiers = 0;
-  for (const std::string& name : cases) classifiers += is_classifier(io::read_json_file(peft_dir() / name / "case.json"));
+  for (const std::string& name : cases) classifiers += test::is_classifier_case(io::read_json_file(peft_dir() / name / "case.json"));
   EXPECT_GE(classifiers, 1);
 }
 
@@ -70,14 +57,14 @@ TEST(PeftShadowParity, LogitsAndLossesMatchPeftInBothModes) {
     torch::InferenceMode guard;
     const at::Tensor ids = l.ref.tensor("input_ids"), mask = l.options.attention_mask, labels = l.ref.tensor("labels");
     peft::ShadowOutput out = l.model->forward(ids, l.options, labels);
-    EXPECT_TENSOR_CLOSE(attended(out.logits, mask), attended(l.ref.tensor("logits"), mask), atol, rtol, name + " logits");
+    EXPECT_TENSOR_CLOSE(test::attended(out.logits, mask), test::attended(l.ref.tensor("logits"), mask), atol, rtol, name + " logits");
     EXPECT_TENSOR_CLOSE(out.loss, l.ref.tensor("loss"), atol, rtol, name + " loss");
     EXPECT_TENSOR_CLOSE(out.shadow_loss, l.ref.tensor("shadow_loss"), atol, rtol, name + " shadow_loss");
-    EXPECT_TENSOR_CLOSE(attended(l.model->base_logits(ids, l.options), mask), attended(l.ref.tensor("base.logits"), mask),
+    EXPECT_TENSOR_CLOSE(test::attended(l.model->base_logits(ids, l.options), mask), test::attended(l.ref.tensor("base.logits"), mask),
                         atol, rtol, name + " base logits (adapter disabled)");
     l.model->set_inference_mode(InferenceMode::ShadowOnly);
     out = l.model->forward(ids, l.options, labels);
-    EXPECT_TENSOR_CLOSE(attended(out.logits, mask), attended(l.ref.tensor("shadow_only.logits"), mask), atol, rtol,
+    EXPECT_TENSOR_CLOSE(test::attended(out.logits, mask), test::attended(l.ref.tensor("shadow_only.logits"), mask), atol, rtol,
                         name + " shadow_only logits");
     EXPECT_TENSOR_CLOSE(out.loss, l.ref.tensor("shadow_only.loss"), atol, rtol, name + " shadow_only loss");
   }
@@ -89,17 +76,7 @@ TEST(PeftShadowParity, GradientsOfEverySavedTensorMatchPeft) {
     Loaded l = load_case(name, true);
     l.model->eval();  // the fixtures use shadow_dropout 0; eval keeps dropout off regardless
     l.model->forward(l.ref.tensor("input_ids"), l.options, l.ref.tensor("labels")).loss.backward();
-    const double atol = l.info.value("grad_atol", 5e-6), rtol = l.info.value("grad_rtol", 1e-4);
-    const io::TensorMap grads = l.model->adapter_gradients();
-    int checked = 0;
-    for (const auto& tensor : l.ref.tensors()) {
-      if (!tensor.name.starts_with("grad.")) continue;
-      const std::string key = tensor.name.substr(5);
-      ASSERT_TRUE(grads.count(key)) << "no adapter tensor " << key;
-      EXPECT_TENSOR_CLOSE(grads.at(key), l.ref.tensor(tensor.name), atol, rtol, name + " grad " + key);
-      ++checked;
-    }
-    EXPECT_EQ(checked, static_cast<int>(grads.size())) << "every adapter tensor has a reference gradient";
+    test::expect_gradients_match(l.model->adapter_gradients(), l.ref, l.info, name);
   }
 }
 
@@ -109,8 +86,7 @@ TEST(PeftShadowParity, SavingAPeftAdapterAgainIsByteIdentical) {
     Loaded l = load_case(name, false);
     const fs::path out = test::scratch_dir("peft_resave_" + name);
     l.model->save_pretrained(out);
-    for (const char* file : {"adapter_config.json", "adapter_model.safetensors"})
-      EXPECT_EQ(test::read_file_bytes(out / file), test::read_file_bytes(peft_dir() / name / "adapter" / file)) << file;
+    test::expect_same_adapter_files(out, peft_dir() / name / "adapter");
   }
 }
 
@@ -118,10 +94,7 @@ TEST(PeftShadowParity, PrintTrainableParametersMatchesPeft) {
   for (const std::string& name : fixture_cases()) {
     SCOPED_TRACE(name);
     Loaded l = load_case(name, true);
-    EXPECT_EQ(l.model->trainable_parameters_string() + "\n", l.info["print_trainable_parameters"].get<std::string>());
-    const auto [trainable, total] = l.model->count_parameters();
-    EXPECT_EQ(trainable, l.info["trainable_params"].get<int64_t>());
-    EXPECT_EQ(total, l.info["all_params"].get<int64_t>());
+    test::expect_peft_counts(l.model->trainable_parameters_string(), l.model->count_parameters(), l.info);
   }
 }
 
@@ -200,7 +173,7 @@ TEST(PeftShadowAdapter, MismatchedTensorsAreLoadErrorsNamingThem) {
   const fs::path dir = peft_dir() / name;
   const io::Json info = io::read_json_file(dir / "case.json");
   io::TensorMap state = io::SafetensorsFile::open(dir / "adapter" / "adapter_model.safetensors").load_all();
-  auto model = peft::get_peft_model(load_base(dir, info), peft::ShadowConfig::from_pretrained(dir / "adapter"));
+  auto model = peft::get_peft_model(test::load_case_base(dir, info), peft::ShadowConfig::from_pretrained(dir / "adapter"));
   state.erase(state.begin());
   state.emplace("base_model.model.model.layers.0.extra.weight", at::zeros({1}));
   try {
@@ -217,14 +190,14 @@ TEST(PeftShadowAdapter, UntrainedAdapterLeavesTheBaseUnchanged) {
   const fs::path dir = peft_dir() / "llama";
   const io::Json info = io::read_json_file(dir / "case.json");
   const auto ref = io::SafetensorsFile::open(dir / "reference.safetensors");
-  auto model = peft::get_peft_model(load_base(dir, info), peft::ShadowConfig::from_pretrained(dir / "adapter"));
+  auto model = peft::get_peft_model(test::load_case_base(dir, info), peft::ShadowConfig::from_pretrained(dir / "adapter"));
   torch::InferenceMode guard;
   models::ForwardOptions options{.attention_mask = ref.tensor("attention_mask"), .position_ids = ref.tensor("position_ids")};
   const at::Tensor ids = ref.tensor("input_ids"), mask = options.attention_mask;
   // shadow_up starts at zero and the head copy equals the head: the logits are the base's, bit for bit.
   const at::Tensor logits = model->forward(ids, options).logits;
   EXPECT_TENSOR_BITWISE_EQ(logits, model->base_logits(ids, options), "fresh adapter logits");
-  EXPECT_TENSOR_CLOSE(attended(logits, mask), attended(ref.tensor("base.logits"), mask), info["atol"].get<double>(),
+  EXPECT_TENSOR_CLOSE(test::attended(logits, mask), test::attended(ref.tensor("base.logits"), mask), info["atol"].get<double>(),
                       info["rtol"].get<double>(), "fresh adapter logits vs transformers");
 }
 

@@ -48,179 +48,30 @@ at the start of every case. Exit status 0 on success (skipped cases allowed), 1 
 
 Usage: make_peft_fixtures.py OUT_DIR [CASE ...]   (no case names: all cases)
 """
-import contextlib
-import io
-import json
 import os
-import struct
 import sys
-import warnings
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixture_runner import CheckFailed, SkipCase, run_cases  # noqa: E402
+from fixture_models import (  # noqa: E402  (imported first: it sets the transformers environment)
+    B, GEMMA2, GENERATION, GPT2, LLAMA, NUM_LABELS, PAD_ID, QWEN3, T, TOL, adapter_vs_base, base_and_inputs, check,
+    cls, finish_with_versions, generate_greedy, greedy_prompt, greedy_uncached, model_kwargs, peft_round_trip,
+    saved_grads, shifted_ce,
+)
 
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-import transformers  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 try:
     import peft  # noqa: E402
-    from peft import PeftModel, get_peft_model, get_peft_model_state_dict  # noqa: E402
     from peft.tuners.shadow import ShadowCarrier, ShadowConfig, ShadowLayer  # noqa: E402
 except ImportError as e:  # pragma: no cover - peft too old / missing: every case is skipped
     peft = None
     PEFT_IMPORT_ERROR = str(e)
 
-transformers.utils.logging.set_verbosity_error()
-transformers.utils.logging.disable_progress_bar()
-
-SEED = 0
-INPUT_SEED = 1234
-VOCAB = 128
-PAD_ID = 0
-B, T = 2, 9
-LEFT_PAD = 3      # row 0 left-padded by 3
-RIGHT_PAD = 2     # seq_cls only: row 1 right-padded by 2
-NUM_LABELS = 3
-GEN_NEW = 6
-BASE_STD = 0.2
-ADAPTER_STD = 0.2
-MODULES_TO_SAVE_NOISE = 0.05
-TOL = {"atol": 1e-5, "rtol": 1e-5, "grad_atol": 5e-6, "grad_rtol": 1e-4}
-CHECK_TOL = 1e-5
-
-
-# ----------------------------------------------------------------------------------------------- helpers
-
-def cls(name):
-    c = getattr(transformers, name, None)
-    if c is None:
-        raise SkipCase(f"transformers {transformers.__version__} has no {name}")
-    return c
-
-
-def captured(fn, *a, **kw):
-    """Runs fn; returns (result, stdout text, [warning messages])."""
-    buf = io.StringIO()
-    with warnings.catch_warnings(record=True) as w, contextlib.redirect_stdout(buf):
-        warnings.simplefilter("always")
-        r = fn(*a, **kw)
-    return r, buf.getvalue(), [f"{x.category.__name__}: {x.message}" for x in w
-                               if not issubclass(x.category, (FutureWarning, DeprecationWarning))]
-
-
-def randomize(model, std=BASE_STD):
-    """Matrices ~ N(0, std); vectors (norm weights, biases) get N(0, 0.1) noise (HF's 0.02 init would leave
-    every sub-block's contribution near the tolerance)."""
-    with torch.no_grad():
-        for _, p in model.named_parameters():  # tied parameters are listed once
-            if p.ndim >= 2:
-                p.normal_(0.0, std)
-            else:
-                p.add_(torch.randn_like(p) * 0.1)
-
-
-def redraw_trainable(model):
-    """Every trainable parameter of the PeftModel re-drawn: a modules_to_save copy += N(0, 0.05) (it starts as a
-    copy of the base module); other matrices ~ N(0, 0.2); vectors += N(0, 0.1)."""
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if not p.requires_grad:
-                continue
-            if ".modules_to_save." in n:
-                p.add_(torch.randn_like(p) * MODULES_TO_SAVE_NOISE)
-            elif p.ndim >= 2:
-                p.normal_(0.0, ADAPTER_STD)
-            else:
-                p.add_(torch.randn_like(p) * 0.1)
-
-
-def make_inputs(task):
-    g = torch.Generator().manual_seed(INPUT_SEED)
-    ids = torch.randint(1, VOCAB, (B, T), generator=g)
-    mask = torch.ones_like(ids)
-    mask[0, :LEFT_PAD] = 0
-    if task == "seq_cls":
-        mask[1, T - RIGHT_PAD:] = 0
-    ids[mask == 0] = PAD_ID
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    if task == "seq_cls":
-        labels = torch.tensor([2, 0], dtype=torch.long)
-    else:
-        labels = ids.clone()
-        labels[mask == 0] = -100
-        # The first real token of a left-padded row is also ignored: with the shift, its loss term would read
-        # the logits at the last PAD position, i.e. a query row whose keys are all masked. HF's eager output
-        # there is implementation-defined (additive finfo.min everywhere -> uniform attention over all T keys,
-        # future ones included), and no other implementation should have to copy that.
-        for b in range(B):
-            if mask[b, 0] == 0:
-                first = int(mask[b].nonzero()[0])
-                labels[b, first] = -100
-    return {"input_ids": ids.long(), "attention_mask": mask.long(), "position_ids": pos.long(),
-            "labels": labels.long()}
-
-
-def model_kwargs(inp, with_labels=True):
-    kw = {k: inp[k] for k in ("input_ids", "attention_mask", "position_ids")}
-    if with_labels:
-        kw["labels"] = inp["labels"]
-    return kw
-
-
-def valid_diff(a, b, mask):
-    """max |a - b| over positions with mask == 1 (a, b: [B, T, V]); for [B, C] all entries."""
-    if a.ndim == 2:
-        return (a.float() - b.float()).abs().max().item()
-    m = mask.bool()
-    return (a.float()[m] - b.float()[m]).abs().max().item()
-
-
-def file_info(path):
-    """Keys in file (data offset) order with dtype and shape, plus the header metadata, of a safetensors file."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        hdr = json.loads(f.read(n).decode("utf-8"))
-    meta = hdr.pop("__metadata__", None)
-    keys = sorted(hdr, key=lambda k: hdr[k]["data_offsets"][0])
-    return {"metadata": meta,
-            "keys": [{"key": k, "dtype": hdr[k]["dtype"], "shape": hdr[k]["shape"]} for k in keys]}
-
-
-def shifted_ce(logits, labels):
-    V = logits.shape[-1]
-    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1),
-                                             ignore_index=-100)
-
-
-def check(checks, name, value, limit=CHECK_TOL):
-    checks[name] = value
-    if not value <= limit:
-        raise CheckFailed(f"{name} = {value} > {limit}")
-
 
 # ------------------------------------------------------------------------------------------- base models
-
-LLAMA = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
-             num_key_value_heads=2, head_dim=8, rms_norm_eps=1e-6, max_position_embeddings=64,
-             tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
-             attention_dropout=0.0, bos_token_id=1, eos_token_id=2)
-QWEN3 = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
-             num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, max_position_embeddings=64,
-             tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
-             layer_types=["full_attention"] * 4, attention_dropout=0.0, bos_token_id=1, eos_token_id=2)
-GEMMA = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
-             num_key_value_heads=1, head_dim=8, rms_norm_eps=1e-6, max_position_embeddings=64,
-             rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, hidden_act="gelu_pytorch_tanh",
-             attention_dropout=0.0, pad_token_id=0, bos_token_id=2, eos_token_id=1)
-GEMMA2 = dict(GEMMA, num_key_value_heads=2, hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=16,
-              sliding_window=4, attn_logit_softcapping=5.0, final_logit_softcapping=3.0)
-GPT2 = dict(vocab_size=VOCAB, n_embd=32, n_layer=4, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
-            attn_pdrop=0.0, bos_token_id=1, eos_token_id=1)
 
 BASES = {
     "llama": ("LlamaConfig", "LlamaForCausalLM", LLAMA),
@@ -233,41 +84,7 @@ BASES = {
 }
 
 
-def build_model(config_cls, model_cls, kwargs, std=BASE_STD):
-    config = cls(config_cls)(**kwargs)
-    model = cls(model_cls)._from_config(config, attn_implementation="eager")
-    randomize(model, std)
-    return model.float().eval()
-
-
-def load_model(model_cls, d):
-    return cls(model_cls).from_pretrained(d, attn_implementation="eager", dtype=torch.float32).eval()
-
-
 # ------------------------------------------------------------------------------------------ peft helpers
-
-def saved_param_map(model, saved_keys):
-    """{saved key: (param name, param)}: each tensor peft's state-dict extraction returns for a saved key is the
-    parameter itself (same storage), so match by data pointer. Every trainable parameter must be covered exactly
-    once, and nothing else."""
-    sd = get_peft_model_state_dict(model)
-    by_ptr = {}
-    for n, p in model.named_parameters():
-        by_ptr.setdefault((p.data_ptr(), tuple(p.shape)), (n, p))
-    out = {}
-    for k in saved_keys:
-        t = sd[k]
-        hit = by_ptr.get((t.data_ptr(), tuple(t.shape)))
-        if hit is None:
-            raise CheckFailed(f"saved key {k} is not a parameter of the model")
-        out[k] = hit
-    covered = {id(p) for _, p in out.values()}
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in covered]
-    frozen = [n for n, p in out.values() if not p.requires_grad]
-    if missing or frozen or len(covered) != len(out):
-        raise CheckFailed(f"saved keys vs trainable parameters: not saved {missing}, saved but frozen {frozen}")
-    return out
-
 
 def decoder_layers(hf_model):
     """The decoder-block ModuleList of the HF model (what peft's _get_backbone/_get_decoder_layers find)."""
@@ -354,15 +171,6 @@ def manual_decoder_check(model, inp, s0):
     return (h - rec["hL"]).abs().max().item()
 
 
-def greedy_uncached(fwd, prompt, n):
-    seq = prompt
-    for _ in range(n):
-        with torch.no_grad():
-            logits = fwd(seq)
-        seq = torch.cat([seq, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
-    return seq
-
-
 # --------------------------------------------------------------------------------------------- the case
 
 def backbone_config_diff(tuner):
@@ -377,69 +185,26 @@ def backbone_config_diff(tuner):
 def peft_case(case_dir, *, base, task, shadow_kw, notes, wrapped_expected, checks_extra=None):
     if peft is None:
         raise SkipCase(f"peft SHADOW tuner unavailable: {PEFT_IMPORT_ERROR}")
-    torch.manual_seed(SEED)
     config_cls, model_cls, base_kw = BASES[base]
-    base_dir = os.path.join(case_dir, "base")
     adapter_dir = os.path.join(case_dir, "adapter")
-    inp = make_inputs(task)
+    hf, inp, base_dir, plain_logits = base_and_inputs(case_dir, config_cls, model_cls, base_kw, task)
     mask = inp["attention_mask"]
     checks = {}
 
-    hf = build_model(config_cls, model_cls, base_kw)
-    hf.save_pretrained(base_dir)
-    with torch.no_grad():
-        plain_logits = load_model(model_cls, base_dir)(**model_kwargs(inp, with_labels=False)).logits
-
-    # Wrap, make the adapter non-trivial, save.
+    # Wrap, make the adapter non-trivial, save; the reference is everything loaded back from disk.
     cfg = ShadowConfig(**shadow_kw)
-    model, wrap_stdout, wrap_warnings = captured(get_peft_model, hf, cfg)
-    _, print_fresh, _ = captured(model.print_trainable_parameters)
-    redraw_trainable(model)
-    model.eval()
-    _, save_stdout, save_warnings = captured(model.save_pretrained, adapter_dir)
-    with torch.no_grad():
-        out_mem = model(**model_kwargs(inp))
-
-    # Reference: everything loaded back from disk.
-    loaded, load_stdout, load_warnings = captured(PeftModel.from_pretrained, load_model(model_cls, base_dir),
-                                                  adapter_dir, is_trainable=True)
-    model = loaded.eval()
+    rt = peft_round_trip(hf, cfg, model_cls, base_dir, adapter_dir, inp)
+    model = rt.model
     tuner = model.base_model
-    _, print_text, _ = captured(model.print_trainable_parameters)
-    if print_text != print_fresh:
-        raise CheckFailed(f"print_trainable_parameters differs after reload: {print_fresh!r} vs {print_text!r}")
-    trainable_params, all_params = model.get_nb_trainable_parameters()
-
-    info = file_info(os.path.join(adapter_dir, "adapter_model.safetensors"))
-    saved_keys = [k["key"] for k in info["keys"]]
-    pmap = saved_param_map(model, saved_keys)
 
     # Forward with labels + backward.
     out = model(**model_kwargs(inp))
     shadow_loss = tuner.last_shadow_loss
     if shadow_loss is None:
         raise CheckFailed("no shadow loss was computed")
-    out.loss.backward()
-    grads, grad_none = {}, []
-    for k in saved_keys:
-        p = pmap[k][1]
-        if p.grad is None:
-            grad_none.append(k)
-            grads[f"grad.{k}"] = torch.zeros_like(p).detach().contiguous()
-        else:
-            grads[f"grad.{k}"] = p.grad.detach().clone().contiguous()
+    grads, grad_none = saved_grads(out, rt)
     logits, loss = out.logits.detach(), out.loss.detach()
-
-    check(checks, "in_memory_vs_reloaded_max_abs_diff",
-          max((out_mem.logits - logits).abs().max().item(), (out_mem.loss - loss).abs().item()), 0.0)
-
-    # Plain base model through the adapter switch.
-    with torch.no_grad(), model.disable_adapter():
-        base_logits = model(**model_kwargs(inp, with_labels=False)).logits.detach()
-    check(checks, "disable_adapter_vs_plain_base_max_abs_diff", (base_logits - plain_logits).abs().max().item(), 0.0)
-    checks["shadow_vs_base_logits_max_abs_diff"] = valid_diff(logits, base_logits, mask)
-    if checks["shadow_vs_base_logits_max_abs_diff"] <= 1e-2:
-        raise CheckFailed("the adapter does not change the base logits by more than 1e-2")
+    base_logits = adapter_vs_base(rt, inp, logits, loss, plain_logits, checks, "shadow_vs_base_logits_max_abs_diff")
 
     # Standalone shadow model.
     det = tuner.unload_shadow()
@@ -478,18 +243,11 @@ def peft_case(case_dir, *, base, task, shadow_kw, notes, wrapped_expected, check
 
     generation = None
     if task == "causal_lm":
-        prompt = inp["input_ids"][1:2].clone()
-        ones = torch.ones_like(prompt)
-        gen_kw = dict(max_new_tokens=GEN_NEW, do_sample=False, eos_token_id=[], pad_token_id=PAD_ID)
-        with torch.no_grad():
-            g_bs = model.generate(input_ids=prompt, attention_mask=ones, **gen_kw)
-            g_so = det.generate(input_ids=prompt, attention_mask=ones, **gen_kw)
-        if g_bs.shape != (1, T + GEN_NEW) or g_so.shape != (1, T + GEN_NEW):
-            raise CheckFailed(f"generation stopped early: {tuple(g_bs.shape)} / {tuple(g_so.shape)}")
-        ref_bs = greedy_uncached(lambda x: model(input_ids=x, attention_mask=torch.ones_like(x), use_cache=False)
-                                 .logits, prompt, GEN_NEW)
-        ref_so = greedy_uncached(lambda x: det(input_ids=x, attention_mask=torch.ones_like(x), use_cache=False)
-                                 .logits, prompt, GEN_NEW)
+        prompt, ones = greedy_prompt(inp)
+        g_bs = generate_greedy(model, prompt, ones)
+        g_so = generate_greedy(det, prompt, ones)
+        ref_bs = greedy_uncached(model, prompt)
+        ref_so = greedy_uncached(det, prompt)
         checks["generate_cached_equals_uncached"] = {"base_shadow": torch.equal(g_bs, ref_bs),
                                                      "shadow_only": torch.equal(g_so, ref_so)}
         if not all(checks["generate_cached_equals_uncached"].values()):
@@ -497,34 +255,27 @@ def peft_case(case_dir, *, base, task, shadow_kw, notes, wrapped_expected, check
                               f"{g_so.tolist()} vs {ref_so.tolist()}")
         tensors["generate.base_shadow"] = g_bs.contiguous()
         tensors["generate.shadow_only"] = g_so.contiguous()
-        generation = {"prompt": "input_ids[1:2]", "attention_mask": "ones", "max_new_tokens": GEN_NEW,
-                      "do_sample": False, "eos_token_id": [], "pad_token_id": PAD_ID}
+        generation = GENERATION
 
     if checks_extra is not None:
         checks.update(checks_extra(model, tuner, inp, tensors))
 
     save_file(tensors, os.path.join(case_dir, "reference.safetensors"), metadata={"format": "pt"})
 
-    adapter_config = json.load(open(os.path.join(adapter_dir, "adapter_config.json")))
+    adapter_config = rt.adapter_config
     if isinstance(adapter_config.get("target_modules"), list):
         adapter_config["target_modules"] = sorted(adapter_config["target_modules"])
     wrapped = [n for n, m in tuner.model.named_modules() if isinstance(m, ShadowLayer)]
     if wrapped != wrapped_expected:
         raise CheckFailed(f"wrapped blocks {wrapped}, the notes say {wrapped_expected}")
     return {"task": task, "architecture": cls(model_cls).__name__, "shadow_config": shadow_kw,
-            "adapter_config": adapter_config, "print_trainable_parameters": print_text,
-            "trainable_params": trainable_params, "all_params": all_params,
-            "saved_keys": info["keys"], "adapter_metadata": info["metadata"],
-            "param_names": {k: pmap[k][0] for k in saved_keys}, "wrapped_blocks": wrapped,
+            "adapter_config": adapter_config, **rt.info, "wrapped_blocks": wrapped,
             "shadow_shares_base_embeddings": tuner._shadow_share_embeddings["default"],
             "shadow_backbone_class": type(tuner.shadow_backbone["default"]).__name__,
             "shadow_backbone_config_vs_base": backbone_config_diff(tuner),
             "shadow_projection": type(tuner.shadow_projection["default"]).__name__,
             "grad_none": grad_none, **TOL, "checks": checks, "generation": generation,
-            "python_output": {"get_peft_model": {"stdout": wrap_stdout, "warnings": wrap_warnings},
-                              "save_pretrained": {"stdout": save_stdout, "warnings": save_warnings},
-                              "from_pretrained": {"stdout": load_stdout, "warnings": load_warnings}},
-            "notes": notes}
+            "python_output": rt.python_output, "notes": notes}
 
 
 # ------------------------------------------------------------------------------------------------ notes
@@ -704,10 +455,7 @@ CASES = {
 }
 
 
-def finish_case(name, family, info):
-    versions = {"peft": getattr(peft, "__version__", "?"), "transformers": transformers.__version__,
-                "torch": torch.__version__}
-    return {"versions": versions, **info}
+finish_case = finish_with_versions("peft", peft)
 
 
 def main(argv):

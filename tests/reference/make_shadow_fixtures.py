@@ -37,11 +37,9 @@ the start of every case. Exit status 0 on success (skipped cases allowed), 1 if 
 Usage: make_shadow_fixtures.py OUT_DIR [CASE ...]   (no case names: all cases)
 """
 import contextlib
-import io
 import json
 import os
 import re
-import struct
 import sys
 
 import torch
@@ -49,9 +47,11 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixture_runner import CheckFailed, SkipCase, run_cases  # noqa: E402
-
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from fixture_models import (  # noqa: E402  (imported first: it sets the transformers environment)
+    ADAPTER_STD, BASE_STD, FAMILY_MODELS, FP32_TOL, GPT2, GRAD_TOL, LLAMA, PAD_ID, QWEN3, SEED, build_model,
+    captured_stdout, cls, file_tensors, finish_with_versions, load_model, make_inputs, model_kwargs, randomize,
+    shifted_ce, valid_diff,
+)
 
 import transformers  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
@@ -66,53 +66,13 @@ from shadow_peft import (  # noqa: E402
     prepare_shadow_model,
 )
 
-transformers.utils.logging.set_verbosity_error()
-transformers.utils.logging.disable_progress_bar()
-
-SEED = 0
-INPUT_SEED = 1234
 PERTURB_SEED = 4321
-VOCAB = 128
-PAD_ID = 0
-B, T = 2, 9
-LEFT_PAD = 3      # row 0 left-padded by 3
-RIGHT_PAD = 2     # seq_cls only: row 1 right-padded by 2
 SHADOW_LOSS_WEIGHT = 0.05
-FP32_TOL = {"atol": 1e-5, "rtol": 1e-5}
-GRAD_TOL = {"grad_atol": 5e-6, "grad_rtol": 1e-4}
-BASE_STD = 0.2
-ADAPTER_STD = 0.2
 ADAPTER_PREFIXES = ("shadow_model", "shadow_hidden_projection", "shadow_injection_model", "shadow_update_model")
 PKG = os.path.dirname(shadow_peft.__file__)
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-def cls(name):
-    c = getattr(transformers, name, None)
-    if c is None:
-        raise SkipCase(f"transformers {transformers.__version__} has no {name}")
-    return c
-
-
-def captured(fn, *a, **kw):
-    """Runs fn, returns (result, stdout text)."""
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        r = fn(*a, **kw)
-    return r, buf.getvalue()
-
-
-def randomize(model, std=BASE_STD):
-    """Matrices ~ N(0, std); vectors (norm weights, biases) get N(0, 0.1) noise (same as the model fixtures:
-    HF's 0.02 init would leave every sub-block's contribution near the tolerance)."""
-    with torch.no_grad():
-        for _, p in model.named_parameters():  # tied parameters are listed once
-            if p.ndim >= 2:
-                p.normal_(0.0, std)
-            else:
-                p.add_(torch.randn_like(p) * 0.1)
-
 
 def adapter_modules(peft):
     return [(pfx, getattr(peft, pfx)) for pfx in ADAPTER_PREFIXES]
@@ -141,63 +101,6 @@ def perturb_heads(task):
                     p.add_(torch.randn_like(p) * 0.05)
 
 
-def make_inputs(task):
-    g = torch.Generator().manual_seed(INPUT_SEED)
-    ids = torch.randint(1, VOCAB, (B, T), generator=g)
-    mask = torch.ones_like(ids)
-    mask[0, :LEFT_PAD] = 0
-    if task == "seq_cls":
-        mask[1, T - RIGHT_PAD:] = 0
-    ids[mask == 0] = PAD_ID
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    if task == "seq_cls":
-        labels = torch.tensor([2, 0], dtype=torch.long)
-    else:
-        labels = ids.clone()
-        labels[mask == 0] = -100
-        # The first real token of a left-padded row is also ignored: with the shift, its loss term would read
-        # the logits at the last PAD position, i.e. a query row whose keys are all masked. HF's eager output
-        # there is implementation-defined (additive finfo.min everywhere -> uniform attention over all T keys,
-        # future ones included), and no other implementation should have to copy that.
-        for b in range(B):
-            if mask[b, 0] == 0:
-                first = int(mask[b].nonzero()[0])
-                labels[b, first] = -100
-    return {"input_ids": ids.long(), "attention_mask": mask.long(), "position_ids": pos.long(),
-            "labels": labels.long()}
-
-
-def model_kwargs(inp, with_labels=True):
-    kw = {k: inp[k] for k in ("input_ids", "attention_mask", "position_ids")}
-    if with_labels:
-        kw["labels"] = inp["labels"]
-    return kw
-
-
-def valid_diff(a, b, mask):
-    """max |a - b| over positions with mask == 1 (a, b: [B, T, V]); for [B, C] all entries."""
-    if a.ndim == 2:
-        return (a.float() - b.float()).abs().max().item()
-    m = mask.bool()
-    return (a.float()[m] - b.float()[m]).abs().max().item()
-
-
-def safetensors_header(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        hdr = f.read(n).decode("utf-8")
-    return hdr
-
-
-def file_info(path):
-    """Key order as stored (by data offset), dtype, shape and header metadata of a safetensors file."""
-    hdr = json.loads(safetensors_header(path))
-    meta = hdr.pop("__metadata__", None)
-    keys = sorted(hdr, key=lambda k: hdr[k]["data_offsets"][0])
-    return {"metadata": meta, "keys_in_data_order": keys,
-            "tensors": {k: {"dtype": hdr[k]["dtype"], "shape": hdr[k]["shape"]} for k in keys}}
-
-
 def line_of(relpath, pattern):
     """`file.py:LINE` of the first line matching `pattern` in the installed shadow_peft source."""
     try:
@@ -212,93 +115,13 @@ def line_of(relpath, pattern):
 
 # ------------------------------------------------------------------------------------------- base models
 
-LLAMA = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
-             num_key_value_heads=2, head_dim=8, rms_norm_eps=1e-6, max_position_embeddings=64,
-             tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
-             attention_dropout=0.0, bos_token_id=1, eos_token_id=2)
-QWEN2 = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
-             num_key_value_heads=2, rms_norm_eps=1e-6, max_position_embeddings=64, tie_word_embeddings=False,
-             rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, attention_dropout=0.0,
-             bos_token_id=1, eos_token_id=2)
-QWEN3 = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
-             num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, max_position_embeddings=64,
-             tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
-             layer_types=["full_attention"] * 4, attention_dropout=0.0, bos_token_id=1, eos_token_id=2)
-MISTRAL = dict(LLAMA, sliding_window=4)
-QWEN3_MOE = dict({k: v for k, v in QWEN3.items() if k != "layer_types"}, intermediate_size=48,
-                 moe_intermediate_size=16, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True,
-                 mlp_only_layers=[1])
-MIXTRAL = dict(LLAMA, num_local_experts=4, num_experts_per_tok=2, sliding_window=4)
-LLAMA4 = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=16, intermediate_size_mlp=48, num_hidden_layers=4,
-              num_attention_heads=4, num_key_value_heads=2, head_dim=8, num_local_experts=4, num_experts_per_tok=1,
-              interleave_moe_layer_step=2, attention_chunk_size=4, no_rope_layer_interval=2, floor_scale=2,
-              attn_scale=0.5, rms_norm_eps=1e-5, max_position_embeddings=64, attention_dropout=0.0,
-              bos_token_id=1, eos_token_id=2, pad_token_id=0,
-              rope_parameters={"rope_type": "default", "rope_theta": 500000.0})
-GPT_OSS = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=16, num_hidden_layers=4, num_attention_heads=4,
-               num_key_value_heads=2, head_dim=8, num_local_experts=4, num_experts_per_tok=2, sliding_window=4,
-               max_position_embeddings=64, rms_norm_eps=1e-5, swiglu_limit=1.5, attention_dropout=0.0,
-               bos_token_id=1, eos_token_id=2, pad_token_id=0,
-               rope_parameters={"rope_type": "yarn", "rope_theta": 150000.0, "factor": 4.0, "beta_fast": 32.0,
-                                "beta_slow": 1.0, "truncate": False, "original_max_position_embeddings": 16})
-GEMMA = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
-             num_key_value_heads=1, head_dim=8, rms_norm_eps=1e-6, max_position_embeddings=64,
-             rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, hidden_act="gelu_pytorch_tanh",
-             attention_dropout=0.0, pad_token_id=0, bos_token_id=2, eos_token_id=1)
-GEMMA2 = dict(GEMMA, num_key_value_heads=2, hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=16,
-              sliding_window=4, attn_logit_softcapping=5.0, final_logit_softcapping=3.0)
-GEMMA3 = dict(GEMMA, num_key_value_heads=2, hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=16,
-              sliding_window=4, sliding_window_pattern=2,
-              rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
-                               "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0}})
-SMOLLM3 = dict(LLAMA, tie_word_embeddings=True, no_rope_layers=[0, 1, 1, 0], pad_token_id=0)
-OLMO2 = dict(LLAMA, pad_token_id=0)
-PHI3 = dict(LLAMA, pad_token_id=0, original_max_position_embeddings=8,
-            rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 0.5,
-                             "short_factor": [1.0, 1.5], "long_factor": [2.0, 3.0],
-                             "original_max_position_embeddings": 8})
-GPT2 = dict(vocab_size=VOCAB, n_embd=32, n_layer=4, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
-            attn_pdrop=0.0, bos_token_id=1, eos_token_id=1)
-OPT = dict(vocab_size=VOCAB, hidden_size=32, ffn_dim=64, num_hidden_layers=4, num_attention_heads=4,
-           max_position_embeddings=64, dropout=0.0, attention_dropout=0.0, pad_token_id=0, bos_token_id=1,
-           eos_token_id=2)
 SMALL_LLAMA = dict(LLAMA, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
                    num_key_value_heads=1, head_dim=8)
 SHARED_LLAMA = dict(LLAMA, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
                     num_key_value_heads=1, head_dim=16)
 
-FAMILY_MODELS = {
-    "llama": ("LlamaConfig", "LlamaForCausalLM", LLAMA),
-    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", QWEN2),
-    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", QWEN3),
-    "mistral": ("MistralConfig", "MistralForCausalLM", MISTRAL),
-    "gemma": ("GemmaConfig", "GemmaForCausalLM", GEMMA),
-    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", GEMMA2),
-    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM", GEMMA3),
-    "smollm3": ("SmolLM3Config", "SmolLM3ForCausalLM", SMOLLM3),
-    "olmo2": ("Olmo2Config", "Olmo2ForCausalLM", OLMO2),
-    "phi3": ("Phi3Config", "Phi3ForCausalLM", PHI3),
-    "gpt2": ("GPT2Config", "GPT2LMHeadModel", GPT2),
-    "opt": ("OPTConfig", "OPTForCausalLM", OPT),
-    "qwen3_moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM", QWEN3_MOE),
-    "mixtral": ("MixtralConfig", "MixtralForCausalLM", MIXTRAL),
-    "gpt_oss": ("GptOssConfig", "GptOssForCausalLM", GPT_OSS),
-    "llama4": ("Llama4TextConfig", "Llama4ForCausalLM", LLAMA4),
-}
-
 SHADOW_KW = dict(num_shadow_layers=1, injection_hidden_size=8, gate_hidden_size=10, alpha=0.1, dropout=0.0,
                  shadow_intermediate_size=24)
-
-
-def build_model(config_cls, model_cls, kwargs, std=BASE_STD):
-    config = cls(config_cls)(**kwargs)
-    model = cls(model_cls)._from_config(config, attn_implementation="eager")
-    randomize(model, std)
-    return model.float().eval()
-
-
-def load_model(model_cls, d, attn="eager"):
-    return cls(model_cls).from_pretrained(d, attn_implementation=attn, dtype=torch.float32).eval()
 
 
 # --------------------------------------------------------------------------------------- shadow task case
@@ -367,12 +190,6 @@ def sensitivity(task, inp, outputs_ref):
             for p, s in zip(params, saved):
                 p.copy_(s)
     return res
-
-
-def shifted_ce(logits, labels):
-    V = logits.shape[-1]
-    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1),
-                                             ignore_index=-100)
 
 
 def recompute_checks(task, inp, ref, so, task_kind):
@@ -451,7 +268,7 @@ def shadow_case(case_dir, *, family, task_kind, base_spec, shadow_kw, explicit=N
     cfg = ShadowConfig(**shadow_kw)
     peft = ShadowPeftModel(base, cfg, shadow_model=shadow_arg)
     task = task_cls(peft, shadow_loss_weight=SHADOW_LOSS_WEIGHT)
-    _, print_fresh = captured(print_trainable(task))
+    _, print_fresh = captured_stdout(print_trainable(task))
     redraw_adapter(peft)
     perturb_heads(task)
     task.eval()
@@ -461,7 +278,7 @@ def shadow_case(case_dir, *, family, task_kind, base_spec, shadow_kw, explicit=N
     def load_task(is_trainable, attn="eager"):
         """base/ + adapter/ (+ explicit_shadow/) loaded back the way a user does it; eval mode."""
         shadow = explicit["load"](explicit_dir, attn) if explicit is not None else None
-        t, stdout = captured(task_cls.from_pretrained, load_model(model_cls, base_dir, attn), adapter_dir,
+        t, stdout = captured_stdout(task_cls.from_pretrained, load_model(model_cls, base_dir, attn), adapter_dir,
                              is_trainable=is_trainable, shadow_model=shadow,
                              shadow_loss_weight=SHADOW_LOSS_WEIGHT)
         return t.eval(), stdout
@@ -474,7 +291,7 @@ def shadow_case(case_dir, *, family, task_kind, base_spec, shadow_kw, explicit=N
 
     # Reference: load everything back from disk.
     task2, load_stdout = load_task(True)
-    _, print_loaded = captured(print_trainable(task2))
+    _, print_loaded = captured_stdout(print_trainable(task2))
     if print_loaded != print_fresh:
         raise CheckFailed(f"print_trainable_parameters differs after reload: {print_fresh!r} vs {print_loaded!r}")
 
@@ -560,14 +377,14 @@ def shadow_case(case_dir, *, family, task_kind, base_spec, shadow_kw, explicit=N
     for fname in ("shadow_adapter.safetensors", "shadow_modules.safetensors"):
         path = os.path.join(adapter_dir, fname)
         if os.path.exists(path):
-            files[fname] = file_info(path)
+            files[fname] = file_tensors(path)
     adapter_keys = files["shadow_adapter.safetensors"]["keys_in_data_order"]
     for key, fname, _ in tmap:
         if key not in files.get(fname, {}).get("tensors", {}):
             raise CheckFailed(f"trainable {key} is not in {fname}")
     # The same checkpoint loaded for inference (is_trainable=False).
     task_inf, _ = load_task(False)
-    _, print_inference = captured(print_trainable(task_inf))
+    _, print_inference = captured_stdout(print_trainable(task_inf))
 
     with open(os.path.join(adapter_dir, "shadow_config.json")) as f:
         shadow_config_text = f.read()
@@ -899,7 +716,7 @@ PROJ_DIR_NAME = "projected_src"
 
 def build_projected(small, large):
     proj = nn.Linear(16, 32, bias=False)
-    wrapped, stdout = captured(AutoModelForCausalLMWithHiddenProjection.wrap, shadow_model=small,
+    wrapped, stdout = captured_stdout(AutoModelForCausalLMWithHiddenProjection.wrap, shadow_model=small,
                                shadow_hidden_projection=proj, lm_head=large.lm_head, init_optimal_projection=True,
                                reference_lm_head=small.lm_head)
     return wrapped, stdout
@@ -1032,7 +849,7 @@ def case_projected_model(d):
     return {"kind": "projected_model", "task": "causal_lm", "explicit": False, **FP32_TOL,
             "pinv_atol": 1e-4, "pinv_rtol": 1e-4,
             "projected_config": pcfg,
-            "projected_files": {"model.safetensors": file_info(os.path.join(pdir, "model.safetensors"))},
+            "projected_files": {"model.safetensors": file_tensors(os.path.join(pdir, "model.safetensors"))},
             "wrap_stdout": stdout, "reconstruction_error": logged_err,
             "trainable_after_from_pretrained": trainable, "checks": checks, "notes": notes}
 
@@ -1059,8 +876,8 @@ def case_qwen3_0_6b_count(d):
         raise SkipCase(f"meta-device construction failed: {type(e).__name__}: {e}")
     if not all(p.is_meta for p in task.parameters()):
         raise CheckFailed("some parameters were materialised off the meta device")
-    _, s_peft = captured(peft.print_trainable_parameters)
-    _, s_task = captured(task.print_trainable_parameters)
+    _, s_peft = captured_stdout(peft.print_trainable_parameters)
+    _, s_task = captured_stdout(task.print_trainable_parameters)
     if s_peft != s_task:
         raise CheckFailed("task and peft print_trainable_parameters differ")
     os.makedirs(os.path.join(d, "base"), exist_ok=True)
@@ -1179,7 +996,7 @@ def cls_from_causal(family):
         return {"kind": "seq_cls_from_causal", "task": "seq_cls_from_causal", "num_labels": CLS_FROM_CAUSAL_LABELS,
                 "causal_architecture": cls(model_cls).__name__, "classifier_architecture": type(clf).__name__,
                 "initializer_range": clf.config.initializer_range, "shadow_loss_weight": SHADOW_LOSS_WEIGHT,
-                **FP32_TOL, "adapter_files": {f: file_info(os.path.join(adapter_dir, f))
+                **FP32_TOL, "adapter_files": {f: file_tensors(os.path.join(adapter_dir, f))
                                               for f in ("shadow_adapter.safetensors", "shadow_modules.safetensors")},
                 "checks": {"reloaded_max_abs_diff": reload_diff,
                            "fresh_score_std": fresh.std().item()},
@@ -1221,10 +1038,7 @@ CASES = {
 }
 
 
-def finish_case(name, family, info):
-    versions = {"shadow_peft": getattr(shadow_peft, "__version__", "?"), "transformers": transformers.__version__,
-                "torch": torch.__version__}
-    return {"versions": versions, **info}
+finish_case = finish_with_versions("shadow_peft", shadow_peft)
 
 
 def main(argv):

@@ -133,6 +133,10 @@ class ShadowModelImpl : public torch::nn::Module {
   // The shadow's prediction from s0: per token (causal LM) or pooled at the last real token.
   at::Tensor shadow_logits(const at::Tensor& s0, const models::ForwardOptions& options) const;
   at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& labels, bool shifted_only) const;
+  // The base's final hidden states with the wrapped blocks injected and the shadow state, from s0,
+  // carried along (`base_cache`: the base's KV cache, or null).
+  at::Tensor adapted_hidden_states(const at::Tensor& input_ids, const models::ForwardOptions& options, const at::Tensor& s0,
+                                   models::KVCache* base_cache);
   // The trainable tensors under their file keys, each seen through `view`.
   io::TensorMap adapter_tensors(const std::function<at::Tensor(const at::Tensor&)>& view);
   // The base's module paths of block i and of its head, as transformers names them.
