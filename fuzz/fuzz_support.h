@@ -15,6 +15,7 @@
 
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/io/json_file.h"
+#include "shadowpeft/tokenizer/tokenizer.h"
 
 namespace shadowpeft::fuzz {
 
@@ -40,6 +41,12 @@ inline std::filesystem::path write_file(const std::string& name, std::string_vie
 inline std::filesystem::path tokenizer_dir() {
   if (const char* dir = std::getenv("SHADOWPEFT_FUZZ_TOKENIZER")) return dir;
   return std::filesystem::path(SHADOWPEFT_SOURCE_DIR) / ".." / "shared" / "tokenizers" / "qwen3";
+}
+
+// The real tokenizer at tokenizer_dir(), loaded once.
+inline const tokenizer::Tokenizer& real_tokenizer() {
+  static const auto tokenizer = tokenizer::Tokenizer::from_pretrained(tokenizer_dir());
+  return tokenizer;
 }
 
 // The input as a JSON document; nothing when it is not one (the JSON parser is not under test).

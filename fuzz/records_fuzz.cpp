@@ -4,21 +4,14 @@
 #include "shadowpeft/data/dataset.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
 
-namespace {
-const shadowpeft::tokenizer::Tokenizer& real_tokenizer() {
-  static const auto tokenizer = shadowpeft::tokenizer::Tokenizer::from_pretrained(shadowpeft::fuzz::tokenizer_dir());
-  return tokenizer;
-}
-}  // namespace
-
 // Loading the real tokenizer takes seconds under ASan: done here, before inputs are timed.
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  (void)real_tokenizer();
+  (void)shadowpeft::fuzz::real_tokenizer();
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto& tokenizer = real_tokenizer();
+  const auto& tokenizer = shadowpeft::fuzz::real_tokenizer();
   if (size == 0) return 0;
   static const char* const kNames[] = {"data.jsonl", "data.json", "data.csv"};
   const auto path = shadowpeft::fuzz::write_file(kNames[data[0] % 3], {reinterpret_cast<const char*>(data + 1), size - 1});

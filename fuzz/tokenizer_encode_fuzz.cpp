@@ -5,21 +5,14 @@
 #include "fuzz_support.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
 
-namespace {
-const shadowpeft::tokenizer::Tokenizer& real_tokenizer() {
-  static const auto tokenizer = shadowpeft::tokenizer::Tokenizer::from_pretrained(shadowpeft::fuzz::tokenizer_dir());
-  return tokenizer;
-}
-}  // namespace
-
 // Loading the real tokenizer takes seconds under ASan: done here, before inputs are timed.
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  (void)real_tokenizer();
+  (void)shadowpeft::fuzz::real_tokenizer();
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto& tokenizer = real_tokenizer();
+  const auto& tokenizer = shadowpeft::fuzz::real_tokenizer();
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   shadowpeft::fuzz::expect_only_library_errors([&] {
     const auto encoding = tokenizer.encode(text, true);

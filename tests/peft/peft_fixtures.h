@@ -63,6 +63,25 @@ inline void expect_same_adapter_files(const std::filesystem::path& ours, const s
     EXPECT_EQ(read_file_bytes(ours / file), read_file_bytes(peft / file)) << file;
 }
 
+// A fixture case loaded for a tuner's model holder (peft::ShadowModel, peft::LoraModel): its
+// case.json, reference outputs, the adapter on its base, and the inputs' mask and positions.
+template <typename Model>
+struct LoadedCase {
+  io::Json info;
+  io::SafetensorsFile ref;
+  Model model{nullptr};
+  models::ForwardOptions options;
+};
+
+template <typename Model>
+LoadedCase<Model> load_fixture_case(const std::filesystem::path& dir, bool trainable) {
+  LoadedCase<Model> l{io::read_json_file(dir / "case.json"), io::SafetensorsFile::open(dir / "reference.safetensors")};
+  l.model = Model(Model::Impl::from_pretrained(load_case_base(dir, l.info), dir / "adapter", trainable));
+  l.options.attention_mask = l.ref.tensor("attention_mask");
+  l.options.position_ids = l.ref.tensor("position_ids");
+  return l;
+}
+
 // The print_trainable_parameters line and counts of case.json.
 inline void expect_peft_counts(const std::string& line, std::pair<int64_t, int64_t> counts, const io::Json& info) {
   EXPECT_EQ(line + "\n", info["print_trainable_parameters"].get<std::string>());

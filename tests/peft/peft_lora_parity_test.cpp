@@ -24,23 +24,11 @@ fs::path lora_dir() { return test::fixtures_dir() / "lora"; }
 // The cases whose layers this library can adapt (GPT-2 fuses q, k and v into c_attn: refused).
 std::vector<std::string> fixture_cases() { return test::fixture_cases(lora_dir(), "gpt2"); }
 
-
-struct Loaded {
-  io::Json info;
-  io::SafetensorsFile ref;
-  peft::LoraModel model{nullptr};
-  models::ForwardOptions options;
-};
+using Loaded = test::LoadedCase<peft::LoraModel>;
 
 Loaded load_case(const std::string& name, bool trainable) {
-  const fs::path dir = lora_dir() / name;
-  Loaded l{io::read_json_file(dir / "case.json"), io::SafetensorsFile::open(dir / "reference.safetensors")};
-  l.model = peft::LoraModel(peft::LoraModelImpl::from_pretrained(test::load_case_base(dir, l.info), dir / "adapter", trainable));
-  l.options.attention_mask = l.ref.tensor("attention_mask");
-  l.options.position_ids = l.ref.tensor("position_ids");
-  return l;
+  return test::load_fixture_case<peft::LoraModel>(lora_dir() / name, trainable);
 }
-
 
 TEST(PeftLoraParity, CoversTheFixtures) {
   const std::vector<std::string> cases = fixture_cases();

@@ -23,23 +23,11 @@ fs::path peft_dir() { return test::fixtures_dir() / "peft"; }
 
 std::vector<std::string> fixture_cases() { return test::fixture_cases(peft_dir()); }
 
-struct Loaded {
-  io::Json info;
-  io::SafetensorsFile ref;
-  peft::ShadowModel model{nullptr};
-  models::ForwardOptions options;
-};
-
+using Loaded = test::LoadedCase<peft::ShadowModel>;
 
 Loaded load_case(const std::string& name, bool trainable) {
-  const fs::path dir = peft_dir() / name;
-  Loaded l{io::read_json_file(dir / "case.json"), io::SafetensorsFile::open(dir / "reference.safetensors")};
-  l.model = peft::ShadowModel(peft::ShadowModelImpl::from_pretrained(test::load_case_base(dir, l.info), dir / "adapter", trainable));
-  l.options.attention_mask = l.ref.tensor("attention_mask");
-  l.options.position_ids = l.ref.tensor("position_ids");
-  return l;
+  return test::load_fixture_case<peft::ShadowModel>(peft_dir() / name, trainable);
 }
-
 
 TEST(PeftShadowParity, CoversEveryFixtureKind) {
   const std::vector<std::string> cases = fixture_cases();
