@@ -13,6 +13,7 @@
   PeftModel.from_pretrained(AutoModelForSequenceClassification) with equal logits;
 - LoRA: peft's adapter gives peft's logits and generation here, `merge` writes peft's merged model,
   `train --method lora` writes an adapter peft loads (and prints peft's parameter count), `eval` reports it;
+- `--config` carries the method and its config fields (a flag overrides them; an unknown key is an error);
 - a --method that disagrees with --adapter, and an unsupported peft type, are one-line errors.
 
 Usage: peft_cli_test.py CLI WORK_DIR TOKENIZER_DIR
@@ -260,7 +261,33 @@ def main():
     r = run(cli, "merge", "--model", model_dir, "--adapter", adapter, "--out", os.path.join(work, "m2"), expect=1)
     check(r.returncode == 1 and "cannot be merged" in r.stderr, "merge refuses a shadow adapter")
 
-    # 6. Errors.
+    # 6. The method and its hyper-parameters in --config (the method's own config fields), flags on top.
+    def train_with_config(name, config, *flags, expect=0):
+        path = os.path.join(work, f"{name}.json")
+        json.dump(config, open(path, "w"))
+        return run(cli, "train", "--model", model_dir, "--config", path, "--data", text, "--max-steps", "1",
+                   "--batch-size", "4", "--output-dir", os.path.join(work, name), *flags, expect=expect)
+
+    r = train_with_config("config_lora", {"learning_rate": 1e-3, "method": "lora", "adapter_config": {
+        "r": 4, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"], "use_rslora": True}}, "--r", "2")
+    config = json.load(open(os.path.join(work, "config_lora", "adapter_config.json"))) if r.returncode == 0 else {}
+    check((config.get("peft_type"), config.get("r"), config.get("lora_alpha"), sorted(config.get("target_modules") or []),
+           config.get("use_rslora")) == ("LORA", 2, 16, ["q_proj", "v_proj"], True),
+          "--config carries the LoRA method and config; a flag (--r) overrides it")
+    r = train_with_config("config_peft_shadow", {"method": "peft-shadow", "shadow_loss_weight": 0.3,
+                                                 "adapter_config": {"r": 3, "shadow_alpha": 0.5}})
+    config = json.load(open(os.path.join(work, "config_peft_shadow", "adapter_config.json"))) if r.returncode == 0 else {}
+    check((config.get("peft_type"), config.get("r"), config.get("shadow_alpha"), config.get("auxiliary_loss_weight")) ==
+          ("SHADOW", 3, 0.5, 0.3), "--config carries the peft-shadow method, its config and shadow_loss_weight")
+    r = train_with_config("config_shadow", {"method": "shadow", "adapter_config": {"injection_hidden_size": 5, "alpha": 0.4}})
+    config = json.load(open(os.path.join(work, "config_shadow", "shadow_config.json"))) if r.returncode == 0 else {}
+    check((config.get("injection_hidden_size"), config.get("alpha")) == (5, 0.4),
+          "--config carries shadow-peft's config fields")
+    r = train_with_config("config_typo", {"method": "lora", "adapter_config": {"rank": 4}}, expect=1)
+    check(r.returncode == 1 and "unknown key 'rank'" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
+          "an unknown key in --config's adapter_config is a one-line error naming it")
+
+    # 7. Errors.
     r = run(cli, "train", "--model", model_dir, "--adapter", adapter, "--method", "shadow", "--data", text,
             "--max-steps", "1", "--output-dir", os.path.join(work, "x"), expect=1)
     check(r.returncode == 1 and "peft SHADOW adapter" in r.stderr and len(r.stderr.strip().splitlines()) == 1,

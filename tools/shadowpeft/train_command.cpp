@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "adapter_flags.h"
 #include "commands.h"
 #include "local_launcher.h"
 #include "model_setup.h"
@@ -39,109 +40,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh adapter's hyper-parameters: one set of flags for both shadow methods, each flag setting
-// the method's own field (unset: the method's default).
-struct AdapterFlags {
-  std::optional<int64_t> num_shadow_layers, injection_hidden_size, gate_hidden_size, shadow_intermediate_size,
-      shadow_num_attention_heads, shadow_hidden_size;
-  std::optional<double> alpha, dropout, shadow_loss_weight;
-  std::vector<std::string> target_modules, modules_to_save;
-  std::optional<double> lora_alpha;  // LoRA
-  bool use_rslora = false;
-
-  double loss_weight() const { return shadow_loss_weight.value_or(0.05); }
-  // The first flag that shapes a fresh adapter, if any was given ("" otherwise).
-  std::string first_shape_flag() const {
-    const std::pair<bool, const char*> flags[] = {
-        {num_shadow_layers.has_value(), "--num-shadow-layers"}, {injection_hidden_size.has_value(), "--injection-hidden-size"},
-        {gate_hidden_size.has_value(), "--gate-hidden-size"}, {shadow_intermediate_size.has_value(), "--shadow-intermediate-size"},
-        {shadow_num_attention_heads.has_value(), "--shadow-num-attention-heads"}, {shadow_hidden_size.has_value(), "--shadow-hidden-size"},
-        {alpha.has_value(), "--alpha"}, {dropout.has_value(), "--dropout"}, {!target_modules.empty(), "--target-modules"},
-        {!modules_to_save.empty(), "--modules-to-save"}, {lora_alpha.has_value(), "--lora-alpha"},
-        {use_rslora, "--use-rslora"}};
-    for (const auto& [set, name] : flags)
-      if (set) return name;
-    return "";
-  }
-
-  // The shadow methods' flags that LoRA has no place for.
-  void no_lora_flags(const char* method) const {
-    if (lora_alpha) throw ConfigError(fmt::format("--lora-alpha applies to --method lora (this is {})", method));
-    if (use_rslora) throw ConfigError(fmt::format("--use-rslora applies to --method lora (this is {})", method));
-  }
-
-  ShadowConfig shadow_peft() const {
-    no_lora_flags("shadow");
-    if (shadow_hidden_size)
-      throw ConfigError("--shadow-hidden-size applies to --method peft-shadow (shadow-peft's implicit shadow has the base's "
-                        "width; give a narrower explicit shadow with --shadow-model)");
-    if (!target_modules.empty()) throw ConfigError("--target-modules applies to --method peft-shadow (shadow-peft wraps every block)");
-    ShadowConfig c;
-    auto set = [](auto& field, const auto& flag) {
-      if (flag) field = *flag;
-    };
-    set(c.num_shadow_layers, num_shadow_layers);
-    set(c.injection_hidden_size, injection_hidden_size);
-    set(c.gate_hidden_size, gate_hidden_size);
-    set(c.alpha, alpha);
-    set(c.dropout, dropout);
-    c.shadow_intermediate_size = shadow_intermediate_size;
-    c.shadow_num_attention_heads = shadow_num_attention_heads;
-    c.modules_to_save = modules_to_save;
-    return c;
-  }
-
-  peft::ShadowConfig peft_shadow(peft::TaskType task, const std::string& shadow_model) const {
-    no_lora_flags("peft-shadow");
-    peft::ShadowConfig c;
-    c.task_type = task;
-    auto set = [](auto& field, const auto& flag) {
-      if (flag) field = *flag;
-    };
-    set(c.r, injection_hidden_size);
-    set(c.shadow_alpha, alpha);
-    set(c.shadow_dropout, dropout);
-    set(c.auxiliary_loss_weight, shadow_loss_weight);
-    c.update_hidden_size = gate_hidden_size;
-    if (!shadow_model.empty()) {
-      c.shadow_model = shadow_model;
-    } else {
-      c.shadow_num_hidden_layers = num_shadow_layers;
-      c.shadow_intermediate_size = shadow_intermediate_size;
-      c.shadow_num_attention_heads = shadow_num_attention_heads;
-      c.shadow_hidden_size = shadow_hidden_size;
-    }
-    if (!target_modules.empty()) c.target_modules = peft::ModuleSelector{.names = target_modules};
-    if (!modules_to_save.empty()) c.modules_to_save = modules_to_save;
-    c.validate();
-    return c;
-  }
-
-  // Unset target modules: every Linear but the head ("all-linear"), the usual LoRA baseline.
-  peft::LoraConfig lora(peft::TaskType task) const {
-    const std::pair<bool, const char*> shadow_only[] = {
-        {num_shadow_layers.has_value(), "--num-shadow-layers"}, {gate_hidden_size.has_value(), "--gate-hidden-size"},
-        {shadow_intermediate_size.has_value(), "--shadow-intermediate-size"},
-        {shadow_num_attention_heads.has_value(), "--shadow-num-attention-heads"},
-        {shadow_hidden_size.has_value(), "--shadow-hidden-size"}, {alpha.has_value(), "--alpha (use --lora-alpha)"},
-        {shadow_loss_weight.has_value(), "--shadow-loss-weight"}};
-    for (const auto& [set, name] : shadow_only)
-      if (set) throw ConfigError(fmt::format("{} applies to the shadow methods, not to --method lora", name));
-    peft::LoraConfig c;
-    c.task_type = task;
-    if (injection_hidden_size) c.r = *injection_hidden_size;
-    if (lora_alpha) c.lora_alpha = *lora_alpha;
-    if (dropout) c.lora_dropout = *dropout;
-    c.use_rslora = use_rslora;
-    c.target_modules = peft::ModuleSelector{.names = target_modules.empty() ? std::vector<std::string>{"all-linear"} : target_modules};
-    if (!modules_to_save.empty()) c.modules_to_save = modules_to_save;
-    c.validate();
-    return c;
-  }
-};
-
 struct TrainFlags {
   std::string model, tokenizer, adapter, data, eval_data, config, task = "causal_lm";
+  io::Json config_training_arguments;  // --config's TrainingArguments fields (with_config_file)
   std::string teacher;  // projection_alignment: the small model whose LM head teaches
   std::string shadow_model;  // an explicit shadow: a fresh adapter's, or the one --adapter was trained with
   train::ProjectionAlignmentOptions alignment;
@@ -170,7 +71,8 @@ struct TrainFlags {
 };
 
 train::TrainingArguments training_arguments(const TrainFlags& f) {
-  train::TrainingArguments a = f.config.empty() ? train::TrainingArguments{} : train::TrainingArguments::from_file(f.config);
+  train::TrainingArguments a = f.config.empty() ? train::TrainingArguments{}
+                                                : train::TrainingArguments::from_json(f.config_training_arguments, f.config);
   auto set = [](auto& field, const auto& flag) {
     if (flag) field = *flag;
   };
@@ -233,6 +135,10 @@ c10::Device training_device(const TrainFlags& f) {
   return device;
 }
 
+peft::TaskType peft_task(const TrainFlags& f) {
+  return f.task == "seq_cls" ? peft::TaskType::SequenceClassification : peft::TaskType::CausalLM;
+}
+
 bool trains_a_model(const TrainFlags& f) { return f.task == "shadow_pretraining" || f.task == "projection_alignment"; }
 
 // The adapter method: --adapter's format when continuing one (a --method that disagrees is an
@@ -265,15 +171,18 @@ void check_flags(const TrainFlags& f) {
   if (!f.adapter.empty()) {
     if (const std::string flag = a.first_shape_flag(); !flag.empty())
       throw ConfigError(fmt::format("{} shapes a fresh adapter; --adapter {} brings its own config", flag, f.adapter));
-    if (method == "peft-shadow" && a.shadow_loss_weight)
-      throw ConfigError(fmt::format("--shadow-loss-weight: the peft adapter {} keeps its auxiliary_loss_weight in "
+    const bool loss_weight_given = a.shadow_loss_weight || a.file.shadow_loss_weight;
+    if (method == "peft-shadow" && loss_weight_given)
+      throw ConfigError(fmt::format("shadow_loss_weight: the peft adapter {} keeps its auxiliary_loss_weight in "
                                     "adapter_config.json",
                                     f.adapter));
+    if (method == "lora" && loss_weight_given)
+      throw ConfigError(fmt::format("shadow_loss_weight: the LoRA adapter {} has no shadow", f.adapter));
   } else if (method == "peft-shadow") {
-    (void)a.peft_shadow(peft::TaskType::CausalLM, f.shadow_model);
+    (void)a.peft_shadow(peft_task(f), f.shadow_model);
   } else if (method == "lora") {
     if (!f.shadow_model.empty()) throw ConfigError("--shadow-model: --method lora has no shadow");
-    (void)a.lora(peft::TaskType::CausalLM);
+    (void)a.lora(peft_task(f));
   } else {
     a.shadow_peft().validate();
   }
@@ -302,7 +211,7 @@ std::unique_ptr<train::TrainingTask> make_task(const TrainFlags& f, models::Caus
   }
   models::CausalLM shadow = explicit_shadow(f);
   const AdapterFlags& a = f.adapter_flags;
-  const auto task = f.task == "seq_cls" ? peft::TaskType::SequenceClassification : peft::TaskType::CausalLM;
+  const peft::TaskType task = peft_task(f);
   if (adapter_method(f) == "lora") {
     if (f.adapter.empty()) return train::make_training_task(peft::get_peft_model(base, a.lora(task)));
     return train::make_training_task(peft::LoraModel(peft::LoraModelImpl::from_pretrained(base, f.adapter, trainable)));
@@ -480,7 +389,19 @@ class StopSignals {
   struct sigaction previous_int_ {}, previous_term_ {};
 };
 
-void run_train(const TrainFlags& f) {
+// --config: its TrainingArguments fields, and the adapter's method and hyper-parameters, which the
+// flags override.
+TrainFlags with_config_file(TrainFlags f) {
+  if (f.config.empty()) return f;
+  TrainConfigFile file = TrainConfigFile::read(f.config);
+  f.config_training_arguments = std::move(file.training_arguments);
+  if (f.method.empty()) f.method = file.adapter.method;
+  f.adapter_flags.file = std::move(file.adapter);
+  return f;
+}
+
+void run_train(const TrainFlags& flags) {
+  const TrainFlags f = with_config_file(flags);
   const auto distributed = train::DistributedEnvironment::from_environment();
   if (f.nproc_per_node > 1 && !distributed) {
     const int status = run_local_workers(f.nproc_per_node);
@@ -634,7 +555,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--final-temperature", f->alignment.final_temperature, "Default 1");
   cmd->add_option("--regularization-weight", f->alignment.regularization_weight,
                   "projection_alignment: weight of mean((P - P_initial)^2) (default 0)");
-  cmd->add_option("--config", f->config, "TrainingArguments as a JSON file (HF names); the flags below override it");
+  cmd->add_option("--config", f->config,
+                  "A JSON file of TrainingArguments fields (HF names), optionally with \"method\", \"adapter_config\" (the "
+                  "method's config fields) and \"shadow_loss_weight\"; flags override it");
   cmd->add_option("--output-dir,--output_dir", f->output_dir, "Where checkpoints, logs and the adapter go");
   cmd->add_option("--num-train-epochs,--num_train_epochs", f->num_train_epochs, "Epochs (default 3)");
   cmd->add_option("--max-steps,--max_steps", f->max_steps, "Optimizer steps; overrides epochs");
