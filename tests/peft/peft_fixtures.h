@@ -73,10 +73,12 @@ struct LoadedCase {
   models::ForwardOptions options;
 };
 
-template <typename Model>
-LoadedCase<Model> load_fixture_case(const std::filesystem::path& dir, bool trainable) {
+// `extra`: the tuner's further from_pretrained arguments (peft SHADOW: a pretrained shadow model).
+template <typename Model, typename... Extra>
+LoadedCase<Model> load_fixture_case(const std::filesystem::path& dir, bool trainable, Extra&&... extra) {
   LoadedCase<Model> l{io::read_json_file(dir / "case.json"), io::SafetensorsFile::open(dir / "reference.safetensors")};
-  l.model = Model(Model::Impl::from_pretrained(load_case_base(dir, l.info), dir / "adapter", trainable));
+  l.model = Model(Model::Impl::from_pretrained(load_case_base(dir, l.info), dir / "adapter", trainable,
+                                               std::forward<Extra>(extra)...));
   l.options.attention_mask = l.ref.tensor("attention_mask");
   l.options.position_ids = l.ref.tensor("position_ids");
   return l;

@@ -25,8 +25,14 @@ std::vector<std::string> fixture_cases() { return test::fixture_cases(peft_dir()
 
 using Loaded = test::LoadedCase<peft::ShadowModel>;
 
+// A case with a pretrained shadow_model keeps it in shadow_model/ (the path its adapter_config names).
+models::CausalLM pretrained_shadow(const std::string& name) {
+  const fs::path dir = peft_dir() / name / "shadow_model";
+  return fs::exists(dir) ? models::load_causal_lm(dir.string()) : nullptr;
+}
+
 Loaded load_case(const std::string& name, bool trainable) {
-  return test::load_fixture_case<peft::ShadowModel>(peft_dir() / name, trainable);
+  return test::load_fixture_case<peft::ShadowModel>(peft_dir() / name, trainable, pretrained_shadow(name));
 }
 
 TEST(PeftShadowParity, CoversEveryFixtureKind) {

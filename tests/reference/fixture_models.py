@@ -287,10 +287,10 @@ def redraw_trainable(model):
                 p.add_(torch.randn_like(p) * 0.1)
 
 
-def saved_param_map(model, saved_keys):
+def saved_param_map(model, saved_keys, frozen_ok=()):
     """{saved key: (param name, param)}: each tensor peft's state-dict extraction returns for a saved key is the
     parameter itself (same storage), so match by data pointer. Every trainable parameter must be covered exactly
-    once, and nothing else."""
+    once, and nothing else but frozen parameters whose name contains one of `frozen_ok`."""
     from peft import get_peft_model_state_dict
     sd = get_peft_model_state_dict(model)
     by_ptr = {}
@@ -305,13 +305,13 @@ def saved_param_map(model, saved_keys):
         out[k] = hit
     covered = {id(p) for _, p in out.values()}
     missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in covered]
-    frozen = [n for n, p in out.values() if not p.requires_grad]
+    frozen = [n for n, p in out.values() if not p.requires_grad and not any(part in n for part in frozen_ok)]
     if missing or frozen or len(covered) != len(out):
         raise CheckFailed(f"saved keys vs trainable parameters: not saved {missing}, saved but frozen {frozen}")
     return out
 
 
-def peft_round_trip(hf, cfg, model_cls, base_dir, adapter_dir, inp):
+def peft_round_trip(hf, cfg, model_cls, base_dir, adapter_dir, inp, frozen_ok=()):
     """get_peft_model(hf, cfg), every trainable parameter re-drawn, eval, saved to adapter_dir/, then loaded back:
     PeftModel.from_pretrained(<base_dir loaded fresh>, adapter_dir, is_trainable=True).eval(). Returns a namespace:
     fresh (the saved model), out_mem (its forward with labels), model (the reloaded one), adapter_config (as peft
@@ -334,7 +334,7 @@ def peft_round_trip(hf, cfg, model_cls, base_dir, adapter_dir, inp):
     trainable_params, all_params = model.get_nb_trainable_parameters()
     file = file_info(os.path.join(adapter_dir, "adapter_model.safetensors"))
     saved_keys = [k["key"] for k in file["keys"]]
-    pmap = saved_param_map(model, saved_keys)
+    pmap = saved_param_map(model, saved_keys, frozen_ok)
     with open(os.path.join(adapter_dir, "adapter_config.json")) as f:
         adapter_config = json.load(f)
     info = {"print_trainable_parameters": print_text, "trainable_params": trainable_params, "all_params": all_params,

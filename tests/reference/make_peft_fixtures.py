@@ -57,7 +57,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixture_runner import CheckFailed, SkipCase, run_cases  # noqa: E402
 from fixture_models import (  # noqa: E402  (imported first: it sets the transformers environment)
     B, GEMMA2, GENERATION, GPT2, LLAMA, NUM_LABELS, PAD_ID, QWEN3, T, TOL, adapter_vs_base, base_and_inputs, check,
-    cls, finish_with_versions, generate_greedy, greedy_prompt, greedy_uncached, model_kwargs, peft_round_trip,
+    build_model, cls, finish_with_versions, generate_greedy, greedy_prompt, greedy_uncached, model_kwargs, peft_round_trip,
     saved_grads, shifted_ce,
 )
 
@@ -193,7 +193,9 @@ def peft_case(case_dir, *, base, task, shadow_kw, notes, wrapped_expected, check
 
     # Wrap, make the adapter non-trivial, save; the reference is everything loaded back from disk.
     cfg = ShadowConfig(**shadow_kw)
-    rt = peft_round_trip(hf, cfg, model_cls, base_dir, adapter_dir, inp)
+    # peft saves a pretrained backbone whole, its frozen embeddings included.
+    frozen_ok = () if cfg.shadow_model == "mirror" else ("shadow_backbone.default.embed_tokens",)
+    rt = peft_round_trip(hf, cfg, model_cls, base_dir, adapter_dir, inp, frozen_ok)
     model = rt.model
     tuner = model.base_model
 
@@ -343,6 +345,11 @@ CASE_NOTES = {
                        "16x16). Widths differ, so embeddings are NOT shared: the backbone keeps its own embed_tokens "
                        "[128, 16] (trainable, saved) and is called with input_ids; shadow_projection.default is "
                        "Linear(16, 32, bias=False) (saved as base_model.shadow_projection.default.weight).",
+    "llama_pretrained_shadow": "shadow_model=<dir of a 2-layer LlamaForCausalLM, hidden 16>: the backbone is "
+                               "AutoModel.from_pretrained(dir) (its `model.` weights; the LM head is not used), with "
+                               "its own embed_tokens, which peft freezes (requires_grad False, so not counted as "
+                               "trainable). Widths differ: shadow_projection.default is a fresh Linear(16, 32, "
+                               "bias=False), nn.Linear's default init.",
     "qwen3": "Qwen3: the backbone config's layer_types is truncated to the backbone depth (1) by "
              "_normalize_layer_config (padded with its last entry if shorter; max_window_layers clamped).",
     "gpt2": "GPT-2: blocks are `transformer.h.<i>` (saved keys base_model.model.transformer.h.<i>.shadow_*). The "
@@ -437,6 +444,19 @@ def case_tied(d):
                      wrapped_expected=ALL4, checks_extra=extra)
 
 
+def case_pretrained(d):
+    # A small pretrained model of the base's family but narrower, saved next to the base: peft loads its
+    # backbone with AutoModel.from_pretrained(shadow_model) (the test passes the same directory).
+    torch.manual_seed(5)
+    shadow_dir = os.path.abspath(os.path.join(d, "shadow_model"))
+    build_model("LlamaConfig", "LlamaForCausalLM", dict(LLAMA, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+                                                        num_attention_heads=2, num_key_value_heads=1)
+                ).save_pretrained(shadow_dir)
+    kw = dict(task_type="CAUSAL_LM", r=4, shadow_dropout=0.0, shadow_model=shadow_dir)
+    return peft_case(d, base="llama", task="causal_lm", shadow_kw=kw, notes=notes_for("llama_pretrained_shadow"),
+                     wrapped_expected=ALL4)
+
+
 SUBSET_KW = dict(update_hidden_size=6, shadow_num_hidden_layers=2, shadow_alpha=0.3)
 
 CASES = {
@@ -447,6 +467,7 @@ CASES = {
                                             target_modules=ALL4[1:3], **SUBSET_KW)),
     "llama_projected": ("llama", causal("llama", "llama_projected", shadow_hidden_size=16,
                                         shadow_num_attention_heads=2, shadow_intermediate_size=32)),
+    "llama_pretrained_shadow": ("llama", case_pretrained),
     "qwen3": ("qwen3", causal("qwen3", "qwen3")),
     "gpt2": ("gpt2", causal("gpt2", "gpt2", wrapped=[f"transformer.h.{i}" for i in range(4)])),
     "gemma2": ("gemma2", case_gemma2),
