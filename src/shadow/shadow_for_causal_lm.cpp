@@ -6,6 +6,7 @@
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/core/logging.h"
 #include "shadowpeft/io/safetensors.h"
+#include "shadowpeft/models/chunked_loss.h"
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/models/losses.h"
 #include "shadowpeft/shadow/task_models.h"
@@ -57,6 +58,25 @@ ShadowCausalLMOutput ShadowForCausalLMImpl::forward(const at::Tensor& input_ids,
     if (shadow_loss_weight_ > 0) out.loss = out.loss + shadow_loss_weight_ * models::shifted_cross_entropy(out.shadow_logits, labels);
   }
   return out;
+}
+
+at::Tensor ShadowForCausalLMImpl::loss(const at::Tensor& input_ids, const models::ForwardOptions& options,
+                                       const at::Tensor& labels) {
+  const auto shadow_scores = [this](const at::Tensor& hidden) { return shadow_lm_head->forward(hidden); };
+  // As forward: shadow-peft's shadow loss in the logits' dtype, the base's in float32 (transformers').
+  const models::ChunkedLossOptions shadow_head{.head_has_trainable_parameters = shadow_lm_head->weight.requires_grad(),
+                                               .float32_loss = false};
+  if (mode_ == InferenceMode::ShadowOnly)
+    return models::chunked_causal_lm_loss(peft_model->initial_shadow_hidden(input_ids, options), labels, shadow_scores,
+                                          shadow_head);
+  const auto result = peft_model->forward(input_ids, options);
+  const models::CausalLMImpl& base = *peft_model->base_model;
+  at::Tensor loss = models::chunked_causal_lm_loss(
+      result.hidden, labels, [&base](const at::Tensor& hidden) { return base.logits_from_hidden(hidden); },
+      {.head_has_trainable_parameters = lm_head_weight().requires_grad()});
+  if (shadow_loss_weight_ > 0)
+    loss = loss + shadow_loss_weight_ * models::chunked_causal_lm_loss(result.shadow_hidden, labels, shadow_scores, shadow_head);
+  return loss;
 }
 
 ShadowForCausalLMImpl::DecodingCaches ShadowForCausalLMImpl::new_decoding_caches(int64_t batch, int64_t capacity,

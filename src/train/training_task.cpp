@@ -39,9 +39,7 @@ class CausalLMTask final : public TrainingTask {
  public:
   explicit CausalLMTask(ShadowForCausalLM model) : model_(std::move(model)) {}
   torch::nn::Module& module() override { return *model_; }
-  at::Tensor loss(const TrainBatch& batch) override {
-    return model_->forward(batch.input_ids, options_of(batch), batch.labels).loss;
-  }
+  at::Tensor loss(const TrainBatch& batch) override { return model_->loss(batch.input_ids, options_of(batch), batch.labels); }
   EvalSums evaluate(const TrainBatch& batch) override {
     const auto out = model_->forward(batch.input_ids, options_of(batch));
     return metric_sums(batch, false,

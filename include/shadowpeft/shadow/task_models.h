@@ -35,6 +35,9 @@ class ShadowForCausalLMImpl : public torch::nn::Module {
   // loss = base CE + shadow_loss_weight * shadow CE (base_shadow); shadow CE alone (shadow_only).
   ShadowCausalLMOutput forward(const at::Tensor& input_ids, const models::ForwardOptions& options = {},
                                const at::Tensor& labels = {});
+  // forward(input_ids, options, labels).loss without the logits: each head scores only the
+  // labelled positions, a chunk at a time (models::chunked_causal_lm_loss). What training calls.
+  at::Tensor loss(const at::Tensor& input_ids, const models::ForwardOptions& options, const at::Tensor& labels);
   void set_inference_mode(InferenceMode mode) { mode_ = mode; }
   InferenceMode inference_mode() const { return mode_; }
 

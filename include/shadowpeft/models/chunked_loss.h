@@ -1,0 +1,28 @@
+#pragma once
+// The next-token loss of a head over hidden states without the [tokens, vocabulary] logits: the
+// head scores only the positions whose next label counts, a chunk of rows at a time, and each
+// chunk's scores are recomputed in the backward pass instead of kept (models::checkpoint). With
+// vocabularies of 50k-260k entries the float32 logits of a batch are the largest tensor of a
+// training step by far; this keeps at most one chunk of them.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+
+namespace shadowpeft::models {
+
+struct ChunkedLossOptions {
+  int64_t chunk_rows = 1024;           // scored positions per chunk: [chunk_rows, vocabulary] at a time
+  bool head_has_trainable_parameters = false;  // the head's own weights need gradients (a trained lm_head)
+  // true: the cross-entropy in float32 whatever the scores' dtype (causal_lm_loss, transformers');
+  // false: in the scores' dtype, half precisions widened (shifted_cross_entropy, shadow-peft's).
+  bool float32_loss = true;
+};
+
+// causal_lm_loss(score(hidden), labels), or shifted_cross_entropy with float32_loss false (the mean
+// next-token cross-entropy over labels != kIgnoreIndex): hidden [B, T, H], labels [B, T],
+// score: [N, H] → [N, V].
+at::Tensor chunked_causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels,
+                                  const std::function<at::Tensor(const at::Tensor&)>& score, ChunkedLossOptions options = {});
+
+}  // namespace shadowpeft::models

@@ -1,0 +1,112 @@
+// Training's loss without logits (ShadowForCausalLM::loss, models::chunked_causal_lm_loss) equals
+// the loss of the full logits (forward(...).loss, causal_lm_loss), with the same gradients for every
+// trainable tensor, in both modes, on an untied Llama and on Gemma 2 (soft-capped logits), with
+// trained heads (modules_to_save) and with labels ignored at the start and in the padding.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <map>
+
+#include "shadowpeft/core/error.h"
+#include "shadowpeft/core/labels.h"
+#include "shadowpeft/io/safetensors.h"
+#include "shadowpeft/models/chunked_loss.h"
+#include "shadowpeft/models/loader.h"
+#include "shadowpeft/models/losses.h"
+#include "shadowpeft/shadow/task_models.h"
+#include "test_utils.h"
+
+namespace shadowpeft {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Batch {
+  at::Tensor ids, labels;
+  models::ForwardOptions options;
+};
+
+// The fixture's padded batch with loss only after the first three tokens of each row (a prompt).
+Batch batch_of(const std::string& family) {
+  const auto ref = io::SafetensorsFile::open(test::fixtures_dir() / "models" / family / "reference.safetensors");
+  Batch b{ref.tensor("batch_right.input_ids"), {}, {}};
+  b.options.attention_mask = ref.tensor("batch_right.attention_mask");
+  b.options.position_ids = ref.tensor("batch_right.position_ids");
+  b.labels = b.ids.masked_fill(b.options.attention_mask == 0, kIgnoreIndex);
+  b.labels.narrow(1, 0, 3).fill_(kIgnoreIndex);
+  return b;
+}
+
+ShadowForCausalLM random_shadow(const std::string& family, bool train_heads) {
+  ShadowConfig config;
+  config.dropout = 0.0;
+  if (train_heads) config.modules_to_save = {"lm_head", "shadow_lm_head"};
+  auto model = ShadowForCausalLM(get_shadow_model(models::load_causal_lm((test::fixtures_dir() / "models" / family).string()),
+                                                  config));
+  torch::NoGradGuard no_grad;
+  at::manual_seed(3);
+  for (auto& [name, p] : model->peft_model->adapter_state_dict())
+    if (!name.ends_with("norm.weight")) p.normal_(0.0, 0.2);
+  return model;
+}
+
+std::map<std::string, at::Tensor> gradients_of(torch::nn::Module& model, const at::Tensor& loss) {
+  for (auto& p : model.parameters()) p.mutable_grad() = at::Tensor();
+  loss.backward();
+  std::map<std::string, at::Tensor> out;
+  for (const auto& item : model.named_parameters())
+    if (item.value().requires_grad() && item.value().grad().defined()) out.emplace(item.key(), item.value().grad().clone());
+  return out;
+}
+
+TEST(ChunkedLoss, EqualsTheLossOfTheFullLogitsWithTheSameGradients) {
+  for (const std::string family : {"llama", "gemma2"}) {
+    for (const bool train_heads : {false, true}) {
+      for (const InferenceMode mode : {InferenceMode::BaseShadow, InferenceMode::ShadowOnly}) {
+        SCOPED_TRACE(family + (train_heads ? " trained heads" : "") + (mode == InferenceMode::ShadowOnly ? " shadow_only" : ""));
+        ShadowForCausalLM model = random_shadow(family, train_heads);
+        model->set_inference_mode(mode);
+        const Batch b = batch_of(family);
+        const at::Tensor full = model->forward(b.ids, b.options, b.labels).loss;
+        const auto want = gradients_of(*model, full);
+        const at::Tensor chunked = model->loss(b.ids, b.options, b.labels);
+        const auto got = gradients_of(*model, chunked);
+        // Both sum the same float32 cross-entropies, in another order: a few float32 ulps.
+        EXPECT_TENSOR_CLOSE(chunked, full, 1e-6, 1e-6, "loss");
+        ASSERT_EQ(got.size(), want.size());
+        EXPECT_EQ(got.count("shadow_lm_head.weight"), train_heads ? 1u : 0u);
+        for (const auto& [name, grad] : want) EXPECT_TENSOR_CLOSE(got.at(name), grad, 1e-6, 1e-4, name);
+      }
+    }
+  }
+}
+
+TEST(ChunkedLoss, ChunksOfAnySizeGiveTheSameLossAndInputGradient) {
+  models::CausalLM base = models::load_causal_lm((test::fixtures_dir() / "models" / "llama").string());
+  const Batch b = batch_of("llama");
+  const at::Tensor hidden = base->hidden_states(b.ids, b.options).detach().requires_grad_(true);
+  const auto score = [&base](const at::Tensor& h) { return base->logits_from_hidden(h); };
+  const at::Tensor want = models::causal_lm_loss(score(hidden), b.labels);
+  const at::Tensor want_grad = torch::autograd::grad({want}, {hidden})[0];
+  for (const int64_t rows : {1, 3, 7, 1024}) {
+    SCOPED_TRACE(rows);
+    const at::Tensor got = models::chunked_causal_lm_loss(hidden, b.labels, score, {.chunk_rows = rows});
+    EXPECT_TENSOR_CLOSE(got, want, 1e-6, 1e-6, "loss");
+    got.backward();
+    EXPECT_TENSOR_CLOSE(hidden.grad(), want_grad, 1e-7, 1e-5, "hidden grad");
+    hidden.mutable_grad() = at::Tensor();
+  }
+  torch::NoGradGuard no_grad;  // evaluation: no graph, the same value
+  EXPECT_TENSOR_CLOSE(models::chunked_causal_lm_loss(hidden, b.labels, score, {.chunk_rows = 5}), want, 1e-6, 1e-6, "no-grad loss");
+}
+
+TEST(ChunkedLoss, BadShapesAndChunkSizesAreErrors) {
+  const auto score = [](const at::Tensor& h) { return h; };
+  EXPECT_THROW(models::chunked_causal_lm_loss(at::zeros({2, 4, 8}), at::zeros({2, 5}, at::kLong), score), ShapeError);
+  EXPECT_THROW(models::chunked_causal_lm_loss(at::zeros({2, 4, 8}), at::zeros({2, 4}, at::kLong), score, {.chunk_rows = 0}),
+               ConfigError);
+}
+
+}  // namespace
+}  // namespace shadowpeft
