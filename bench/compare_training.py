@@ -103,7 +103,7 @@ def main():
         for _ in range(a.repeats):
             stdout, rss = run([cli, "train", "--model", a.model_dir, "--data", corpus, "--packing",
                                "--max-length", str(a.seq_len), "--batch-size", str(a.batch_size), "--max-steps",
-                               str(a.steps), "--learning-rate", "1e-4", "--logging-steps", str(a.steps),
+                               str(a.steps), "--learning-rate", "1e-4", "--alpha", "0.1", "--logging-steps", str(a.steps),
                                "--save-steps", "0", "--output-dir", os.path.join(tmp, "ours"), "--json"], env)
             ours = json.loads(stdout.strip().splitlines()[-1])
             ours = {"tokens_per_second": a.batch_size * a.seq_len * a.steps / ours["seconds"],

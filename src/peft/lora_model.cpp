@@ -9,6 +9,7 @@
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/models/descriptor.h"
 #include "shadowpeft/models/initialization.h"
+#include "shadowpeft/models/chunked_loss.h"
 #include "shadowpeft/models/losses.h"
 
 namespace shadowpeft::peft {
@@ -119,6 +120,15 @@ LoraOutput LoraModelImpl::forward(const at::Tensor& input_ids, const models::For
   if (labels.defined())
     out.loss = is_classifier() ? models::classification_loss(out.logits, labels) : models::causal_lm_loss(out.logits, labels);
   return out;
+}
+
+at::Tensor LoraModelImpl::loss(const at::Tensor& input_ids, const models::ForwardOptions& options, const at::Tensor& labels) {
+  if (is_classifier()) return forward(input_ids, options, labels).loss;
+  const at::Tensor weight = head_weight();
+  return models::chunked_causal_lm_loss(
+      base_model->hidden_states(input_ids, options), labels,
+      [this, weight](const at::Tensor& hidden) { return base_model->logits_from_hidden(hidden, weight); },
+      {.head_has_trainable_parameters = weight.requires_grad()});
 }
 
 at::Tensor LoraModelImpl::base_logits(const at::Tensor& input_ids, const models::ForwardOptions& options) {

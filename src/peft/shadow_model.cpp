@@ -12,6 +12,7 @@
 #include "shadowpeft/models/descriptor.h"
 #include "shadowpeft/models/initialization.h"
 #include "shadowpeft/models/loader.h"
+#include "shadowpeft/models/chunked_loss.h"
 #include "shadowpeft/models/losses.h"
 #include "shadowpeft/shadow/projected_causal_lm.h"
 
@@ -261,6 +262,25 @@ ShadowOutput ShadowModelImpl::forward(const at::Tensor& input_ids, const models:
     if (config_.auxiliary_loss_weight > 0) out.loss = out.loss + config_.auxiliary_loss_weight * out.shadow_loss;
   }
   return out;
+}
+
+at::Tensor ShadowModelImpl::loss(const at::Tensor& input_ids, const models::ForwardOptions& options, const at::Tensor& labels) {
+  if (is_classifier()) return forward(input_ids, options, labels).loss;
+  if (options.hooks) throw UnsupportedError("peft SHADOW installs its own layer hooks; nested hooks are not supported");
+  const at::Tensor weight = head_weight();
+  // As forward: the base's loss in float32 (transformers'), the shadow's (bare head, no soft-capping)
+  // in its own dtype (peft's).
+  const auto shadow_scores = [weight](const at::Tensor& s) { return at::linear(s, weight); };
+  const models::ChunkedLossOptions shadow_head{.head_has_trainable_parameters = weight.requires_grad(), .float32_loss = false};
+  const at::Tensor s0 = initial_shadow_state(input_ids, options);
+  if (mode_ == InferenceMode::ShadowOnly) return models::chunked_causal_lm_loss(s0, labels, shadow_scores, shadow_head);
+  at::Tensor loss = models::chunked_causal_lm_loss(
+      adapted_hidden_states(input_ids, options, s0, options.cache), labels,
+      [this, weight](const at::Tensor& hidden) { return base_model->logits_from_hidden(hidden, weight); },
+      {.head_has_trainable_parameters = weight.requires_grad()});
+  if (config_.auxiliary_loss_weight > 0)
+    loss = loss + config_.auxiliary_loss_weight * models::chunked_causal_lm_loss(s0, labels, shadow_scores, shadow_head);
+  return loss;
 }
 
 at::Tensor ShadowModelImpl::base_logits(const at::Tensor& input_ids, const models::ForwardOptions& options) {

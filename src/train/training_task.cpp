@@ -77,9 +77,7 @@ class PeftShadowTask final : public TrainingTask {
  public:
   explicit PeftShadowTask(peft::ShadowModel model) : model_(std::move(model)) {}
   torch::nn::Module& module() override { return *model_; }
-  at::Tensor loss(const TrainBatch& batch) override {
-    return model_->forward(batch.input_ids, options_of(batch), batch.labels).loss;
-  }
+  at::Tensor loss(const TrainBatch& batch) override { return model_->loss(batch.input_ids, options_of(batch), batch.labels); }
   EvalSums evaluate(const TrainBatch& batch) override {
     const auto out = model_->forward(batch.input_ids, options_of(batch));
     return metric_sums(batch, model_->config().task_type == peft::TaskType::SequenceClassification,
@@ -102,9 +100,7 @@ class LoraTask final : public TrainingTask {
  public:
   explicit LoraTask(peft::LoraModel model) : model_(std::move(model)) {}
   torch::nn::Module& module() override { return *model_; }
-  at::Tensor loss(const TrainBatch& batch) override {
-    return model_->forward(batch.input_ids, options_of(batch), batch.labels).loss;
-  }
+  at::Tensor loss(const TrainBatch& batch) override { return model_->loss(batch.input_ids, options_of(batch), batch.labels); }
   EvalSums evaluate(const TrainBatch& batch) override {
     return metric_sums(batch, model_->config().task_type == peft::TaskType::SequenceClassification,
                        {{"lora", model_->forward(batch.input_ids, options_of(batch)).logits},

@@ -283,6 +283,9 @@ def main():
     config = json.load(open(os.path.join(work, "config_shadow", "shadow_config.json"))) if r.returncode == 0 else {}
     check((config.get("injection_hidden_size"), config.get("alpha")) == (5, 0.4),
           "--config carries shadow-peft's config fields")
+    r = train_with_config("config_shadow_default", {"method": "shadow"})
+    config = json.load(open(os.path.join(work, "config_shadow_default", "shadow_config.json"))) if r.returncode == 0 else {}
+    check(config.get("alpha") == 0.5, "a fresh shadow's alpha defaults to 0.5 (README: Choosing a method)")
     r = train_with_config("config_typo", {"method": "lora", "adapter_config": {"rank": 4}}, expect=1)
     check(r.returncode == 1 and "unknown key 'rank'" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
           "an unknown key in --config's adapter_config is a one-line error naming it")

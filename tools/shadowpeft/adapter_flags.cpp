@@ -15,6 +15,11 @@ void require_known_keys(const io::Json& config, const io::Json& defaults, const 
       throw ConfigError(fmt::format("{}: unknown key '{}': not a field of the {} method's config file", where, key, method));
 }
 
+// A fresh shadow's injection scale when neither a flag nor --config sets it. The libraries default
+// to 0.1; measured on real data (README "Choosing a method"), 0.5 trains faster and matches LoRA at
+// the same budget where 0.1 falls behind.
+constexpr double kFreshShadowAlpha = 0.5;
+
 template <typename Field, typename Flag>
 void set_if(Field& field, const std::optional<Flag>& flag) {
   if (flag) field = *flag;
@@ -89,10 +94,12 @@ ShadowConfig AdapterFlags::shadow_peft() const {
                       "width; give a narrower explicit shadow with --shadow-model)");
   if (!target_modules.empty()) throw ConfigError("--target-modules applies to --method peft-shadow (shadow-peft wraps every block)");
   ShadowConfig c;
+  c.alpha = kFreshShadowAlpha;
   if (file.adapter_config) {
     const std::string where = fmt::format("{}: adapter_config", file.file);
     require_known_keys(*file.adapter_config, ShadowConfig{}.to_json(), where, "shadow");
     c = ShadowConfig::from_json(*file.adapter_config, where);
+    if (!file.adapter_config->contains("alpha")) c.alpha = kFreshShadowAlpha;
   }
   set_if(c.num_shadow_layers, num_shadow_layers);
   set_if(c.injection_hidden_size, injection_hidden_size);

@@ -531,7 +531,8 @@ void add_train_command(CLI::App& app) {
                   "Rank of the injection (default: shadow 16, peft-shadow 8) or of LoRA (default 8)");
   cmd->add_option("--gate-hidden-size,--update-hidden-size", a.gate_hidden_size,
                   "Width of the update MLPs (default: shadow 10, peft-shadow the rank)");
-  cmd->add_option("--alpha,--shadow-alpha", a.alpha, "Injection scale (default 0.1)");
+  cmd->add_option("--alpha,--shadow-alpha", a.alpha,
+                  "Injection scale (default: shadow 0.5, measured better than shadow-peft's 0.1; peft-shadow 0.1)");
   cmd->add_option("--dropout,--shadow-dropout,--lora-dropout", a.dropout, "Adapter dropout (default: shadows 0.2, lora 0)");
   cmd->add_option("--lora-alpha", a.lora_alpha, "lora: scaling numerator, scaling = lora_alpha / r (default 8)");
   cmd->add_flag("--use-rslora", a.use_rslora, "lora: scaling = lora_alpha / sqrt(r)");

@@ -50,6 +50,8 @@ class LoraModelImpl : public torch::nn::Module {
 
   LoraOutput forward(const at::Tensor& input_ids, const models::ForwardOptions& options = {},
                      const at::Tensor& labels = {});
+  // forward(input_ids, options, labels).loss; a causal LM's without logits (models::chunked_causal_lm_loss).
+  at::Tensor loss(const at::Tensor& input_ids, const models::ForwardOptions& options, const at::Tensor& labels);
   // The plain base model's logits, the original head included (peft's disable_adapter()).
   at::Tensor base_logits(const at::Tensor& input_ids, const models::ForwardOptions& options = {});
 

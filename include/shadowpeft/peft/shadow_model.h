@@ -73,6 +73,8 @@ class ShadowModelImpl : public torch::nn::Module {
   // along; shadow_only: the detached shadow, head(s0).
   ShadowOutput forward(const at::Tensor& input_ids, const models::ForwardOptions& options = {},
                        const at::Tensor& labels = {});
+  // forward(input_ids, options, labels).loss; a causal LM's without logits (models::chunked_causal_lm_loss).
+  at::Tensor loss(const at::Tensor& input_ids, const models::ForwardOptions& options, const at::Tensor& labels);
   void set_inference_mode(InferenceMode mode) { mode_ = mode; }
   InferenceMode inference_mode() const { return mode_; }
   // The plain base model's logits, its original head included (peft's disable_adapter()).
