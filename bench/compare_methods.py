@@ -11,9 +11,9 @@ package descriptions, each to be classified into its archive section (games, gra
 sound; chance is 20%), on SmolLM2-135M-Instruct (scripts/prepare_demo_model.py), with `--task seq_cls`.
 
 The methods and their shapes (each close to 4.8M trainable parameters on SmolLM2-135M):
-- shadow:      shadow-peft's adapter with the library's defaults (1 implicit shadow layer, injection
-               rank 16, gate 10), shadow-peft's files.
-- peft-shadow: Hugging Face peft's SHADOW tuner, a 1-layer mirror shadow, --r 16 (update width 16).
+- shadow:      shadow-peft's adapter with `shadowpeft train`'s defaults (1 implicit shadow layer,
+               injection rank 16, gate 10, alpha 0.5), shadow-peft's files.
+- peft-shadow: Hugging Face peft's SHADOW tuner, a 1-layer mirror shadow, --r 12 (update width 12).
 - lora:        peft's LoRA on every linear layer (all-linear), r 16, lora_alpha 32.
 Every method trains its classification head (`score`) too, as each library does for classification.
 
@@ -39,7 +39,7 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 METHOD_FLAGS = {
     "shadow": "--method shadow",
-    "peft-shadow": "--method peft-shadow --r 16",
+    "peft-shadow": "--method peft-shadow --r 12",
     "lora": "--method lora --r 16 --lora-alpha 32",
 }
 # The metric each method's trainer reports for the model it produces.
