@@ -76,15 +76,20 @@ void AdapterFlags::no_lora_flags(const char* method) const {
   if (use_rslora) throw ConfigError(fmt::format("--use-rslora applies to --method lora (this is {})", method));
 }
 
-io::Json AdapterFlags::peft_file_config(const char* peft_type, peft::TaskType task) const {
-  io::Json json = *file.adapter_config;
+template <typename Config>
+Config AdapterFlags::fresh_peft_config(const char* peft_type, const char* method, peft::TaskType task) const {
+  Config c;
+  c.task_type = task;
+  if (!file.adapter_config) return c;
   const std::string where = fmt::format("{}: adapter_config", file.file);
+  require_known_keys(*file.adapter_config, Config{}.to_json(), where, method);
+  io::Json json = *file.adapter_config;
   if (!json.contains("peft_type")) json["peft_type"] = peft_type;
   const std::string task_name = to_string(task);
   if (json.contains("task_type") && json["task_type"] != task_name)
     throw ConfigError(fmt::format("{}: task_type is {} but this is {} training (--task)", where, json["task_type"].dump(), task_name));
   json["task_type"] = task_name;
-  return json;
+  return Config::from_json(json, where);
 }
 
 ShadowConfig AdapterFlags::shadow_peft() const {
@@ -114,13 +119,7 @@ ShadowConfig AdapterFlags::shadow_peft() const {
 
 peft::ShadowConfig AdapterFlags::peft_shadow(peft::TaskType task, const std::string& shadow_model) const {
   no_lora_flags("peft-shadow");
-  peft::ShadowConfig c;
-  c.task_type = task;
-  if (file.adapter_config) {
-    const std::string where = fmt::format("{}: adapter_config", file.file);
-    require_known_keys(*file.adapter_config, peft::ShadowConfig{}.to_json(), where, "peft-shadow");
-    c = peft::ShadowConfig::from_json(peft_file_config("SHADOW", task), where);
-  }
+  auto c = fresh_peft_config<peft::ShadowConfig>("SHADOW", "peft-shadow", task);
   set_if(c.r, injection_hidden_size);
   set_if(c.shadow_alpha, alpha);
   set_if(c.shadow_dropout, dropout);
@@ -151,13 +150,7 @@ peft::LoraConfig AdapterFlags::lora(peft::TaskType task) const {
       {file.shadow_loss_weight.has_value(), "shadow_loss_weight in --config"}};
   for (const auto& [set, name] : shadow_only)
     if (set) throw ConfigError(fmt::format("{} applies to the shadow methods, not to --method lora", name));
-  peft::LoraConfig c;
-  c.task_type = task;
-  if (file.adapter_config) {
-    const std::string where = fmt::format("{}: adapter_config", file.file);
-    require_known_keys(*file.adapter_config, peft::LoraConfig{}.to_json(), where, "lora");
-    c = peft::LoraConfig::from_json(peft_file_config("LORA", task), where);
-  }
+  auto c = fresh_peft_config<peft::LoraConfig>("LORA", "lora", task);
   set_if(c.r, injection_hidden_size);
   set_if(c.lora_alpha, lora_alpha);
   set_if(c.lora_dropout, dropout);

@@ -51,8 +51,10 @@ struct AdapterFlags {
 
  private:
   void no_lora_flags(const char* method) const;
-  // --config's adapter_config as a peft file: its peft_type implied, its task_type the command's.
-  io::Json peft_file_config(const char* peft_type, peft::TaskType task) const;
+  // A fresh peft config for `task`: defaults, or --config's adapter_config read as that method's
+  // adapter_config.json (its peft_type implied, its task_type the command's).
+  template <typename Config>
+  Config fresh_peft_config(const char* peft_type, const char* method, peft::TaskType task) const;
 };
 
 }  // namespace shadowpeft::cli
