@@ -35,6 +35,7 @@ void visit_fields(TrainingArguments& a, Visitor&& v) {
   v("seed", a.seed);
   v("bf16", a.bf16);
   v("gradient_checkpointing", a.gradient_checkpointing);
+  v("group_by_length", a.group_by_length);
   v("shadow_lr_multiplier", a.shadow_lr_multiplier);
   v("skip_nonfinite_steps", a.skip_nonfinite_steps);
   v("ddp_timeout", a.ddp_timeout);

@@ -64,7 +64,7 @@ struct TrainFlags {
   std::optional<int64_t> max_steps, batch_size, eval_batch_size, gradient_accumulation_steps, warmup_steps, logging_steps,
       eval_steps, save_steps, save_total_limit, ddp_timeout;
   std::optional<uint64_t> seed;
-  bool bf16 = false, gradient_checkpointing = false, skip_nonfinite_steps = false;
+  bool bf16 = false, gradient_checkpointing = false, skip_nonfinite_steps = false, group_by_length = false;
   std::string device = "cpu";
   int nproc_per_node = 1;
   std::optional<int64_t> num_labels;  // seq_cls over a causal-LM directory
@@ -97,6 +97,7 @@ train::TrainingArguments training_arguments(const TrainFlags& f) {
   set(a.seed, f.seed);
   if (f.bf16) a.bf16 = true;
   if (f.gradient_checkpointing) a.gradient_checkpointing = true;
+  if (f.group_by_length) a.group_by_length = true;
   if (f.skip_nonfinite_steps) a.skip_nonfinite_steps = true;
   a.validate();
   return a;
@@ -350,7 +351,8 @@ Prepared prepare(const TrainFlags& f, const train::TrainingArguments& args, bool
   const int64_t pad = f.task == "seq_cls" && base->config().pad_token_id ? *base->config().pad_token_id
                                                                           : data::default_pad_id(tokenizer);
   if (training)
-    p.train = std::make_unique<train::DatasetBatches>(std::move(train_set.examples), args.per_device_train_batch_size, pad, true, args.seed);
+    p.train = std::make_unique<train::DatasetBatches>(std::move(train_set.examples), args.per_device_train_batch_size, pad, true,
+                                                      args.seed, args.group_by_length);
   else
     eval_examples = std::move(train_set.examples);
   if (!eval_examples.empty())
@@ -581,6 +583,8 @@ void add_train_command(CLI::App& app) {
                 "Skip (with a warning) a step whose loss or gradient norm is NaN or infinite, instead of stopping");
   cmd->add_flag("--gradient-checkpointing,--gradient_checkpointing", f->gradient_checkpointing,
                 "Recompute each decoder layer in the backward pass instead of keeping its activations");
+  cmd->add_flag("--group-by-length,--group_by_length", f->group_by_length,
+                "Batch examples of similar length together (less padding; transformers' LengthGroupedSampler)");
   cmd->add_option("--nproc-per-node", f->nproc_per_node,
                   "Data-parallel training in N local processes (Gloo on CPU, NCCL on GPU); under torchrun the "
                   "RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT variables are used instead")

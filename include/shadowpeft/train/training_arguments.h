@@ -33,6 +33,7 @@ struct TrainingArguments {
   uint64_t seed = 42;
   bool bf16 = false;                    // autocast matmuls to bfloat16; weights stay float32
   bool gradient_checkpointing = false;  // recompute decoder layers in backward: less memory, ~1 more forward
+  bool group_by_length = false;         // batches of examples of similar length: less padding (DatasetBatches)
   double shadow_lr_multiplier = 1.0;    // learning rate factor for every shadow parameter
   // A step whose loss or gradient norm is NaN or infinite: false stops training with an error
   // naming the step and its data lines; true skips the step (no update) with a warning.
