@@ -16,15 +16,12 @@ import warnings
 
 import torch
 
-from fixture_runner import CheckFailed, SkipCase
+from fixture_runner import CheckFailed, SkipCase, quiet_transformers
 
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+quiet_transformers()
 
 import transformers  # noqa: E402
 
-transformers.utils.logging.set_verbosity_error()
-transformers.utils.logging.disable_progress_bar()
 
 SEED = 0
 INPUT_SEED = 1234

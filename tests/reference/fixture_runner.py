@@ -21,6 +21,16 @@ class CheckFailed(Exception):
     """A self-check failed: the fixture would be wrong, so the script fails."""
 
 
+def quiet_transformers():
+    """Offline (HF_HUB_OFFLINE), errors only, no progress bars. Call it before the script's first
+    `import transformers`: the environment variables are read when transformers is imported."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import transformers
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def write_json(path, obj):
     with open(path, "w") as f:
         f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -82,10 +82,9 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture_runner import CheckFailed, SkipCase, run_cases  # noqa: E402
+from fixture_runner import CheckFailed, SkipCase, quiet_transformers, run_cases  # noqa: E402
 
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+quiet_transformers()
 
 import transformers  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
@@ -94,8 +93,6 @@ from transformers import AutoModelForCausalLM  # noqa: E402
 import shadow_peft  # noqa: E402
 from shadow_peft import ShadowForCausalLM  # noqa: E402
 
-transformers.utils.logging.set_verbosity_error()
-transformers.utils.logging.disable_progress_bar()
 
 SEED = 0
 PROMPT_SEED = 2024
@@ -379,7 +376,6 @@ def finish_greedy(*, new, free, eos, eos_stop, n, pad):
             raise CheckFailed(f"finished row 0 continued with {after}, not pad tokens")
         checks["row1_unaffected_by_row0_finishing"] = True
     return expected, checks
-
 
 
 def common_fields(*, prompts, ids, mask, pad, eos, n, expected, new, eos_stop, margin, pseed, attempts):

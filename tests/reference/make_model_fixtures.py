@@ -37,17 +37,14 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture_runner import CheckFailed, SkipCase, run_cases, write_json  # noqa: E402
+from fixture_runner import CheckFailed, SkipCase, quiet_transformers, run_cases, write_json  # noqa: E402
 
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+quiet_transformers()
 
 import transformers  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
-transformers.utils.logging.set_verbosity_error()
-transformers.utils.logging.disable_progress_bar()
 
 SEED = 0
 INPUT_SEED = 1234

@@ -129,10 +129,9 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture_runner import CheckFailed, run_cases  # noqa: E402
+from fixture_runner import CheckFailed, quiet_transformers, run_cases  # noqa: E402
 
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+quiet_transformers()
 
 import transformers  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
@@ -141,8 +140,6 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 import shadow_peft  # noqa: E402
 from shadow_peft import ShadowForCausalLM, ShadowForSequenceClassification  # noqa: E402
 
-transformers.utils.logging.set_verbosity_error()
-transformers.utils.logging.disable_progress_bar()
 
 SEED = 0
 ATTN = "eager"          # float32 cases; float64 cases use "sdpa" (see attn_implementation())

@@ -99,13 +99,12 @@ ShadowConfig AdapterFlags::shadow_peft() const {
                       "width; give a narrower explicit shadow with --shadow-model)");
   if (!target_modules.empty()) throw ConfigError("--target-modules applies to --method peft-shadow (shadow-peft wraps every block)");
   ShadowConfig c;
-  c.alpha = kFreshShadowAlpha;
   if (file.adapter_config) {
     const std::string where = fmt::format("{}: adapter_config", file.file);
     require_known_keys(*file.adapter_config, ShadowConfig{}.to_json(), where, "shadow");
     c = ShadowConfig::from_json(*file.adapter_config, where);
-    if (!file.adapter_config->contains("alpha")) c.alpha = kFreshShadowAlpha;
   }
+  if (!file.adapter_config || !file.adapter_config->contains("alpha")) c.alpha = kFreshShadowAlpha;
   set_if(c.num_shadow_layers, num_shadow_layers);
   set_if(c.injection_hidden_size, injection_hidden_size);
   set_if(c.gate_hidden_size, gate_hidden_size);
