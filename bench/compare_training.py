@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Side-by-side training speed and peak memory: `shadowpeft train` (C++) vs the shadow-peft package.
 
-Same machine, same model directory, float32, CPU, same thread count N (Python: `torch.set_num_threads(N)`;
+Same machine, same model directory, float32 unless --base-dtype / --python-dtype say otherwise, CPU, same
+thread count N (Python: `torch.set_num_threads(N)`;
 C++ subprocess: OMP_NUM_THREADS / MKL_NUM_THREADS = N), the same ShadowPEFT adapter shape (shadow-peft's
 ShadowConfig defaults: 1 implicit shadow layer, injection rank 16, gate 10, alpha 0.1, dropout 0.2;
 shadow_loss_weight 0.05) and the same step: micro-batches of B rows x T tokens, all real (no padding),
@@ -19,7 +20,7 @@ sides; for Python that includes the interpreter and its imported libraries, whic
 Both processes start cold; runs alternate (ours, then theirs) --repeats times and the fastest of each is kept.
 
 Usage: compare_training.py BUILD_DIR MODEL_DIR [--batch-size 8] [--seq-len 64] [--steps 10] [--threads 1]
-       [--repeats 1] [--out results.json]
+       [--repeats 1] [--base-dtype float32] [--python-dtype float32] [--out results.json]
 """
 import argparse
 import json
@@ -34,10 +35,13 @@ import json, sys, time, torch
 from transformers import AutoModelForCausalLM
 from shadow_peft import ShadowConfig, ShadowForCausalLM, get_shadow_model
 model_dir, batch, seq, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+dtype = getattr(torch, sys.argv[6])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-model = ShadowForCausalLM(get_shadow_model(base, ShadowConfig()), shadow_loss_weight=0.05)
+base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+# shadow-peft builds its shadow in float32, which fails beside a half-precision base: the whole model
+# goes to the base's dtype, the one way the package runs there.
+model = ShadowForCausalLM(get_shadow_model(base, ShadowConfig()), shadow_loss_weight=0.05).to(dtype)
 model.train()
 params = [p for p in model.parameters() if p.requires_grad]
 opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
@@ -92,6 +96,11 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--base-dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                    help="ours: --base-dtype (the adapter stays float32)")
+    ap.add_argument("--python-dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                    help="shadow-peft: the whole model in this dtype (it cannot mix a float32 shadow with a "
+                         "half-precision base)")
     ap.add_argument("--out")
     a = ap.parse_args()
     cli = os.path.join(a.build_dir, "tools", "shadowpeft")
@@ -104,19 +113,21 @@ def main():
             stdout, rss = run([cli, "train", "--model", a.model_dir, "--data", corpus, "--packing",
                                "--max-length", str(a.seq_len), "--batch-size", str(a.batch_size), "--max-steps",
                                str(a.steps), "--learning-rate", "1e-4", "--alpha", "0.1", "--logging-steps", str(a.steps),
-                               "--save-steps", "0", "--output-dir", os.path.join(tmp, "ours"), "--json"], env)
+                               "--save-steps", "0", "--base-dtype", a.base_dtype, "--output-dir", os.path.join(tmp, "ours"),
+                               "--json"], env)
             ours = json.loads(stdout.strip().splitlines()[-1])
             ours = {"tokens_per_second": a.batch_size * a.seq_len * a.steps / ours["seconds"],
                     "seconds": ours["seconds"], "peak_rss_mib": rss}
             stdout, rss = run([sys.executable, "-c", WORKER, a.model_dir, str(a.batch_size), str(a.seq_len),
-                               str(a.steps), str(a.threads)], env)
+                               str(a.steps), str(a.threads), a.python_dtype], env)
             theirs = json.loads(stdout.strip().splitlines()[-1])
             theirs["peak_rss_mib"] = rss
             for name, r in (("shadowpeft", ours), ("shadow-peft (Python)", theirs)):
                 if name not in best or r["tokens_per_second"] > best[name]["tokens_per_second"]:
                     best[name] = r
     ours, theirs = best["shadowpeft"], best["shadow-peft (Python)"]
-    print(f"model {a.model_dir}; batch {a.batch_size} x {a.seq_len} tokens, {a.steps} steps, {a.threads} thread(s)")
+    print(f"model {a.model_dir}; batch {a.batch_size} x {a.seq_len} tokens, {a.steps} steps, {a.threads} thread(s); "
+          f"base dtype: ours {a.base_dtype}, shadow-peft {a.python_dtype}")
     print(f"{'':22}{'tokens/s':>10}{'seconds':>10}{'peak RSS MiB':>14}")
     for name, r in best.items():
         print(f"{name:22}{r['tokens_per_second']:>10.1f}{r['seconds']:>10.2f}{r['peak_rss_mib']:>14.0f}")

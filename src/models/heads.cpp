@@ -16,7 +16,7 @@ class LanguageModelHead final : public OutputHead {
       lm_head_ = owner.register_module("lm_head", Linear(config.output_hidden_size(), config.vocab_size, false));
   }
   at::Tensor scores_with(const at::Tensor& hidden, const at::Tensor& weight) const override {
-    at::Tensor logits = at::linear(hidden, weight);
+    at::Tensor logits = at::linear(hidden.to(weight.scalar_type()), weight);  // a float32 shadow on a bf16 head
     if (softcap_) logits = at::tanh(logits / *softcap_) * *softcap_;
     return logits;
   }
@@ -37,7 +37,7 @@ class SequenceClassificationHead final : public OutputHead {
       : pad_token_id_(config.pad_token_id),
         score_(owner.register_module("score", Linear(config.output_hidden_size(), config.num_labels, false))) {}
   at::Tensor scores_with(const at::Tensor& hidden, const at::Tensor& weight) const override {
-    return at::linear(hidden, weight);
+    return at::linear(hidden.to(weight.scalar_type()), weight);
   }
   at::Tensor weight() const override { return score_->weight; }
   Linear linear() const override { return score_; }

@@ -32,8 +32,11 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool has_bias)
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& x) const {
-  const at::Tensor y = at::linear(x, weight, bias);
-  return adapter ? y + adapter->delta(x) : y;
+  // A layer computes in its weights' dtype: where a float32 adapter meets a bfloat16 base (or the
+  // reverse), the activations are converted at the layer that consumes them.
+  const at::Tensor y = at::linear(x.to(weight.scalar_type()), weight, bias);
+  // peft's LoRA order: the sum in the wider of the two dtypes, rounded once to the layer's.
+  return adapter ? (y + adapter->delta(x)).to(y.scalar_type()) : y;
 }
 
 EmbeddingImpl::EmbeddingImpl(int64_t num_embeddings, int64_t dim) {

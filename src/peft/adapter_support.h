@@ -19,6 +19,13 @@
 
 namespace shadowpeft::peft::detail {
 
+// The dtype of the weights a tuner layer adds beside a base in `base` (LoRA's A and B, SHADOW's
+// injection and update): peft's autocast_adapter_dtype (on by default) upcasts float16 and bfloat16
+// to float32; other dtypes (float32, float64) stay the base's.
+inline at::ScalarType tuner_layer_dtype(at::ScalarType base) {
+  return base == at::kHalf || base == at::kBFloat16 ? at::kFloat : base;
+}
+
 // (trainable, all) over the distinct parameters of `module`, as peft's get_nb_trainable_parameters.
 inline std::pair<int64_t, int64_t> count_distinct_parameters(torch::nn::Module& module) {
   std::unordered_set<const void*> seen;

@@ -56,7 +56,7 @@ void LoraLinearImpl::reset_parameters(bool zero_b) {
 
 at::Tensor LoraLinearImpl::delta(const at::Tensor& x) {
   const at::Tensor input = at::dropout(x.to(lora_A->weight.scalar_type()), dropout, is_training());
-  return (lora_B->forward(lora_A->forward(input)) * scaling).to(x.scalar_type());
+  return lora_B->forward(lora_A->forward(input)) * scaling;  // the layer adds it as peft does
 }
 
 at::Tensor LoraLinearImpl::delta_weight() const { return at::matmul(lora_B->weight, lora_A->weight) * scaling; }
@@ -94,7 +94,7 @@ LoraModelImpl::LoraModelImpl(models::CausalLM base, LoraConfig config) : config_
   if (detail::saves_head_copy(config_.modules_to_save, head, is_classifier(), "LORA"))
     head_copy = register_parameter("head_copy", base_model->output_embedding().detach().clone());
   const at::TensorOptions options = base_model->output_embedding().options();
-  lora->to(options.device(), options.dtype().toScalarType());
+  lora->to(options.device(), detail::tuner_layer_dtype(options.dtype().toScalarType()));
   attach(true);
   set_adapter_trainable(true);
 }

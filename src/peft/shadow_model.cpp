@@ -172,9 +172,12 @@ ShadowModelImpl::ShadowModelImpl(models::CausalLM base, ShadowConfig config, mod
     torch::NoGradGuard no_grad;
     shadow_head->weight.copy_(score);
   }
-  for (torch::nn::Module* m : {module_or_null(shadow_backbone), module_or_null(shadow_projection), module_or_null(layers),
-                               module_or_null(shadow_head)})
-    if (m) m->to(base_options.device(), base_options.dtype().toScalarType());
+  // peft: the backbone, projection and head take the base's device and dtype; the layers' adapter
+  // weights are upcast from float16/bfloat16 (autocast_adapter_dtype).
+  const at::ScalarType base_dtype = base_options.dtype().toScalarType();
+  for (torch::nn::Module* m : {module_or_null(shadow_backbone), module_or_null(shadow_projection), module_or_null(shadow_head)})
+    if (m) m->to(base_options.device(), base_dtype);
+  layers->to(base_options.device(), detail::tuner_layer_dtype(base_dtype));
   set_adapter_trainable(true);
 }
 
@@ -216,7 +219,8 @@ at::Tensor ShadowModelImpl::initial_shadow_state(const at::Tensor& input_ids, co
 at::Tensor ShadowModelImpl::shadow_logits(const at::Tensor& s0, const models::ForwardOptions& options) const {
   if (is_classifier()) return shadow_head->forward(pool_last_token(s0, options.attention_mask));
   // peft scores s0 with the head module itself: no soft-capping (Gemma 2) on this path.
-  return at::linear(s0, head_weight());
+  const at::Tensor head = head_weight();
+  return at::linear(s0.to(head.scalar_type()), head);
 }
 
 at::Tensor ShadowModelImpl::task_loss(const at::Tensor& logits, const at::Tensor& labels, bool shadow) const {
@@ -270,7 +274,7 @@ at::Tensor ShadowModelImpl::loss(const at::Tensor& input_ids, const models::Forw
   const at::Tensor weight = head_weight();
   // As forward: the base's loss in float32 (transformers'), the shadow's (bare head, no soft-capping)
   // in its own dtype (peft's).
-  const auto shadow_scores = [weight](const at::Tensor& s) { return at::linear(s, weight); };
+  const auto shadow_scores = [weight](const at::Tensor& s) { return at::linear(s.to(weight.scalar_type()), weight); };
   const models::ChunkedLossOptions shadow_head{.head_has_trainable_parameters = weight.requires_grad(), .float32_loss = false};
   const at::Tensor s0 = initial_shadow_state(input_ids, options);
   if (mode_ == InferenceMode::ShadowOnly) return models::chunked_causal_lm_loss(s0, labels, shadow_scores, shadow_head);

@@ -30,7 +30,8 @@ ShadowForCausalLMImpl::ShadowForCausalLMImpl(ShadowPeftModel peft, double shadow
     torch::NoGradGuard no_grad;
     shadow_lm_head->weight.copy_(head);
   }
-  shadow_lm_head->to(head.device());
+  // A frozen copy of the base's head, in its dtype (vocabulary-sized: bf16 beside a bf16 base).
+  shadow_lm_head->to(head.device(), head.scalar_type());
   // Causal LM heads are vocabulary-sized: frozen unless modules_to_save names them.
   detail::apply_modules_to_save(peft_model->shadow_config(), heads(), false);
 }

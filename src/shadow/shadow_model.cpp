@@ -151,7 +151,8 @@ ShadowPeftModelImpl::Output ShadowPeftModelImpl::forward(const at::Tensor& input
     return i > 0 ? shadow_injection_model->forward(h, s, i - 1).to(h.scalar_type()) : h;
   };
   hooks.after_layer = [&](int64_t i, const at::Tensor& h) {
-    if (i > 0) s = shadow_update_model->forward(h, s, i - 1);
+    // The update computes in the shadow's dtype (float32 beside a bfloat16 base, as peft's update).
+    if (i > 0) s = shadow_update_model->forward(h.to(s.scalar_type()), s, i - 1);
   };
   models::ForwardOptions base_options = options;
   base_options.hooks = &hooks;

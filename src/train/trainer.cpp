@@ -148,6 +148,10 @@ Trainer::Trainer(TrainingTask& task, TrainingArguments args, BatchSource& train_
     : task_(task), args_(std::move(args)), train_(train_batches), eval_(eval_batches) {
   args_.validate();
   if (train_.size() == 0) throw ConfigError("the training set has no batches");
+  for (TrainingTask::Parameter& p : task_.trainable_parameters()) {
+    const at::ScalarType dtype = p.tensor.scalar_type();
+    if (dtype == at::kBFloat16 || dtype == at::kHalf) p.tensor.set_data(p.tensor.detach().to(at::kFloat));
+  }
   // Reentrant checkpointing: parameter gradients reach .grad because train() calls loss.backward().
   if (args_.gradient_checkpointing && models::set_gradient_checkpointing(task_.module(), true) == 0)
     throw ConfigError("gradient_checkpointing: the model being trained has no decoder to checkpoint");

@@ -1,6 +1,7 @@
 // `shadowpeft`: the command-line tool. Errors print one line and exit non-zero.
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
 #include <fmt/format.h>
 
 #include <csignal>
@@ -78,6 +79,11 @@ int main(int argc, char** argv) {
   } catch (const shadowpeft::cli::ExitStatus& e) {
     if (*e.what()) shadowpeft::log_info(e.what());
     return e.status;
+  } catch (const c10::Error& e) {
+    // A LibTorch check that our own checks did not catch first: its message, without the C++
+    // backtrace LibTorch appends (one line, as every other error).
+    fmt::print(stderr, "error: {}\n", shadowpeft::printable(e.what_without_backtrace()));
+    return kBadInput;
   } catch (const std::exception& e) {
     // Messages quote files and data: printable() keeps raw bytes and terminal control sequences out.
     fmt::print(stderr, "error: {}\n", shadowpeft::printable(e.what()));

@@ -66,6 +66,7 @@ struct TrainFlags {
   std::optional<uint64_t> seed;
   bool bf16 = false, gradient_checkpointing = false, skip_nonfinite_steps = false, group_by_length = false;
   std::string device = "cpu";
+  std::string base_dtype = "float32";  // the frozen base's weights; the adapter trains in float32
   int nproc_per_node = 1;
   std::optional<int64_t> num_labels;  // seq_cls over a causal-LM directory
 };
@@ -342,8 +343,12 @@ Prepared prepare(const TrainFlags& f, const train::TrainingArguments& args, bool
     log_info(fmt::format("split: {} training and {} evaluation examples", train_set.examples.size(), eval_examples.size()));
   }
   models::LoadOptions load;
-  load.dtype = at::kFloat;  // the adapter trains in float32; bf16 runs under autocast
+  // The frozen base in --base-dtype (its matmuls too); the adapter trains in float32 beside it.
+  load.dtype = parse_dtype(f.base_dtype);
   load.device = training_device(f);
+  if (*load.dtype == at::kHalf && load.device.is_cpu())
+    log_info("--base-dtype float16 on the CPU: most CPUs have no float16 matrix units and run it many times slower "
+             "than bfloat16 (measured: 35x); float16 is for GPUs");
   models::CausalLM base = load_base(f, model_dir, load, train_set, eval_examples, args.seed);
   torch::manual_seed(args.seed);  // a fresh adapter's initialisation
   p.task = make_task(f, base, training);
@@ -579,6 +584,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--save-total-limit,--save_total_limit", f->save_total_limit, "Keep at most N checkpoints");
   cmd->add_option("--seed", f->seed, "Seed for initialisation, shuffling and dropout (default 42)");
   cmd->add_flag("--bf16", f->bf16, "Autocast matmuls to bfloat16");
+  cmd->add_option("--base-dtype", f->base_dtype,
+                  "The frozen base's weights and matmuls: float32 (default), bfloat16 or float16; the adapter stays float32")
+      ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
   cmd->add_flag("--skip-nonfinite-steps,--skip_nonfinite_steps", f->skip_nonfinite_steps,
                 "Skip (with a warning) a step whose loss or gradient norm is NaN or infinite, instead of stopping");
   cmd->add_flag("--gradient-checkpointing,--gradient_checkpointing", f->gradient_checkpointing,
