@@ -11,6 +11,35 @@
 #include "shadowpeft/models/losses.h"
 
 namespace shadowpeft::models {
+namespace {
+
+using ChunkLoss = std::function<at::Tensor(const at::Tensor&)>;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// A chunk's loss with its gradient with respect to the chunk's rows, both computed in the forward
+// pass: the backward pass scales the kept [rows, hidden] gradient instead of keeping (or
+// recomputing) the [rows, vocabulary] scores. Only for heads without trainable weights: their
+// gradient would have to wait for the upstream gradient (models::checkpoint recomputes those).
+class LossWithRowGradient : public torch::autograd::Function<LossWithRowGradient> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows, const ChunkLoss& loss_of) {
+    const at::Tensor x = rows.detach().requires_grad_(true);
+    at::Tensor loss;
+    {
+      const at::AutoGradMode grad(true);
+      loss = loss_of(x);
+    }
+    ctx->save_for_backward({torch::autograd::grad({loss}, {x}).at(0)});
+    return loss.detach();
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    return {ctx->get_saved_variables().at(0) * grad_outputs.at(0), at::Tensor()};
+  }
+};
+
+}  // namespace
 
 at::Tensor chunked_causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels,
                                   const std::function<at::Tensor(const at::Tensor&)>& score, ChunkedLossOptions options) {
@@ -33,17 +62,22 @@ at::Tensor chunked_causal_lm_loss(const at::Tensor& hidden, const at::Tensor& la
   for (int64_t start = 0; start < count; start += options.chunk_rows) {
     const int64_t length = std::min(options.chunk_rows, count - start);
     const at::Tensor chunk_targets = wanted.narrow(0, start, length);
-    // A copy of `score`: the backward pass re-runs it after this function has returned.
-    auto chunk_loss = [score, chunk_targets, float32 = options.float32_loss](const at::Tensor& x) {
+    // The chunk's share of the mean, divided in the loss dtype as the reference's mean reduction
+    // scales its gradient. A copy of `score`: the backward pass may re-run it after this returns.
+    auto chunk_loss = [score, chunk_targets, count, float32 = options.float32_loss](const at::Tensor& x) {
       const at::Tensor scores = score(x);
       return at::cross_entropy_loss(float32 ? scores.to(at::kFloat) : upcast_for_loss(scores), chunk_targets, {},
-                                    at::Reduction::Sum, kIgnoreIndex);
+                                    at::Reduction::Sum, kIgnoreIndex) /
+             static_cast<double>(count);
     };
     const at::Tensor chunk = rows.narrow(0, start, length);
-    const at::Tensor part = needs_graph ? checkpoint(chunk_loss, chunk, options.head_has_trainable_parameters) : chunk_loss(chunk);
+    at::Tensor part;
+    if (!needs_graph) part = chunk_loss(chunk);
+    else if (options.head_has_trainable_parameters) part = checkpoint(chunk_loss, chunk, true);
+    else part = LossWithRowGradient::apply(chunk, ChunkLoss(chunk_loss));
     total = total.defined() ? total + part : part;
   }
-  return total / static_cast<double>(count);
+  return total;
 }
 
 }  // namespace shadowpeft::models

@@ -15,6 +15,17 @@
 namespace shadowpeft {
 namespace fs = std::filesystem;
 
+namespace {
+
+// shadow_lm_head in storage of its own, no longer the base head's (see the constructor).
+void own_shadow_head(ShadowForCausalLMImpl& model) {
+  const at::Tensor base_head = model.peft_model->base_model->output_embedding();
+  at::Tensor& weight = model.shadow_lm_head->weight;
+  if (weight.is_alias_of(base_head)) weight.set_data(base_head.detach().clone());
+}
+
+}  // namespace
+
 InferenceMode parse_inference_mode(const std::string& name) {
   if (name == "base_shadow") return InferenceMode::BaseShadow;
   if (name == "shadow_only") return InferenceMode::ShadowOnly;
@@ -25,15 +36,15 @@ ShadowForCausalLMImpl::ShadowForCausalLMImpl(ShadowPeftModel peft, double shadow
     : shadow_loss_weight_(shadow_loss_weight), mode_(mode) {
   peft_model = register_module("peft_model", std::move(peft));
   const at::Tensor head = lm_head_weight();
+  // Uninitialised and never touched: no memory is resident before set_data replaces it.
   shadow_lm_head = register_module("shadow_lm_head", models::Linear(head.size(1), head.size(0), false));
-  {
-    torch::NoGradGuard no_grad;
-    shadow_lm_head->weight.copy_(head);
-  }
-  // A frozen copy of the base's head, in its dtype (vocabulary-sized: bf16 beside a bf16 base).
-  shadow_lm_head->to(head.device(), head.scalar_type());
+  // shadow-peft's shadow_lm_head starts as a copy of lm_head. While both stay frozen, the copy is
+  // the base's own storage (a vocabulary-sized matrix: 1.2 GB for Qwen3-8B in bfloat16); a head
+  // that trains or loads saved weights gets its own (own_shadow_head).
+  shadow_lm_head->weight.set_data(head.detach());
   // Causal LM heads are vocabulary-sized: frozen unless modules_to_save names them.
   detail::apply_modules_to_save(peft_model->shadow_config(), heads(), false);
+  if (head.requires_grad() || shadow_lm_head->weight.requires_grad()) own_shadow_head(*this);
 }
 
 std::vector<detail::Head> ShadowForCausalLMImpl::heads() const {
@@ -110,6 +121,7 @@ std::shared_ptr<ShadowForCausalLMImpl> ShadowForCausalLMImpl::from_pretrained(mo
                                                                               InferenceMode mode, models::CausalLM explicit_shadow) {
   auto peft = ShadowPeftModel(ShadowPeftModelImpl::from_pretrained(std::move(base), dir, is_trainable, std::move(explicit_shadow)));
   auto model = std::make_shared<ShadowForCausalLMImpl>(peft, shadow_loss_weight, mode);
+  if (detail::has_saved_heads(dir)) own_shadow_head(*model);
   detail::load_heads(dir, model->heads());
   if (!is_trainable) detail::set_heads_trainable(model->heads(), false);
   return model;

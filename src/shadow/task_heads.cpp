@@ -44,6 +44,8 @@ void save_heads(const fs::path& dir, const ShadowConfig& config, const std::vect
   if (!state.empty()) io::save_safetensors(dir / kModulesFile, state);
 }
 
+bool has_saved_heads(const fs::path& dir) { return fs::exists(dir / kModulesFile); }
+
 std::optional<at::Tensor> saved_head_tensor(const fs::path& dir, const std::string& name) {
   const fs::path file = dir / kModulesFile;
   if (!fs::exists(file)) return std::nullopt;

@@ -26,6 +26,8 @@ void save_heads(const std::filesystem::path& dir, const ShadowConfig& config, co
 // Loads shadow_modules.safetensors when present, strictly per head present in the file.
 void load_heads(const std::filesystem::path& dir, const std::vector<Head>& heads);
 void set_heads_trainable(const std::vector<Head>& heads, bool trainable);
+// Whether an adapter directory holds saved heads (shadow_modules.safetensors).
+bool has_saved_heads(const std::filesystem::path& dir);
 // One tensor of the heads an adapter directory saved; nullopt without the file or the tensor.
 std::optional<at::Tensor> saved_head_tensor(const std::filesystem::path& dir, const std::string& name);
 

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <regex>
+#include <set>
 
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/core/logging.h"
@@ -148,9 +149,15 @@ Trainer::Trainer(TrainingTask& task, TrainingArguments args, BatchSource& train_
     : task_(task), args_(std::move(args)), train_(train_batches), eval_(eval_batches) {
   args_.validate();
   if (train_.size() == 0) throw ConfigError("the training set has no batches");
+  // A trainable tensor owns its storage: one that still shares a frozen tensor's (a head that
+  // started as a view of the base's) would change the frozen one with every step.
+  std::set<const void*> frozen_storage;
+  for (const at::Tensor& p : task_.module().parameters())
+    if (!p.requires_grad()) frozen_storage.insert(p.storage().data());
   for (TrainingTask::Parameter& p : task_.trainable_parameters()) {
     const at::ScalarType dtype = p.tensor.scalar_type();
     if (dtype == at::kBFloat16 || dtype == at::kHalf) p.tensor.set_data(p.tensor.detach().to(at::kFloat));
+    else if (frozen_storage.count(p.tensor.storage().data())) p.tensor.set_data(p.tensor.detach().clone());
   }
   // Reentrant checkpointing: parameter gradients reach .grad because train() calls loss.backward().
   if (args_.gradient_checkpointing && models::set_gradient_checkpointing(task_.module(), true) == 0)

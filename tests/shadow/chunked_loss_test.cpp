@@ -1,7 +1,8 @@
 // Training's loss without logits (ShadowForCausalLM::loss, models::chunked_causal_lm_loss) equals
 // the loss of the full logits (forward(...).loss, causal_lm_loss), with the same gradients for every
 // trainable tensor, in both modes, on an untied Llama and on Gemma 2 (soft-capped logits), with
-// trained heads (modules_to_save) and with labels ignored at the start and in the padding.
+// trained heads (modules_to_save) and with labels ignored at the start and in the padding. And the
+// shadow's head shares the base's storage only while both are frozen.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -15,6 +16,9 @@
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/models/losses.h"
 #include "shadowpeft/shadow/task_models.h"
+#include "shadowpeft/train/batch_source.h"
+#include "shadowpeft/train/trainer.h"
+#include "shadowpeft/train/training_task.h"
 #include "test_utils.h"
 
 namespace shadowpeft {
@@ -106,6 +110,38 @@ TEST(ChunkedLoss, BadShapesAndChunkSizesAreErrors) {
   EXPECT_THROW(models::chunked_causal_lm_loss(at::zeros({2, 4, 8}), at::zeros({2, 5}, at::kLong), score), ShapeError);
   EXPECT_THROW(models::chunked_causal_lm_loss(at::zeros({2, 4, 8}), at::zeros({2, 4}, at::kLong), score, {.chunk_rows = 0}),
                ConfigError);
+}
+
+// shadow_lm_head starts as the base's head. Frozen, it is the base head's storage (no copy of a
+// vocabulary-sized matrix); trained, by modules_to_save or by hand, it has its own, and training it
+// leaves the base's head unchanged.
+TEST(ShadowLmHead, SharesTheBaseHeadOnlyWhileBothAreFrozen) {
+  const ShadowForCausalLM frozen = random_shadow("llama", false);
+  const at::Tensor base_head = frozen->peft_model->base_model->output_embedding();
+  EXPECT_TRUE(frozen->shadow_lm_head->weight.is_alias_of(base_head));
+  EXPECT_FALSE(frozen->shadow_lm_head->weight.requires_grad());
+  const ShadowForCausalLM trained = random_shadow("llama", true);
+  EXPECT_FALSE(trained->shadow_lm_head->weight.is_alias_of(trained->peft_model->base_model->output_embedding()));
+  EXPECT_TRUE(at::equal(trained->shadow_lm_head->weight, trained->peft_model->base_model->output_embedding()));
+
+  // Made trainable by hand after construction: the Trainer gives it its own storage before step 1.
+  ShadowForCausalLM model = random_shadow("llama", false);
+  model->shadow_lm_head->weight.set_requires_grad(true);
+  const at::Tensor head = model->peft_model->base_model->output_embedding();
+  const at::Tensor head_before = head.clone();
+  auto task = train::make_training_task(model);
+  const Batch b = batch_of("llama");
+  train::FixedBatches data({train::TrainBatch{b.ids, b.options.attention_mask, b.labels}});
+  train::TrainingArguments args;
+  args.output_dir = test::scratch_dir("shadow_lm_head_sharing").string();
+  args.max_steps = 1;
+  args.learning_rate = 1e-2;
+  args.save_steps = 0;
+  train::Trainer trainer(*task, args, data);
+  EXPECT_FALSE(model->shadow_lm_head->weight.is_alias_of(head));
+  trainer.train();
+  EXPECT_TRUE(at::equal(head, head_before)) << "training the shadow's head changed the base's";
+  EXPECT_FALSE(at::equal(model->shadow_lm_head->weight, head_before)) << "the shadow's head did not train";
 }
 
 }  // namespace

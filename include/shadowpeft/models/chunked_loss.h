@@ -1,9 +1,11 @@
 #pragma once
 // The next-token loss of a head over hidden states without the [tokens, vocabulary] logits: the
-// head scores only the positions whose next label counts, a chunk of rows at a time, and each
-// chunk's scores are recomputed in the backward pass instead of kept (models::checkpoint). With
-// vocabularies of 50k-260k entries the float32 logits of a batch are the largest tensor of a
-// training step by far; this keeps at most one chunk of them.
+// head scores only the positions whose next label counts, a chunk of rows at a time. A frozen head
+// (the usual case) computes each chunk's gradient with respect to its rows right away and keeps
+// only that [rows, hidden] tensor for the backward pass; a head with trainable weights has its
+// chunks recomputed in the backward pass instead (models::checkpoint). With vocabularies of
+// 50k-260k entries the float32 logits of a batch are the largest tensor of a training step by
+// far; this keeps at most one chunk of them, and a frozen head costs no extra matmul.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>

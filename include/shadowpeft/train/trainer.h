@@ -45,6 +45,7 @@ class Trainer {
  public:
   // Trainable parameters in float16/bfloat16 (a head or peft backbone made in a low-precision
   // base's dtype) become float32 here: the optimizer keeps float32 weights, the frozen base its own.
+  // One that shares a frozen parameter's storage gets a copy of its own.
   Trainer(TrainingTask& task, TrainingArguments args, BatchSource& train_batches, BatchSource* eval_batches = nullptr);
 
   // Trains to the configured step count. `resume_from_checkpoint`: a checkpoint-N directory, or
