@@ -8,7 +8,7 @@ ShadowConfig defaults: 1 implicit shadow layer, injection rank 16, gate 10, alph
 shadow_loss_weight 0.05) and the same step: micro-batches of B rows x T tokens, all real (no padding),
 loss on every token, AdamW (lr 1e-4, no weight decay), clip_grad_norm_(1.0).
 
-- ours: `shadowpeft train --packing --max-length T --batch-size B --max-steps S` on a generated text corpus
+- ours: `shadowpeft train --packing --packing-strategy wrapped --max-length T --batch-size B --max-steps S` on a generated text corpus
   (packing makes every row exactly T tokens); tokens/s = B*T*S / training seconds as the trainer reports them
   (model loading, tokenization and the final save are not included).
 - reference: a subprocess running the package's `ShadowForCausalLM(get_shadow_model(AutoModelForCausalLM...))`
@@ -110,7 +110,7 @@ def main():
         corpus = os.path.join(tmp, "corpus.jsonl")
         write_corpus(corpus, a.batch_size * a.seq_len * a.steps)
         for _ in range(a.repeats):
-            stdout, rss = run([cli, "train", "--model", a.model_dir, "--data", corpus, "--packing",
+            stdout, rss = run([cli, "train", "--model", a.model_dir, "--data", corpus, "--packing", "--packing-strategy", "wrapped",
                                "--max-length", str(a.seq_len), "--batch-size", str(a.batch_size), "--max-steps",
                                str(a.steps), "--learning-rate", "1e-4", "--alpha", "0.1", "--logging-steps", str(a.steps),
                                "--save-steps", "0", "--base-dtype", a.base_dtype, "--output-dir", os.path.join(tmp, "ours"),

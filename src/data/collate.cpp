@@ -35,6 +35,9 @@ Batch collate(std::span<const Example> examples, const CollateOptions& options) 
     const std::size_t m = *options.pad_to_multiple_of;
     longest = (longest + m - 1) / m * m;
   }
+  const bool packed = std::any_of(examples.begin(), examples.end(), [](const Example& e) { return !e.position_ids.empty(); });
+  if (packed && options.padding_side == tokenizer::PaddingSide::Left)
+    throw ConfigError("collate: packed examples are padded on the right (their padding becomes a sequence of its own)");
   Batch batch;
   batch.batch_size = examples.size();
   batch.seq_len = longest;
@@ -50,6 +53,17 @@ Batch collate(std::span<const Example> examples, const CollateOptions& options) 
     std::fill_n(batch.attention_mask.begin() + static_cast<std::ptrdiff_t>(offset), n, 1);
     if (classification) batch.class_labels.push_back(*e.class_label);
     else std::copy(e.labels.begin(), e.labels.end(), batch.labels.begin() + static_cast<std::ptrdiff_t>(offset));
+  }
+  if (packed) {
+    batch.position_ids.reserve(total);
+    for (const Example& e : examples) {
+      const std::size_t n = e.input_ids.size();
+      if (e.position_ids.empty())
+        for (std::size_t p = 0; p < n; ++p) batch.position_ids.push_back(static_cast<int64_t>(p));
+      else
+        batch.position_ids.insert(batch.position_ids.end(), e.position_ids.begin(), e.position_ids.end());
+      for (std::size_t p = 0; p < longest - n; ++p) batch.position_ids.push_back(static_cast<int64_t>(p));
+    }
   }
   return batch;
 }

@@ -174,9 +174,10 @@ Dataset load_dataset(const std::filesystem::path& path, const tokenizer::Tokeniz
   examples.reserve(pending.size());
   for (auto& p : pending) examples.push_back(std::move(p.example));
   if (options.packing) {
-    auto packed = pack_examples(examples, options.max_length);
+    auto packed = pack_examples(std::move(examples), options.max_length, options.packing_strategy);
     dataset.examples = std::move(packed.blocks);
     dataset.stats.dropped_no_loss = packed.dropped_no_loss;
+    dataset.stats.truncated = packed.truncated;
     return dataset;
   }
   for (auto& example : examples) {

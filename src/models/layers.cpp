@@ -92,7 +92,13 @@ AttentionContext::AttentionContext(const ModelConfig& config, at::Tensor positio
       position_ids_(std::move(position_ids)),
       key_padding_mask_(std::move(key_padding_mask)),
       cache_(cache),
-      past_(cache ? cache->length() : 0) {}
+      past_(cache ? cache->length() : 0) {
+  if (key_padding_mask_.defined() || cache_ || position_ids_.size(1) < 2) return;
+  // transformers' find_packed_sequence_indices: a step other than +1 starts a new sequence.
+  const at::Tensor starts = position_ids_.diff(1, -1).ne(1);
+  if (!starts.any().item<bool>()) return;
+  sequence_ids_ = at::cat({at::zeros_like(position_ids_.narrow(1, 0, 1)), starts.to(at::kLong).cumsum(-1)}, -1);
+}
 
 std::pair<at::Tensor, at::Tensor> AttentionContext::rotary(const RopeConfig& rope, int64_t head_dim, at::ScalarType dtype) {
   for (const RotaryTables& t : rotary_)
@@ -133,7 +139,12 @@ const at::Tensor& AttentionContext::mask(const LayerSpec& spec, const at::Tensor
   at::Tensor allowed = (k <= q) & (k >= 0);
   if (spec.sliding_window) allowed = allowed & (k > q - *spec.sliding_window);
   allowed = allowed.unsqueeze(0).unsqueeze(0);  // [1, 1, T, S]
-  if (spec.attention_chunk_size) {
+  if (spec.attention_chunk_size && packed()) {
+    // Packed: chunks count from each sequence's first position (transformers remaps the indices to
+    // position_ids there).
+    const at::Tensor chunk = at::div(position_ids_, *spec.attention_chunk_size, "floor");
+    allowed = allowed & (chunk.unsqueeze(1).unsqueeze(-1) == chunk.unsqueeze(1).unsqueeze(-2));
+  } else if (spec.attention_chunk_size) {
     // Chunks count from each row's first real token (transformers' chunked mask does so too).
     const at::Tensor left_padding = key_padding_mask_.defined()
                                         ? (key_padding_mask_.cumsum(-1) == 0).sum(-1).view({-1, 1, 1, 1})
@@ -141,6 +152,7 @@ const at::Tensor& AttentionContext::mask(const LayerSpec& spec, const at::Tensor
     const auto chunk_of = [&](const at::Tensor& index) { return at::div(index - left_padding, *spec.attention_chunk_size, "floor"); };
     allowed = allowed & (chunk_of(q.view({1, 1, t, 1})) == chunk_of(k.view({1, 1, 1, -1})));
   }
+  if (packed()) allowed = allowed & (sequence_ids_.unsqueeze(1).unsqueeze(-1) == sequence_ids_.unsqueeze(1).unsqueeze(-2));
   if (key_padding_mask_.defined()) {
     at::Tensor real = key_padding_mask_.to(at::kBool);  // [B, S]
     if (key_positions.defined()) real = real.index_select(1, key_positions.clamp_min(0));

@@ -2,9 +2,11 @@
 // without the mamba_ssm kernels): the chunked scan ("state space duality") for a sequence, the
 // recurrent update for one token after cached ones. Both keep the SSM in float32.
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 
 #include <limits>
 
+#include "shadowpeft/core/error.h"
 #include "shadowpeft/models/kv_cache.h"
 #include "shadowpeft/models/layers.h"
 
@@ -96,6 +98,12 @@ std::pair<at::Tensor, at::Tensor> chunked_scan(const ScanInputs& in, int64_t chu
 }  // namespace
 
 at::Tensor Mamba2MixerImpl::forward(const at::Tensor& input, AttentionContext& ctx) {
+  // The scan would carry one sequence's state into the next (transformers' torch path has no
+  // sequence boundaries either).
+  if (ctx.packed())
+    throw UnsupportedError(fmt::format("layer {}: a Mamba mixer cannot run packed sequences (position_ids restarting "
+                                       "inside a row); train this model without --packing",
+                                       layer_index));
   const int64_t b = input.size(0), t = input.size(1);
   const int64_t inner = spec.intermediate_size(), channels = spec.conv_channels(), heads = spec.num_heads;
   const int64_t p = spec.head_dim, groups = spec.num_groups, n = spec.state_size, k = spec.conv_kernel;

@@ -60,6 +60,7 @@ TrainBatch DatasetBatches::get(int64_t epoch, int64_t index) {
   out.input_ids = at::tensor(batch.input_ids, opts).view({b, t});
   out.attention_mask = at::tensor(batch.attention_mask, opts).view({b, t});
   out.labels = batch.class_labels.empty() ? at::tensor(batch.labels, opts).view({b, t}) : at::tensor(batch.class_labels, opts);
+  if (!batch.position_ids.empty()) out.position_ids = at::tensor(batch.position_ids, opts).view({b, t});
   for (const data::Example& example : picked) out.lines.push_back(example.line);
   return out;
 }

@@ -11,7 +11,10 @@ namespace shadowpeft::train {
 
 inline models::ForwardOptions options_of(const TrainBatch& batch) {
   models::ForwardOptions options;
-  options.attention_mask = batch.attention_mask;
+  // Packed rows: positions restarting per example and no mask, transformers' packed format (the
+  // row's padding is a sequence of its own: no real token attends to it).
+  if (batch.position_ids.defined()) options.position_ids = batch.position_ids;
+  else options.attention_mask = batch.attention_mask;
   return options;
 }
 

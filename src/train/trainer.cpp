@@ -89,7 +89,8 @@ void load_parameter_values(TrainingTask& task, const io::TensorMap& values, cons
 
 TrainBatch on_device(TrainBatch batch, const c10::Device& device) {
   if (batch.input_ids.device() == device) return batch;
-  return {batch.input_ids.to(device), batch.attention_mask.to(device), batch.labels.to(device), std::move(batch.lines)};
+  return {batch.input_ids.to(device), batch.attention_mask.to(device), batch.labels.to(device), std::move(batch.lines),
+          batch.position_ids.defined() ? batch.position_ids.to(device) : at::Tensor()};
 }
 
 // "lines 3, 17 and 40" (the first few of many).

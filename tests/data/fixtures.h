@@ -12,6 +12,7 @@
 #include <string>
 
 #include "shadowpeft/data/dataset.h"
+#include "shadowpeft/data/packing.h"
 #include "shadowpeft/tokenizer/tokenizer.h"
 
 namespace shadowpeft::data::testing {
@@ -57,6 +58,7 @@ inline DatasetOptions options_from_json(const nlohmann::json& j) {
   if (j.contains("label_names")) o.label_names = j["label_names"].get<std::vector<std::string>>();
   if (j.contains("skip_bad_records")) o.skip_bad_records = j["skip_bad_records"];
   if (j.contains("packing")) o.packing = j["packing"];
+  if (j.contains("packing_strategy")) o.packing_strategy = parse_packing_strategy(j["packing_strategy"]);
   if (j.contains("chat_template_kwargs")) o.chat_template_kwargs = j["chat_template_kwargs"].dump();
   return o;
 }

@@ -138,7 +138,7 @@ TEST_F(TokenizedRecords, PackingConcatenatesWithoutEos) {
                               R"({"input_ids": [6, 7, 8, 9, 10, 11, 12],)"
                               R"( "labels": [-100, -100, -100, -100, -100, -100, -100]})" "\n"
                               R"({"input_ids": [13]})" "\n");
-  const Dataset d = load_dataset(file, qwen3(), {.max_length = 4, .packing = true});
+  const Dataset d = load_dataset(file, qwen3(), {.max_length = 4, .packing = true, .packing_strategy = PackingStrategy::Wrapped});
   EXPECT_EQ(d.stats.truncated, 0u);
   EXPECT_EQ(d.stats.dropped_no_loss, 1u);  // the block [9, 10, 11, 12]
   ASSERT_EQ(d.examples.size(), 3u);

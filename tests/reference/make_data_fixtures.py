@@ -239,7 +239,8 @@ def build(fam, kind, rec, o, line):
 
 DEFAULTS = {"kind": "auto", "max_length": 1024, "append_eos": True, "text_field": "text", "prompt_field": "prompt",
             "completion_field": "completion", "messages_field": "messages", "label_field": "label",
-            "label_names": [], "skip_bad_records": False, "packing": False, "chat_template_kwargs": {}}
+            "label_names": [], "skip_bad_records": False, "packing": False, "packing_strategy": "bfd",
+            "chat_template_kwargs": {}}
 
 
 def expected_dataset(fam, path, options):
@@ -272,6 +273,10 @@ def expected_dataset(fam, path, options):
             e["class_label"] = names.index(raw) if isinstance(raw, str) else raw
         label_names = names
     if o["packing"]:
+        # The reference rule here is the wrapped strategy (concatenate, cut); bfd is tested in C++
+        # against the unpacked model's results.
+        if o["packing_strategy"] != "wrapped":
+            raise ValueError("the data fixtures cover packing_strategy wrapped only")
         ids = [(t, l, e["line"]) for e in examples for t, l in zip(e["input_ids"], e["labels"])]
         blocks = []
         for s in range(0, len(ids), o["max_length"]):
@@ -510,8 +515,8 @@ def cases(fams, d):
         ok(f"{fam.name}/prompt_completion_csv", fam, "prompt_completion.csv")
         ok(f"{fam.name}/text_csv", fam, "text.csv")
         ok(f"{fam.name}/text_csv_crlf_bom", fam, "text_crlf_bom.csv")
-        ok(f"{fam.name}/packing", fam, "packing.jsonl", {"packing": True, "max_length": 16})
-        ok(f"{fam.name}/packing_prompt_completion", fam, "packing_pc.jsonl", {"packing": True, "max_length": 8})
+        ok(f"{fam.name}/packing", fam, "packing.jsonl", {"packing": True, "packing_strategy": "wrapped", "max_length": 16})
+        ok(f"{fam.name}/packing_prompt_completion", fam, "packing_pc.jsonl", {"packing": True, "packing_strategy": "wrapped", "max_length": 8})
     ok("qwen3/custom_fields", q, "custom_fields.jsonl",
        {"prompt_field": "question", "completion_field": "answer"})
     ok("qwen3/forced_text_kind", q, "prompt_completion.jsonl", {"kind": "text", "text_field": "prompt"})
@@ -519,7 +524,7 @@ def cases(fams, d):
     ok("qwen3/messages_json", q, "messages.json")
     ok("qwen3/messages_no_thinking", q, "messages_no_reasoning.jsonl", {"chat_template_kwargs": {"enable_thinking": False}})
     ok("qwen3/messages_truncated", q, "messages.jsonl", {"max_length": 24})
-    ok("qwen3/messages_packing", q, "messages.jsonl", {"packing": True, "max_length": 32})
+    ok("qwen3/messages_packing", q, "messages.jsonl", {"packing": True, "packing_strategy": "wrapped", "max_length": 32})
     ok("qwen3/classification", q, "classification.jsonl")
     ok("qwen3/classification_csv", q, "classification.csv")
     ok("qwen3/classification_label_names", q, "classification.csv",
@@ -548,7 +553,7 @@ def cases(fams, d):
         ok(f"{fam.name}/tokenized", fam, f"tokenized_{fam.name}.jsonl")
         ok(f"{fam.name}/tokenized_json", fam, f"tokenized_{fam.name}.json")
     ok("qwen3/tokenized_truncated", q, "tokenized_qwen3.jsonl", {"max_length": 4})
-    ok("qwen3/tokenized_packing", q, "tokenized_qwen3.jsonl", {"packing": True, "max_length": 8})
+    ok("qwen3/tokenized_packing", q, "tokenized_qwen3.jsonl", {"packing": True, "packing_strategy": "wrapped", "max_length": 8})
     ok("qwen3/tokenized_forced", q, "tokenized_qwen3.jsonl", {"kind": "tokenized", "append_eos": True})
     ok("qwen3/skip_bad_tokenized", q, "bad_tokenized.jsonl", {"skip_bad_records": True})
     error("tokenized_past_vocabulary", q, "bad_tokenized_vocab.jsonl", 3,

@@ -22,6 +22,7 @@
 #include "shadowpeft/core/progress.h"
 #include "shadowpeft/data/collate.h"
 #include "shadowpeft/data/dataset.h"
+#include "shadowpeft/data/packing.h"
 #include "shadowpeft/data/split.h"
 #include "shadowpeft/io/json_file.h"
 #include "shadowpeft/io/model_dir.h"
@@ -54,6 +55,7 @@ struct TrainFlags {
   // Dataset
   std::size_t max_length = 512;
   bool packing = false, skip_bad_records = false;
+  std::string packing_strategy = "bfd";
   std::string chat_template_kwargs = "{}";
   // The adapter's method and a fresh adapter's hyper-parameters
   std::string method;  // "shadow" (shadow-peft's format) or "peft-shadow"; empty: shadow, or --adapter's
@@ -108,6 +110,7 @@ data::Dataset load_data(const std::string& path, const tokenizer::Tokenizer& tok
   data::DatasetOptions options;
   options.max_length = f.max_length;
   options.packing = f.packing;
+  options.packing_strategy = data::parse_packing_strategy(f.packing_strategy);
   options.skip_bad_records = f.skip_bad_records;
   options.chat_template_kwargs = f.chat_template_kwargs;
   if (f.task == "seq_cls") options.kind = data::RecordKind::Classification;
@@ -506,7 +509,12 @@ void add_common(CLI::App* cmd, TrainFlags& f) {
                   "--model by distillation from --teacher)")
       ->check(CLI::IsMember({"causal_lm", "seq_cls", "shadow_pretraining", "projection_alignment"}));
   cmd->add_option("--max-length", f.max_length, "Tokens per example (longer ones are cut; default 512)");
-  cmd->add_flag("--packing", f.packing, "Concatenate examples into blocks of --max-length tokens");
+  cmd->add_flag("--packing", f.packing,
+                "Several examples per row of --max-length tokens, each attending to itself only (see --packing-strategy)");
+  cmd->add_option("--packing-strategy", f.packing_strategy,
+                  "bfd (default): whole examples, best-fit into rows, positions restarting per example; wrapped: all "
+                  "examples concatenated and cut into blocks (attention crosses examples)")
+      ->check(CLI::IsMember({"bfd", "wrapped"}));
   cmd->add_flag("--skip-bad-records", f.skip_bad_records, "Skip malformed records (counted) instead of stopping at the first");
   cmd->add_option("--chat-template-kwargs", f.chat_template_kwargs, "Extra chat template variables as JSON, e.g. '{\"enable_thinking\": false}'");
   cmd->add_option("--shadow-loss-weight,--auxiliary-loss-weight", f.adapter_flags.shadow_loss_weight,

@@ -46,9 +46,11 @@
 //                     ones transformers models take. Checked before `text`, since tokenized datasets
 //                     often keep their text column. Not readable from CSV (a field is a string).
 // Then every example is cut to `max_length` tokens (keeping the start); an example left without a
-// loss token (all labels -100) is dropped and counted. With `packing`, examples are not cut: all
-// ids and labels are concatenated in file order and cut into blocks of `max_length` (the last block
-// may be shorter; a block without a loss token is dropped and counted).
+// loss token (all labels -100) is dropped and counted. With `packing`, examples share rows of
+// `max_length` tokens as `packing_strategy` says (data/packing.h): Bfd keeps each example whole
+// (cut to max_length first) and marks where it starts; Wrapped concatenates all ids and labels in
+// file order and cuts them into blocks of `max_length` (the last block may be shorter; a block
+// without a loss token is dropped and counted).
 //
 // Files: `.jsonl` (one JSON object per line, blank lines ignored), `.json` (a list of objects),
 // `.csv` (a header row, then RFC 4180 records: quoted fields may hold commas, newlines and doubled
@@ -72,6 +74,10 @@ namespace shadowpeft::data {
 
 enum class RecordKind { Auto, Text, PromptCompletion, Messages, Classification, Tokenized };
 
+// How `packing` fills rows: whole examples binned best-fit (Bfd), or the concatenation cut into
+// blocks (Wrapped). See data/packing.h.
+enum class PackingStrategy { Bfd, Wrapped };
+
 // "auto", "text", "prompt_completion", "messages", "classification", "tokenized".
 std::string to_string(RecordKind kind);
 // The inverse of to_string; ConfigError listing the accepted names otherwise.
@@ -91,6 +97,7 @@ struct DatasetOptions {
   std::vector<std::string> label_names;
   bool skip_bad_records = false;  // false: the first bad record throws LoadError
   bool packing = false;           // not for Classification
+  PackingStrategy packing_strategy = PackingStrategy::Bfd;
   std::string chat_template = "default";  // which of the tokenizer's templates renders Messages
   // Extra chat template variables as a JSON object, e.g. {"enable_thinking": false}.
   std::string chat_template_kwargs = "{}";
@@ -101,6 +108,9 @@ struct Example {
   std::vector<int64_t> labels;              // per token; empty for Classification
   std::optional<int64_t> class_label;       // Classification only
   std::size_t line = 0;                     // where the (first) source record starts in the file
+  // Packed rows (PackingStrategy::Bfd): each token's position in its own example, 0 where one
+  // starts. Empty: one sequence, positions 0..n-1.
+  std::vector<int64_t> position_ids;
 };
 
 struct DatasetStats {

@@ -79,9 +79,15 @@ class AttentionContext {
   // position_ids: [B, T] int64 absolute positions of the queries. key_padding_mask: [B, S] with
   // 1 where a key is real (S = cached + T), or undefined when nothing is padded. With a cache,
   // the queries are the S - T .. S-1th keys.
+  //
+  // Packed sequences (transformers' rule): without a key_padding_mask or cache, position_ids that
+  // do not go up by one mark where a new sequence starts in a row; each token then attends only to
+  // its own sequence (and windows and chunks count within it).
   AttentionContext(const ModelConfig& config, at::Tensor position_ids, at::Tensor key_padding_mask,
                    KVCache* cache = nullptr);
   KVCache* cache() const { return cache_; }
+  // Whether the rows hold several sequences (see the constructor).
+  bool packed() const { return sequence_ids_.defined(); }
 
   // cos, sin: [B, 1, T, head_dim], in `dtype`.
   std::pair<at::Tensor, at::Tensor> rotary(const RopeConfig& rope, int64_t head_dim, at::ScalarType dtype);
@@ -100,6 +106,7 @@ class AttentionContext {
   at::Tensor key_padding_mask_;
   KVCache* cache_;
   int64_t past_;  // tokens already in the cache
+  at::Tensor sequence_ids_;  // [B, T] which packed sequence each token belongs to; undefined: one per row
   struct RotaryTables {
     RopeConfig rope;
     int64_t head_dim;

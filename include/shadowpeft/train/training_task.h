@@ -19,9 +19,12 @@
 namespace shadowpeft::train {
 
 // input_ids, attention_mask [B, T]; labels [B, T] (causal LM, -100 = no loss) or [B] (classes).
+// position_ids [B, T] for packed rows (data::Batch::position_ids), else undefined: the model then
+// gets the positions and no attention mask, and attends within each packed example.
 struct TrainBatch {
   at::Tensor input_ids, attention_mask, labels;
   std::vector<std::size_t> lines;  // where each row's (first) record starts in its data file; empty: unknown
+  at::Tensor position_ids;
   int64_t tokens() const;  // real (unpadded) tokens
 };
 
