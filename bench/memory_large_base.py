@@ -16,8 +16,8 @@ runtime) is in the intercept. With --python, the same runs use shadow-peft (its 
 transformers' model, the textbook AdamW loop; the whole model in the base dtype, since the package cannot pair a
 float32 shadow with a half-precision base).
 
-Usage: memory_large_base.py [--build build] [--work DIR] [--layers 2,4] [--dtypes float32,bfloat16]
-       [--seq-len 256] [--steps 1] [--threads 2] [--python] [--out results.json]
+Usage: memory_large_base.py [--build build] [--work DIR] [--tokenizer DIR] [--layers 2,4]
+       [--dtypes float32,bfloat16] [--seq-len 256] [--steps 1] [--threads 2] [--python] [--out results.json]
 """
 import argparse
 import json
@@ -114,6 +114,8 @@ def main():
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tokenizer", default=os.path.expanduser("~/.cache/shadowpeft/models/smollm2-135m-instruct"),
+                    help="any tokenizer whose ids fit the vocabulary (the text is filler): the demo model's")
     ap.add_argument("--python", action="store_true", help="also measure shadow-peft (Python)")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -137,7 +139,7 @@ def main():
             for n in layers:
                 model = os.path.join(a.work, f"layers{n}")
                 if side == "shadowpeft":
-                    cmd = [cli, "train", "--model", model, "--data", corpus, "--packing", "--packing-strategy", "wrapped", "--max-length", str(a.seq_len),
+                    cmd = [cli, "train", "--model", model, "--tokenizer", a.tokenizer, "--data", corpus, "--packing", "--packing-strategy", "wrapped", "--max-length", str(a.seq_len),
                            "--batch-size", "1", "--max-steps", str(a.steps), "--num-shadow-layers", "1",
                            "--base-dtype", dtype, "--save-steps", "0", "--logging-steps", str(a.steps),
                            "--output-dir", os.path.join(a.work, "out"), "--quiet"]
