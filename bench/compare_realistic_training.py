@@ -26,9 +26,10 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
+
+from measure import WORDS, run_measured
 
 WORKER = r"""
 import json, random, sys, time, torch
@@ -74,11 +75,6 @@ print(json.dumps({"seconds": seconds, "real_tokens": real, "tokens_per_second": 
                   "train_loss": sum(losses) / len(losses)}))
 """
 
-WORDS = ("the of and to in is was for on that with as by at from his her they this which are be or an had "
-         "one two three four five hundred thousand river mountain city music light winter summer garden "
-         "station library window letter morning evening science history market bridge forest ocean").split()
-
-
 def write_data(path, n):
     """Prompt/completion pairs, each side 10-200 words (about 20-400 tokens an example), seed 0."""
     rng = random.Random(0)
@@ -87,17 +83,6 @@ def write_data(path, n):
             prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 200)))
             completion = " ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 200)))
             f.write(json.dumps({"prompt": prompt.capitalize() + "?", "completion": completion.capitalize() + "."}) + "\n")
-
-
-def run(cmd, env):
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        out.seek(0)
-        err.seek(0)
-        if status != 0:
-            sys.exit(f"failed ({status}): {' '.join(cmd)}\n{err.read().decode()[-3000:]}")
-        return out.read().decode(), usage.ru_maxrss / 1024.0
 
 
 def main():
@@ -119,13 +104,13 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "train.jsonl")
         write_data(data, a.examples)
-        stdout, rss = run([sys.executable, "-c", WORKER, a.model, data, str(a.batch_size), str(a.max_length),
+        stdout, rss = run_measured([sys.executable, "-c", WORKER, a.model, data, str(a.batch_size), str(a.max_length),
                            str(a.threads), a.python_dtype], env)
         r = json.loads(stdout.strip().splitlines()[-1])
         results[f"shadow-peft (Python, {a.python_dtype})"] = {**r, "peak_rss_mib": rss}
         mode_flags = {"padded": [], "grouped": ["--group-by-length"], "packed": ["--packing"]}
         for mode in a.modes.split(","):
-            stdout, rss = run([cli, "train", "--model", a.model, "--data", data, "--max-length", str(a.max_length),
+            stdout, rss = run_measured([cli, "train", "--model", a.model, "--data", data, "--max-length", str(a.max_length),
                                "--batch-size", str(a.batch_size), "--num-train-epochs", "1", "--learning-rate", "1e-4",
                                "--alpha", "0.1", "--weight-decay", "0", "--warmup-steps", "0", "--lr-scheduler-type",
                                "constant", "--logging-steps", "1", "--save-steps", "0", "--seed", "42",

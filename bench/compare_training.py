@@ -26,9 +26,10 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
+
+from measure import WORDS, run_measured
 
 WORKER = r"""
 import json, sys, time, torch
@@ -59,23 +60,6 @@ seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "tokens_per_second": batch * seq * steps / seconds,
                   "trainable_parameters": sum(p.numel() for p in params)}))
 """
-
-WORDS = ("the of and to in is was for on that with as by at from his her they this which are be or an had "
-         "one two three four five hundred thousand river mountain city music light winter summer garden "
-         "station library window letter morning evening science history market bridge forest ocean").split()
-
-
-def run(cmd, env):
-    """Runs cmd; returns (stdout, peak RSS in MiB)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        out.seek(0)
-        err.seek(0)
-        if status != 0:
-            sys.exit(f"failed ({status}): {' '.join(cmd)}\n{err.read().decode()[-3000:]}")
-        return out.read().decode(), usage.ru_maxrss / 1024.0
-
 
 def write_corpus(path, tokens_needed):
     rng = random.Random(0)
@@ -110,7 +94,7 @@ def main():
         corpus = os.path.join(tmp, "corpus.jsonl")
         write_corpus(corpus, a.batch_size * a.seq_len * a.steps)
         for _ in range(a.repeats):
-            stdout, rss = run([cli, "train", "--model", a.model_dir, "--data", corpus, "--packing", "--packing-strategy", "wrapped",
+            stdout, rss = run_measured([cli, "train", "--model", a.model_dir, "--data", corpus, "--packing", "--packing-strategy", "wrapped",
                                "--max-length", str(a.seq_len), "--batch-size", str(a.batch_size), "--max-steps",
                                str(a.steps), "--learning-rate", "1e-4", "--alpha", "0.1", "--logging-steps", str(a.steps),
                                "--save-steps", "0", "--base-dtype", a.base_dtype, "--output-dir", os.path.join(tmp, "ours"),
@@ -118,7 +102,7 @@ def main():
             ours = json.loads(stdout.strip().splitlines()[-1])
             ours = {"tokens_per_second": a.batch_size * a.seq_len * a.steps / ours["seconds"],
                     "seconds": ours["seconds"], "peak_rss_mib": rss}
-            stdout, rss = run([sys.executable, "-c", WORKER, a.model_dir, str(a.batch_size), str(a.seq_len),
+            stdout, rss = run_measured([sys.executable, "-c", WORKER, a.model_dir, str(a.batch_size), str(a.seq_len),
                                str(a.steps), str(a.threads), a.python_dtype], env)
             theirs = json.loads(stdout.strip().splitlines()[-1])
             theirs["peak_rss_mib"] = rss

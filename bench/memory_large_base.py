@@ -22,9 +22,9 @@ Usage: memory_large_base.py [--build build] [--work DIR] [--tokenizer DIR] [--la
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
+
+from measure import run_measured
 
 QWEN3_8B = dict(hidden_size=4096, intermediate_size=12288, num_attention_heads=32, num_key_value_heads=8, head_dim=128,
                 vocab_size=151936, num_hidden_layers=36, max_position_embeddings=40960, rms_norm_eps=1e-6,
@@ -89,16 +89,6 @@ def write_base(directory, layers):
         json.dump(c, f, indent=2)
 
 
-def peak_rss_mib(cmd, env):
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        if status != 0:
-            err.seek(0)
-            sys.exit(f"failed ({status}): {' '.join(cmd)}\n{err.read().decode()[-3000:]}")
-        return usage.ru_maxrss / 1024.0
-
-
 def write_corpus(path, tokens):
     with open(path, "w") as f:
         for n in range(max(4, tokens // 200)):
@@ -145,7 +135,7 @@ def main():
                            "--output-dir", os.path.join(a.work, "out"), "--quiet"]
                 else:
                     cmd = [sys.executable, "-c", PYTHON_WORKER, model, str(a.seq_len), str(a.steps), str(a.threads), dtype]
-                peaks.append(peak_rss_mib(cmd, env))
+                peaks.append(run_measured(cmd, env)[1])
                 print(f"{side:22} {dtype:9} {n} layers: peak RSS {peaks[-1] / 1024:.2f} GiB", flush=True)
             per_layer = (peaks[1] - peaks[0]) / (layers[1] - layers[0])
             at_36 = peaks[1] + (36 - layers[1]) * per_layer
