@@ -37,7 +37,7 @@ import torch
 
 from fixture_runner import CheckFailed, SkipCase, run_cases
 from fixture_models import (LLAMA, build_model, cls, file_info, finish_with_versions, make_inputs, model_kwargs,
-                            redraw_trainable)
+                            redraw_trainable, saved_param_map)
 from safetensors.torch import save_file  # noqa: E402
 
 try:
@@ -60,20 +60,6 @@ TOLERANCES = {"bfloat16": {"atol": 2e-2, "rtol": 1e-2, "grad_atol": 4e-2, "grad_
 
 def load_base(base_dir, dtype):
     return cls("LlamaForCausalLM").from_pretrained(base_dir, attn_implementation="sdpa", dtype=dtype).eval()
-
-
-def param_of_key(model, key):
-    """The parameter adapter_model.safetensors' `key` is saved from (peft drops the adapter name from keys)."""
-    params = dict(model.named_parameters())
-    stem = key[:-len(".weight")] if key.endswith(".weight") else key
-    suffix = key[len(stem):]
-    for name in (f"{stem}.default{suffix}", key):
-        if name in params:
-            return params[name]
-    for name, p in params.items():  # e.g. shadow_backbone.default.<...>
-        if name.replace(".default", "") == key:
-            return p
-    raise CheckFailed(f"no parameter for saved key {key}")
 
 
 def keep_rope_frequencies_exact(model, base):
@@ -99,12 +85,11 @@ def run(base_dir, adapter_dir, dtype, inp, keys):
     restored = keep_rope_frequencies_exact(model, base)
     out = model(**model_kwargs(inp))
     out.loss.backward()
-    params = {k: param_of_key(model, k) for k in keys}
+    params = {k: param for k, (_, param) in saved_param_map(model, keys).items()}
     grads = {k: (p.grad if p.grad is not None else torch.zeros_like(p)).detach().float().contiguous()
              for k, p in params.items()}
     dtypes = {k: str(p.dtype).replace("torch.", "") for k, p in params.items()}
-    base_dtypes = {str(p.dtype).replace("torch.", "") for n, p in model.named_parameters() if ".base_layer." in n
-                   or n.endswith("lm_head.weight") or "embed_tokens" in n and "shadow" not in n}
+    base_dtypes = {str(p.dtype).replace("torch.", "") for p in base.parameters() if not p.requires_grad}
     return (out.logits.detach().float().contiguous(), out.loss.detach().float().reshape(()), grads, dtypes, base_dtypes,
             restored)
 
@@ -143,7 +128,7 @@ def mixed_case(case_dir, adapter_config, dtypes, float32_adapter_keys):
         diff = (logits - logits32)[valid].abs().max().item()
         scale = logits32[valid].abs().max().item()
         checks[f"{name}_vs_float32_logits_max_abs_diff"] = diff
-        checks[f"float32_logits_max_abs"] = scale
+        checks["float32_logits_max_abs"] = scale
         if not (TOLERANCES[name]["atol"] / 4 < diff < 0.1 * scale):
             raise CheckFailed(f"{name} vs float32 logits differ by {diff} (scale {scale})")
         checks[f"{name}_vs_float32_grad_max_abs_diff"] = max((grads[k] - grads32[k]).abs().max().item() for k in keys)

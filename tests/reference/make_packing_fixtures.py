@@ -27,7 +27,8 @@ import sys
 import torch
 
 from fixture_runner import CheckFailed, run_cases
-from fixture_models import FAMILY_MODELS, build_model, cls
+from fixture_models import FAMILY_MODELS, build_model, cls, finish_with_versions
+import transformers  # noqa: E402  (after fixture_models, which sets its environment)
 from safetensors.torch import save_file  # noqa: E402
 
 LENGTHS = [[5, 4, 3], [7, 5]]  # examples per row; both rows 12 tokens
@@ -75,8 +76,7 @@ def packed_case(case_dir, family, attention="sdpa", exact=True):
                     "packed.logits": packed.contiguous()})
     save_file(tensors, os.path.join(case_dir, "reference.safetensors"))
     return {"examples": layout, "tolerances": TOL, "checks": checks, "architecture": model_cls, "attention": attention,
-            "packed_equals_examples": exact,
-            "transformers": __import__("transformers").__version__}
+            "packed_equals_examples": exact}
 
 
 # Plain causal attention, a sliding window (Mistral, 4 tokens), alternating sliding/full layers with soft-capping
@@ -92,7 +92,7 @@ CASES = {
 
 
 def main(argv):
-    return run_cases(argv, __doc__.strip().splitlines()[-1], CASES, "packing")
+    return run_cases(argv, __doc__.strip().splitlines()[-1], CASES, "packing", finish_with_versions("transformers", transformers))
 
 
 if __name__ == "__main__":

@@ -509,12 +509,13 @@ void add_common(CLI::App* cmd, TrainFlags& f) {
                   "--model by distillation from --teacher)")
       ->check(CLI::IsMember({"causal_lm", "seq_cls", "shadow_pretraining", "projection_alignment"}));
   cmd->add_option("--max-length", f.max_length, "Tokens per example (longer ones are cut; default 512)");
-  cmd->add_flag("--packing", f.packing,
-                "Several examples per row of --max-length tokens, each attending to itself only (see --packing-strategy)");
+  CLI::Option* packing = cmd->add_flag(
+      "--packing", f.packing, "Several examples per row of --max-length tokens, each attending to itself only (see --packing-strategy)");
   cmd->add_option("--packing-strategy", f.packing_strategy,
                   "bfd (default): whole examples, best-fit into rows, positions restarting per example; wrapped: all "
                   "examples concatenated and cut into blocks (attention crosses examples)")
-      ->check(CLI::IsMember({"bfd", "wrapped"}));
+      ->check(CLI::IsMember({"bfd", "wrapped"}))
+      ->needs(packing);
   cmd->add_flag("--skip-bad-records", f.skip_bad_records, "Skip malformed records (counted) instead of stopping at the first");
   cmd->add_option("--chat-template-kwargs", f.chat_template_kwargs, "Extra chat template variables as JSON, e.g. '{\"enable_thinking\": false}'");
   cmd->add_option("--shadow-loss-weight,--auxiliary-loss-weight", f.adapter_flags.shadow_loss_weight,
