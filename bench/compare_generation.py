@@ -110,9 +110,9 @@ def make_no_eos_dir(model_dir, dst):
         json.dump(cfg, open(os.path.join(dst, name), "w"), indent=2)
 
 
-def run_ours(cli, model_dir, ids, n, threads, adapter=None, mode=None, no_cache=False):
+def run_ours(cli, model_dir, ids, n, threads, adapter=None, mode=None, no_cache=False, extra=()):
     cmd = [cli, "generate", "--model", model_dir, "--input-ids", ",".join(map(str, ids)),
-           "--max-new-tokens", str(n), "--json"]
+           "--max-new-tokens", str(n), "--json", *extra]
     if adapter:
         cmd += ["--adapter", adapter, "--mode", mode]
     if no_cache:

@@ -7,6 +7,7 @@
 #include <limits>
 #include <tuple>
 
+#include "int8_weights.h"
 #include "mixture_of_experts.h"
 #include "rope.h"
 #include "shadowpeft/models/kv_cache.h"
@@ -17,6 +18,15 @@ namespace shadowpeft::models {
 
 namespace {
 thread_local bool meta_parameters = false;
+
+// A quantized layer's int8 rows, or an error where something cast them after quantize_int8.
+const at::Tensor& int8_rows_checked(const at::Tensor& rows) {
+  if (rows.scalar_type() != at::kChar)
+    throw Error(fmt::format("an int8-quantized Linear's weight was converted to {} after quantization; "
+                            "convert the model's dtype before quantizing it",
+                            c10::toString(rows.scalar_type())));
+  return rows;
+}
 }  // namespace
 
 MetaParameters::MetaParameters() : previous_(meta_parameters) { meta_parameters = true; }
@@ -34,9 +44,26 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool has_bias)
 at::Tensor LinearImpl::forward(const at::Tensor& x) const {
   // A layer computes in its weights' dtype: where a float32 adapter meets a bfloat16 base (or the
   // reverse), the activations are converted at the layer that consumes them.
-  const at::Tensor y = at::linear(x.to(weight.scalar_type()), weight, bias);
+  const at::Tensor input = x.to(compute_dtype());
+  const at::Tensor y = quantized() ? int8_linear(input, int8_rows_checked(weight), weight_scale, bias)
+                                   : at::linear(input, weight, bias);
   // peft's LoRA order: the sum in the wider of the two dtypes, rounded once to the layer's.
   return adapter ? (y + adapter->delta(x)).to(y.scalar_type()) : y;
+}
+
+void LinearImpl::quantize_int8() {
+  if (quantized()) return;
+  if (!at::isFloatingType(weight.scalar_type()))
+    throw Error(fmt::format("quantize_int8: expected a floating-point weight, got {}", c10::toString(weight.scalar_type())));
+  compute_dtype_ = weight.scalar_type();
+  auto [rows, scales] = quantize_rows_int8(weight);
+  weight.set_requires_grad(false);  // int8 rows have no gradient: quantizing freezes the layer
+  weight.set_data(rows);  // the registered parameter itself, so named_parameters() sees the int8 rows
+  weight_scale = register_buffer("weight_scale", scales);
+}
+
+at::Tensor LinearImpl::dense_weight() const {
+  return quantized() ? dequantize_rows_int8(int8_rows_checked(weight), weight_scale, compute_dtype_) : weight;
 }
 
 EmbeddingImpl::EmbeddingImpl(int64_t num_embeddings, int64_t dim) {

@@ -142,6 +142,7 @@ CausalLM build_model(ModelConfig config, CheckpointTensors checkpoint, const fs:
   };
   load_parameters(*model, std::move(checkpoint.tensors), dir.string(), ignorable, describe, options.progress);
   model->to(options.device);
+  quantize_linear_layers(*model->model, options.quantization);
   model->eval();
   return model;
 }
@@ -228,7 +229,13 @@ at::ScalarType parameter_scalar_type(const std::string& dtype) {
 
 io::TensorMap checkpoint_tensors(CausalLMImpl& model, const ModelConfig& config) {
   io::TensorMap tensors;
-  for (const auto& item : model.named_parameters()) tensors.emplace(item.key(), item.value().detach());
+  for (const auto& item : model.named_parameters()) {
+    if (item.value().scalar_type() == at::kChar)
+      throw UnsupportedError(fmt::format("'{}' is int8-quantized; a quantized model cannot be saved as a checkpoint (load it "
+                                         "without quantization to save it)",
+                                         item.key()));
+    tensors.emplace(item.key(), item.value().detach());
+  }
   config.descriptor->modules_to_checkpoint(tensors, config);
   config.descriptor->state_dict_to_file(tensors, config);
   return tensors;

@@ -99,7 +99,7 @@ at::Tensor mixture_of_experts(const at::Tensor& x, const MlpImpl& mlp) {
   const at::Tensor tokens = x.reshape({-1, x.size(-1)});
   // [N, E]; DeepSeek-V3's router runs in float32 whatever the model's dtype.
   const at::Tensor logits = spec.scoring == RouterScoring::SigmoidGroupLimited
-                                ? at::linear(tokens.to(at::kFloat), mlp.gate->weight.to(at::kFloat))
+                                ? at::linear(tokens.to(at::kFloat), mlp.gate->dense_weight().to(at::kFloat))
                                 : mlp.gate->forward(tokens);
   at::Tensor weights, chosen, top;
   switch (spec.scoring) {

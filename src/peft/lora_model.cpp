@@ -224,6 +224,10 @@ models::CausalLM LoraModelImpl::merge_and_unload() {
   if (head_copy.defined() && base_model->head().linear().is_empty())
     throw UnsupportedError("merge: the base ties its head to its embeddings, but the adapter trained a copy of the head "
                            "(modules_to_save), which a tied checkpoint cannot hold");
+  for (const auto& layer : target_layers_)
+    if (layer->quantized())
+      throw UnsupportedError("merge: the base's layers are int8-quantized; load the base without quantization to merge "
+                             "the adapter into it");
   torch::NoGradGuard no_grad;
   attach(false);
   for (std::size_t k = 0; k < target_layers_.size(); ++k) {

@@ -30,6 +30,7 @@ struct ModelFlags {
   std::string mode = "base_shadow";
   std::string tokenizer;  // default: the model directory
   std::string dtype;
+  std::string quantize = "none";  // weight-only quantization of the base's Linear layers
   std::string device = "cpu";
 };
 // Which of the shared model flags a command offers beyond --model, --adapter, --shadow-model,

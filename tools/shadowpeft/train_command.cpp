@@ -69,6 +69,7 @@ struct TrainFlags {
   bool bf16 = false, gradient_checkpointing = false, skip_nonfinite_steps = false, group_by_length = false;
   std::string device = "cpu";
   std::string base_dtype = "float32";  // the frozen base's weights; the adapter trains in float32
+  std::string quantize = "none";       // weight-only quantization of the base's Linear layers
   int nproc_per_node = 1;
   std::optional<int64_t> num_labels;  // seq_cls over a causal-LM directory
 };
@@ -170,6 +171,9 @@ void check_flags(const TrainFlags& f) {
     throw ConfigError(fmt::format("--shadow-model does not apply to --task {}: it trains the model in --model itself", f.task));
   if (trains_a_model(f) && !f.method.empty())
     throw ConfigError(fmt::format("--method does not apply to --task {}: it trains the model in --model itself", f.task));
+  if (trains_a_model(f) && f.quantize != "none")
+    throw ConfigError(fmt::format("--quantize {} applies to a frozen base; --task {} trains the model in --model itself",
+                                  f.quantize, f.task));
   if (trains_a_model(f)) return;
   const std::string method = adapter_method(f);  // an --adapter that is no adapter, or of another --method
   const AdapterFlags& a = f.adapter_flags;
@@ -349,6 +353,7 @@ Prepared prepare(const TrainFlags& f, const train::TrainingArguments& args, bool
   // The frozen base in --base-dtype (its matmuls too); the adapter trains in float32 beside it.
   load.dtype = parse_dtype(f.base_dtype);
   load.device = training_device(f);
+  load.quantization = models::parse_weight_quantization(f.quantize);
   if (*load.dtype == at::kHalf && load.device.is_cpu())
     log_info("--base-dtype float16 on the CPU: most CPUs have no float16 matrix units and run it many times slower "
              "than bfloat16 (measured: 35x); float16 is for GPUs");
@@ -596,6 +601,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--base-dtype", f->base_dtype,
                   "The frozen base's weights and matmuls: float32 (default), bfloat16 or float16; the adapter stays float32")
       ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
+  cmd->add_option("--quantize", f->quantize,
+                  "Weight-only quantization of the frozen base's Linear layers: none (default) or int8 (per-channel "
+                  "scales; they compute in --base-dtype)")
+      ->check(CLI::IsMember({"none", "int8"}));
   cmd->add_flag("--skip-nonfinite-steps,--skip_nonfinite_steps", f->skip_nonfinite_steps,
                 "Skip (with a warning) a step whose loss or gradient norm is NaN or infinite, instead of stopping");
   cmd->add_flag("--gradient-checkpointing,--gradient_checkpointing", f->gradient_checkpointing,

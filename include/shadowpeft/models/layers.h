@@ -41,13 +41,28 @@ class LinearAdapter {
 };
 
 // y = x Wᵀ (+ b) (+ adapter->delta(x)), like torch.nn.Linear but without its random initialisation.
+// A frozen layer can hold its weight as weight-only int8 (quantize_int8): it then still computes
+// in the dtype its weight had, converting the int8 rows with their scales where it needs them.
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in_features, int64_t out_features, bool bias);
   at::Tensor forward(const at::Tensor& x) const;
-  at::Tensor weight;  // [out, in]
-  at::Tensor bias;    // [out] or undefined
+  // torch's per-channel symmetric qint8 (PerChannelMinMaxObserver): a float32 scale per output
+  // row, absmax / 127.5, and weight := round(weight / scale) in [-128, 127]. Freezes the weight;
+  // a later module->to(dtype) would cast the integers, which forward then reports.
+  void quantize_int8();
+  bool quantized() const { return weight_scale.defined(); }
+  // The dtype the layer computes in: the weight's, or the one it had before quantize_int8.
+  at::ScalarType compute_dtype() const { return quantized() ? compute_dtype_ : weight.scalar_type(); }
+  // The weight as a matrix in compute_dtype() (the int8 rows times their scales when quantized).
+  at::Tensor dense_weight() const;
+  at::Tensor weight;        // [out, in]
+  at::Tensor bias;          // [out] or undefined
+  at::Tensor weight_scale;  // [out] float32 once quantized, else undefined
   std::shared_ptr<LinearAdapter> adapter;  // set while an adapter extends this layer
+
+ private:
+  at::ScalarType compute_dtype_ = at::kFloat;
 };
 TORCH_MODULE(Linear);
 

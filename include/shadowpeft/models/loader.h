@@ -9,6 +9,7 @@
 #include "shadowpeft/io/checkpoint.h"
 #include "shadowpeft/models/causal_lm.h"
 #include "shadowpeft/models/descriptor.h"
+#include "shadowpeft/models/quantization.h"
 
 namespace shadowpeft::models {
 
@@ -16,6 +17,9 @@ struct LoadOptions {
   // Parameter dtype; default: the checkpoint's own (config `dtype` / `torch_dtype`, else float32).
   std::optional<at::ScalarType> dtype;
   c10::Device device = c10::kCPU;
+  // Weight-only quantization of the decoder's Linear layers (quantization.h); they then compute
+  // in `dtype`. The head and embeddings keep `dtype`.
+  WeightQuantization quantization = WeightQuantization::None;
   // Called after each parameter is filled with (bytes loaded, bytes in all), e.g. for a progress bar.
   std::function<void(int64_t done, int64_t total)> progress;
 };

@@ -1,0 +1,20 @@
+#pragma once
+// Weight-only quantization of a frozen base: its Linear layers hold int8 rows with a float32 scale
+// each and compute in the dtype the model was loaded in (LinearImpl::quantize_int8).
+#include <torch/nn/module.h>
+
+#include <string>
+
+namespace shadowpeft::models {
+
+enum class WeightQuantization { None, Int8 };
+
+// "none" or "int8"; anything else is an error naming the choices.
+WeightQuantization parse_weight_quantization(const std::string& name);
+std::string to_string(WeightQuantization quantization);
+
+// Quantizes every Linear under `module` but mixture-of-experts routers, which choose the experts
+// and stay as they are (llama.cpp keeps them in float too). Returns how many layers it quantized.
+int64_t quantize_linear_layers(torch::nn::Module& module, WeightQuantization quantization);
+
+}  // namespace shadowpeft::models

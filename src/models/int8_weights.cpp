@@ -1,0 +1,69 @@
+#include "int8_weights.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <limits>
+
+namespace shadowpeft::models {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// ATen's fused int8 × bfloat16/float16 kernel reads the weight once, which is what decoding
+// (a few rows per step) is bound by; for many rows, converting the matrix once and running the
+// dense matmul is faster. Measured on a 2-core Sapphire Rapids: the kernel wins up to ~64 rows.
+constexpr int64_t kMaxRowsForFusedKernel = 64;
+
+bool fused_kernel_applies(const at::Tensor& x, const at::Tensor& rows) {
+  const at::ScalarType dtype = x.scalar_type();
+  // Its float32 path is scalar (tens of times slower than converting); and it reads out of
+  // bounds unless in_features is a multiple of 16 (seen with 8, 24, 33 and 100).
+  return x.is_cpu() && (dtype == at::kBFloat16 || dtype == at::kHalf) && rows.size(1) % 16 == 0 &&
+         x.numel() / x.size(-1) <= kMaxRowsForFusedKernel;
+}
+
+at::Tensor int8_matmul(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& scales) {
+  if (!fused_kernel_applies(x, rows)) return at::linear(x, dequantize_rows_int8(rows, scales, x.scalar_type()));
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = rows.size(0);
+  const at::Tensor flat = x.reshape({-1, x.size(-1)}).contiguous();
+  return at::_weight_int8pack_mm(flat, rows, scales.to(x.scalar_type())).view(shape);
+}
+
+class Int8Linear : public torch::autograd::Function<Int8Linear> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& rows, const at::Tensor& scales) {
+    ctx->save_for_backward({rows, scales});
+    return int8_matmul(x, rows, scales);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& grad = grads.at(0);
+    return {at::matmul(grad, dequantize_rows_int8(saved[0], saved[1], grad.scalar_type())), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+std::pair<at::Tensor, at::Tensor> quantize_rows_int8(const at::Tensor& weight) {
+  const at::Tensor w = weight.detach().to(at::kFloat);
+  // PerChannelMinMaxObserver(qint8, per_channel_symmetric): max(|min|, |max|) / ((127 - (-128)) / 2),
+  // at least float32's epsilon (an all-zero row).
+  const at::Tensor scales = at::clamp_min(w.abs().amax(1) / 127.5, std::numeric_limits<float>::epsilon());
+  // quantize_per_channel multiplies by the reciprocal and rounds half to even.
+  const at::Tensor rows = at::round(w * at::reciprocal(scales).unsqueeze(1)).clamp_(-128, 127).to(at::kChar);
+  return {rows, scales};
+}
+
+at::Tensor dequantize_rows_int8(const at::Tensor& rows, const at::Tensor& scales, at::ScalarType dtype) {
+  return (rows.to(at::kFloat) * scales.unsqueeze(1)).to(dtype);
+}
+
+at::Tensor int8_linear(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& scales, const at::Tensor& bias) {
+  at::Tensor y = x.requires_grad() ? Int8Linear::apply(x, rows, scales) : int8_matmul(x, rows, scales);
+  return bias.defined() ? y + bias : y;
+}
+
+}  // namespace shadowpeft::models
