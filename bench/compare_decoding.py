@@ -15,8 +15,9 @@ user of that tool would pick for it:
 The GGUF files are made from the model directory with llama.cpp's own convert_hf_to_gguf.py (`--outtype f32 /
 bf16 / q8_0`), taken from the llama-cpp-python source distribution (vendor/llama.cpp, the same llama.cpp the
 installed package was built from), into --gguf-dir (default ~/.cache/shadowpeft/gguf/<model name>/). Install
-llama-cpp-python first (`pip install llama-cpp-python`: PyPI has only its source, which builds llama.cpp for this
-CPU); the script fetches the matching source distribution with `pip download` for the converter.
+first: `pip install llama-cpp-python diskcache sentencepiece` (PyPI has only llama-cpp-python's source, which builds
+llama.cpp for this CPU: about 10 minutes on 2 cores; the converter imports sentencepiece); the script fetches the
+matching source distribution with `pip download` for the converter.
 
 Timings: decode tokens/s = (n - 1) / (time from the first new token to the last), n = --new-tokens (exactly n:
 EOS is ignored on every side; our side reads the model through a directory whose configs have no eos_token_id,
@@ -120,7 +121,8 @@ def main():
     try:
         import llama_cpp
     except ImportError:
-        sys.exit("error: llama-cpp-python is not installed (pip install llama-cpp-python: builds llama.cpp from source)")
+        sys.exit("error: llama-cpp-python is not installed (pip install llama-cpp-python diskcache sentencepiece: "
+                 "builds llama.cpp from source)")
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     gguf_dir = args.gguf_dir or os.path.expanduser(

@@ -16,11 +16,11 @@ included) and the mean training loss over the epoch's steps.
 - shadowpeft, the same data, batch size, learning rate, alpha 0.1, dropout 0.2 and epoch, in each --modes entry:
   `padded` (batches padded to their longest row, as the Python side), `grouped` (--group-by-length) and `packed`
   (--packing: whole examples binned into rows of --max-length tokens, attention within each example), with
-  --base-dtype.
+  --base-dtype (and --quantize int8: the base's Linear layers weight-only int8, computing in --base-dtype).
 
 Usage: compare_realistic_training.py [--build build] [--model DIR] [--examples 64] [--batch-size 8]
        [--max-length 512] [--threads 2] [--modes padded,grouped,packed] [--base-dtype float32]
-       [--python-dtype float32] [--out results.json]
+       [--quantize none|int8] [--python-dtype float32] [--out results.json]
 """
 import argparse
 import json
@@ -95,6 +95,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--modes", default="padded,grouped,packed")
     ap.add_argument("--base-dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    ap.add_argument("--quantize", default="none", choices=["none", "int8"], help="our base's Linear layers")
     ap.add_argument("--python-dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -114,10 +115,12 @@ def main():
                                "--batch-size", str(a.batch_size), "--num-train-epochs", "1", "--learning-rate", "1e-4",
                                "--alpha", "0.1", "--weight-decay", "0", "--warmup-steps", "0", "--lr-scheduler-type",
                                "constant", "--logging-steps", "1", "--save-steps", "0", "--seed", "42",
-                               "--base-dtype", a.base_dtype, "--output-dir", os.path.join(tmp, mode), "--json",
+                               "--base-dtype", a.base_dtype, "--quantize", a.quantize,
+                               "--output-dir", os.path.join(tmp, mode), "--json",
                                *mode_flags[mode]], env)
             s = json.loads(stdout.strip().splitlines()[-1])
-            results[f"shadowpeft {mode} ({a.base_dtype})"] = {"seconds": s["seconds"],
+            base = a.base_dtype + (", int8" if a.quantize == "int8" else "")
+            results[f"shadowpeft {mode} ({base})"] = {"seconds": s["seconds"],
                                                               "tokens_per_second": s["tokens_per_second"],
                                                               "train_loss": s["train_loss"], "peak_rss_mib": rss}
     reference = next(iter(results.values()))

@@ -17,7 +17,7 @@ transformers' model, the textbook AdamW loop; the whole model in the base dtype,
 float32 shadow with a half-precision base).
 
 Usage: memory_large_base.py [--build build] [--work DIR] [--tokenizer DIR] [--layers 2,4]
-       [--dtypes float32,bfloat16] [--seq-len 256] [--steps 1] [--threads 2] [--python] [--out results.json]
+       [--dtypes float32,bfloat16,int8] [--seq-len 256] [--steps 1] [--threads 2] [--python] [--out results.json]
 """
 import argparse
 import json
@@ -25,6 +25,10 @@ import os
 import sys
 
 from measure import run_measured
+
+# The base's dtype as `shadowpeft train` flags; int8: weight-only int8 Linear layers computing in bfloat16.
+BASE_FLAGS = {"float32": ["--base-dtype", "float32"], "bfloat16": ["--base-dtype", "bfloat16"],
+              "float16": ["--base-dtype", "float16"], "int8": ["--base-dtype", "bfloat16", "--quantize", "int8"]}
 
 QWEN3_8B = dict(hidden_size=4096, intermediate_size=12288, num_attention_heads=32, num_key_value_heads=8, head_dim=128,
                 vocab_size=151936, num_hidden_layers=36, max_position_embeddings=40960, rms_norm_eps=1e-6,
@@ -100,7 +104,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--work", default=os.path.expanduser("~/.cache/shadowpeft/bench/qwen3_8b_shaped"))
     ap.add_argument("--layers", default="2,4")
-    ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--dtypes", default="float32,bfloat16,int8", help=f"of {', '.join(BASE_FLAGS)}")
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
@@ -121,7 +125,8 @@ def main():
     for n in layers:
         write_base(os.path.join(a.work, f"layers{n}"), n)
 
-    sides = [("shadowpeft", dtypes)] + ([("shadow-peft (Python)", dtypes)] if a.python else [])
+    python_dtypes = [d for d in dtypes if d != "int8"]  # the package has no int8 base
+    sides = [("shadowpeft", dtypes)] + ([("shadow-peft (Python)", python_dtypes)] if a.python else [])
     results = {}
     for side, side_dtypes in sides:
         for dtype in side_dtypes:
@@ -131,7 +136,7 @@ def main():
                 if side == "shadowpeft":
                     cmd = [cli, "train", "--model", model, "--tokenizer", a.tokenizer, "--data", corpus, "--packing", "--packing-strategy", "wrapped", "--max-length", str(a.seq_len),
                            "--batch-size", "1", "--max-steps", str(a.steps), "--num-shadow-layers", "1",
-                           "--base-dtype", dtype, "--save-steps", "0", "--logging-steps", str(a.steps),
+                           *BASE_FLAGS[dtype], "--save-steps", "0", "--logging-steps", str(a.steps),
                            "--output-dir", os.path.join(a.work, "out"), "--quiet"]
                 else:
                     cmd = [sys.executable, "-c", PYTHON_WORKER, model, str(a.seq_len), str(a.steps), str(a.threads), dtype]

@@ -1,7 +1,8 @@
 // A base whose Linear layers are weight-only int8 (LoadOptions::quantization, --quantize int8), against
 // tests/reference/make_quantization_fixtures.py: torch's per-channel symmetric qint8 of every layer, and
-// transformers' model with those layers dequantized — its logits, greedy generation, and peft LoRA's
-// loss and gradients through the quantized layers.
+// transformers' model with those layers dequantized — its logits (also with the head's matrix
+// quantized for inference), greedy generation, and peft LoRA's loss and gradients through the
+// quantized layers.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -88,6 +89,32 @@ TEST(Quantization, LogitsEqualTheDequantizedTransformersModel) {
       for (const auto& [_, linear] : quantized_layers(*model)) fused = fused && linear->weight.size(1) % 16 == 0;
       const io::Json& tol = info["tolerances"][fused ? "bfloat16_fused_kernel" : dtype];
       EXPECT_TENSOR_CLOSE(test::attended(logits, mask), test::attended(ref.tensor(dtype + ".logits"), mask),
+                          tol["atol"].get<double>(), tol["rtol"].get<double>(), name + " " + dtype + " logits");
+    }
+  }
+}
+
+TEST(Quantization, AnInt8HeadForInferenceGivesTheDequantizedHeadsLogits) {
+  for (const std::string& name : test::fixture_cases(quantization_dir())) {
+    const fs::path dir = quantization_dir() / name;
+    const io::Json info = io::read_json_file(dir / "case.json");
+    const io::SafetensorsFile ref = io::SafetensorsFile::open(dir / "reference.safetensors");
+    const at::Tensor mask = ref.tensor("attention_mask");
+    for (const std::string dtype : {"float32", "bfloat16"}) {
+      SCOPED_TRACE(name + " " + dtype);
+      models::CausalLM model = load_quantized(dir / "base", models::parameter_scalar_type(dtype));
+      const at::Tensor dense_head = model->output_embedding().clone();
+      model->quantize_head_int8_for_inference();
+      EXPECT_TRUE(at::equal(model->output_embedding(), dense_head)) << "weight() stays dense";
+      at::Tensor logits;
+      {
+        torch::NoGradGuard no_grad;
+        logits = model->forward(ref.tensor("input_ids"), fixture_options(ref)).to(at::kFloat);
+      }
+      bool fused = dtype == "bfloat16" && model->output_embedding().size(1) % 16 == 0;
+      for (const auto& [_, linear] : quantized_layers(*model)) fused = fused && linear->weight.size(1) % 16 == 0;
+      const io::Json& tol = info["tolerances"][fused ? "bfloat16_fused_kernel" : dtype];
+      EXPECT_TENSOR_CLOSE(test::attended(logits, mask), test::attended(ref.tensor(dtype + ".logits_int8_head"), mask),
                           tol["atol"].get<double>(), tol["rtol"].get<double>(), name + " " + dtype + " logits");
     }
   }

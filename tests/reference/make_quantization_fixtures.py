@@ -14,7 +14,8 @@ For every case this writes `OUT_DIR/quantization/<case>/`:
 - `reference.safetensors`: the inputs (`input_ids`, `attention_mask`, `position_ids`, `labels`: a left-padded
   [2, 9] batch), and for each dtype D of the case (`float32`, `bfloat16`; the base loaded in D, then quantized):
   `D.int8.<module>` (int8 [out, in]) and `D.scale.<module>` (float32 [out]) for every quantized module,
-  `D.logits` (float32 values of the dequantized model's [B, T, V] logits); `float32.logits_unquantized`; and
+  `D.logits` (float32 values of the dequantized model's [B, T, V] logits); `D.logits_int8_head`: the same with the
+  head's matrix (lm_head, or the tied embeddings as a head only) quantized too; `float32.logits_unquantized`; and
   `float32.generate.greedy`: greedy `generate` (fixture_models.GENERATE_KW) of the float32 dequantized model
   from row 1 of input_ids, prompt included;
 - with `lora`: `adapter/`, a peft LoRA (all-linear, trainable weights re-drawn) saved for the float32 base, and
@@ -64,12 +65,24 @@ TOLERANCES = {"float32": {"atol": 1e-5, "rtol": 1e-5, "grad_atol": 5e-6, "grad_r
 
 # hidden 24 and head_dim 6: in_features 24 and 40 are not multiples of 16, where ATen's fused int8 kernel does
 # not apply (the C++ side converts the rows instead).
-LLAMA_ODD = dict(LLAMA, hidden_size=24, intermediate_size=40, head_dim=6)
+# Tied embeddings: the int8 head is a copy, the embeddings stay.
+LLAMA_ODD = dict(LLAMA, hidden_size=24, intermediate_size=40, head_dim=6, tie_word_embeddings=True)
 
 
 def is_router(name, model):
     parent_name, _, leaf = name.rpartition(".")
     return leaf in ("gate", "router") and hasattr(model.get_submodule(parent_name), "experts")
+
+
+def quantize_per_channel(name, w):
+    """torch's per-channel symmetric qint8 of a [out, in] matrix: the quantized tensor and its float32 scales."""
+    observer = PerChannelMinMaxObserver(ch_axis=0, dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
+    observer(w)
+    scales, zero_points = observer.calculate_qparams()
+    q = torch.quantize_per_channel(w, scales.float(), zero_points, 0, torch.qint8)
+    if not torch.equal(q.q_per_channel_scales().float(), scales.float()):
+        raise CheckFailed(f"{name}: quantize_per_channel changed the observer's scales")
+    return q, scales.float()
 
 
 def quantize_(model):
@@ -79,16 +92,20 @@ def quantize_(model):
         for name, module in model.named_modules():
             if not isinstance(module, torch.nn.Linear) or not name.startswith("model.") or is_router(name, model):
                 continue
-            w = module.weight.float()
-            observer = PerChannelMinMaxObserver(ch_axis=0, dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
-            observer(w)
-            scales, zero_points = observer.calculate_qparams()
-            q = torch.quantize_per_channel(w, scales.float(), zero_points, 0, torch.qint8)
-            if not torch.equal(q.q_per_channel_scales().float(), scales.float()):
-                raise CheckFailed(f"{name}: quantize_per_channel changed the observer's scales")
+            q, scales = quantize_per_channel(name, module.weight.float())
             module.weight.copy_(q.dequantize().to(module.weight.dtype))
-            out[name] = (q.int_repr().contiguous(), scales.float().contiguous())
+            out[name] = (q.int_repr().contiguous(), scales.contiguous())
     return out
+
+
+def logits_with_int8_head(model, inp):
+    """The quantized model's logits with its head's matrix (lm_head or the tied embeddings) quantized too: the
+    final hidden states times the dequantized head, in the model's dtype (the embeddings stay as they are)."""
+    with torch.no_grad():
+        hidden = model(**model_kwargs(inp, with_labels=False), output_hidden_states=True).hidden_states[-1]
+        w = model.get_output_embeddings().weight
+        q, _ = quantize_per_channel("head", w.float())
+        return torch.nn.functional.linear(hidden, q.dequantize().to(w.dtype)).float()
 
 
 def load(model_cls, base_dir, dtype):
@@ -115,6 +132,7 @@ def quantization_case(case_dir, config_cls, model_cls, kwargs, lora=False):
         with torch.no_grad():
             logits = model(**model_kwargs(inp, with_labels=False)).logits.float()
         tensors[f"{name}.logits"] = logits.contiguous()
+        tensors[f"{name}.logits_int8_head"] = logits_with_int8_head(model, inp).contiguous()
         if name == "float32":
             tensors["float32.generate.greedy"] = generate_greedy(model, *greedy_prompt(inp)).contiguous()
         diff, scale = (logits - plain)[valid].abs().max().item(), plain[valid].abs().max().item()
@@ -151,7 +169,7 @@ def quantization_case(case_dir, config_cls, model_cls, kwargs, lora=False):
 CASES = {
     # LoRA on the quantized base: gradients through int8 layers; in_features multiples of 16 (fused kernel).
     "llama": ("llama", lambda d: quantization_case(d, "LlamaConfig", "LlamaForCausalLM", LLAMA, lora=True)),
-    "llama_odd_widths": ("llama", lambda d: quantization_case(d, "LlamaConfig", "LlamaForCausalLM", LLAMA_ODD)),
+    "llama_odd_widths_tied": ("llama", lambda d: quantization_case(d, "LlamaConfig", "LlamaForCausalLM", LLAMA_ODD)),
     # A router stays as it is; attention projections are quantized, stacked experts are not Linear layers.
     "mixtral": ("mixtral", lambda d: quantization_case(d, "MixtralConfig", "MixtralForCausalLM", MIXTRAL)),
 }

@@ -98,7 +98,13 @@ models::CausalLM load_logged(const std::string& model, models::LoadOptions load)
   return loaded;
 }
 
-models::CausalLM load_base_model(const ModelFlags& flags) { return load_logged(flags.model, load_options(flags)); }
+models::CausalLM load_base_model(const ModelFlags& flags) {
+  const models::LoadOptions load = load_options(flags);
+  models::CausalLM model = load_logged(flags.model, load);
+  // Inference reads the whole head for every token: it gets an int8 copy too (training does not).
+  if (load.quantization == models::WeightQuantization::Int8) model->quantize_head_int8_for_inference();
+  return model;
+}
 
 AdapterFormat adapter_format(const std::string& dir) {
   const fs::path path(dir);

@@ -106,6 +106,9 @@ class CausalLMImpl : public torch::nn::Module {
   const OutputHead& head() const { return *head_; }
   // The output projection: lm_head.weight, the token embeddings when tied, or score.weight.
   at::Tensor output_embedding() const { return head_->weight(); }
+  // For inference after LoadOptions::quantization: an int8 copy of the head that decoding reads
+  // (OutputHead::quantize_int8_for_inference).
+  void quantize_head_int8_for_inference() { head_->quantize_int8_for_inference(); }
   at::Tensor input_embedding() const { return model->embed_tokens->weight; }  // [V, E]
 
   Decoder model{nullptr};

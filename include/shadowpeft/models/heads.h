@@ -30,6 +30,11 @@ class OutputHead {
   virtual Linear projection() const { return nullptr; }
   // Per-token scores [B, T, L] → [B, L] where the head reads a sequence; only classifiers pool.
   virtual at::Tensor pool(const at::Tensor& input_ids, const at::Tensor& per_token) const;
+  // Keeps a weight-only int8 copy of weight() (LinearImpl::quantize_int8's arithmetic) that scores()
+  // reads whenever no gradient is recorded: decoding reads the whole head for every token. weight()
+  // stays as it is (training, shadow heads, tied embeddings). Heads without a plain matrix product
+  // keep scoring with weight().
+  virtual void quantize_int8_for_inference() {}
 };
 
 // The language-model head, or the classifier's when config.num_labels > 0, with its modules
