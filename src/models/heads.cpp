@@ -23,19 +23,23 @@ class LanguageModelHead final : public OutputHead {
     const bool int8 = int8_rows_.defined() && weight.is_same(this->weight()) &&
                       !(at::GradMode::is_enabled() && (hidden.requires_grad() || weight.requires_grad()));
     // A layer computes in its weights' dtype: a float32 shadow's state meets a bf16 head here.
-    at::Tensor logits = int8 ? int8_linear(hidden.to(dtype), int8_rows_, int8_scales_, {}) : at::linear(hidden.to(dtype), weight);
+    at::Tensor logits = int8 ? int8_linear(hidden.to(dtype), int8_rows_, int8_scales_, int8_kernel_scales_, {})
+                             : at::linear(hidden.to(dtype), weight);
     if (softcap_) logits = at::tanh(logits / *softcap_) * *softcap_;
     return logits;
   }
   at::Tensor weight() const override { return lm_head_ ? lm_head_->weight : embeddings_->weight; }
   Linear linear() const override { return lm_head_; }
-  void quantize_int8_for_inference() override { std::tie(int8_rows_, int8_scales_) = quantize_rows_int8(weight()); }
+  void quantize_int8_for_inference() override {
+    std::tie(int8_rows_, int8_scales_) = quantize_rows_int8(weight());
+    int8_kernel_scales_ = int8_scales_.to(weight().scalar_type());
+  }
 
  private:
   std::optional<double> softcap_;
   Embedding embeddings_;
   Linear lm_head_{nullptr};
-  at::Tensor int8_rows_, int8_scales_;  // quantize_int8_for_inference
+  at::Tensor int8_rows_, int8_scales_, int8_kernel_scales_;  // quantize_int8_for_inference
 };
 
 // transformers' *ForSequenceClassification: `score` on every token, read at each row's last

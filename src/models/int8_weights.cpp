@@ -24,19 +24,20 @@ bool fused_kernel_applies(const at::Tensor& x, const at::Tensor& rows) {
          x.numel() / x.size(-1) <= kMaxRowsForFusedKernel;
 }
 
-at::Tensor int8_matmul(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& scales) {
+at::Tensor int8_matmul(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& scales, const at::Tensor& kernel_scales) {
   if (!fused_kernel_applies(x, rows)) return at::linear(x, dequantize_rows_int8(rows, scales, x.scalar_type()));
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = rows.size(0);
   const at::Tensor flat = x.reshape({-1, x.size(-1)}).contiguous();
-  return at::_weight_int8pack_mm(flat, rows, scales.to(x.scalar_type())).view(shape);
+  const bool kept = kernel_scales.defined() && kernel_scales.scalar_type() == x.scalar_type() && kernel_scales.device() == x.device();
+  return at::_weight_int8pack_mm(flat, rows, kept ? kernel_scales : scales.to(x.scalar_type())).view(shape);
 }
 
 class Int8Linear : public torch::autograd::Function<Int8Linear> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& rows, const at::Tensor& scales) {
     ctx->save_for_backward({rows, scales});
-    return int8_matmul(x, rows, scales);
+    return int8_matmul(x, rows, scales, {});
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
@@ -61,8 +62,9 @@ at::Tensor dequantize_rows_int8(const at::Tensor& rows, const at::Tensor& scales
   return (rows.to(at::kFloat) * scales.unsqueeze(1)).to(dtype);
 }
 
-at::Tensor int8_linear(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& scales, const at::Tensor& bias) {
-  at::Tensor y = x.requires_grad() ? Int8Linear::apply(x, rows, scales) : int8_matmul(x, rows, scales);
+at::Tensor int8_linear(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& scales, const at::Tensor& kernel_scales,
+                       const at::Tensor& bias) {
+  at::Tensor y = x.requires_grad() ? Int8Linear::apply(x, rows, scales) : int8_matmul(x, rows, scales, kernel_scales);
   return bias.defined() ? y + bias : y;
 }
 

@@ -14,8 +14,10 @@ std::pair<at::Tensor, at::Tensor> quantize_rows_int8(const at::Tensor& weight);
 at::Tensor dequantize_rows_int8(const at::Tensor& rows, const at::Tensor& scales, at::ScalarType dtype);
 
 // x [..., in] (already in the compute dtype) times the dequantized matrix transposed, plus bias.
-// Differentiable in x only; the backward converts the int8 rows again rather than keeping a
-// dequantized copy alive between forward and backward.
-at::Tensor int8_linear(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& scales, const at::Tensor& bias);
+// kernel_scales: `scales` in x's dtype, kept by the caller so that a decoding step does not convert
+// them again (undefined: converted here). Differentiable in x only; the backward converts the int8
+// rows again rather than keeping a dequantized copy alive between forward and backward.
+at::Tensor int8_linear(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& scales, const at::Tensor& kernel_scales,
+                       const at::Tensor& bias);
 
 }  // namespace shadowpeft::models

@@ -45,7 +45,7 @@ at::Tensor LinearImpl::forward(const at::Tensor& x) const {
   // A layer computes in its weights' dtype: where a float32 adapter meets a bfloat16 base (or the
   // reverse), the activations are converted at the layer that consumes them.
   const at::Tensor input = x.to(compute_dtype());
-  const at::Tensor y = quantized() ? int8_linear(input, int8_rows_checked(weight), weight_scale, bias)
+  const at::Tensor y = quantized() ? int8_linear(input, int8_rows_checked(weight), weight_scale, kernel_scales_, bias)
                                    : at::linear(input, weight, bias);
   // peft's LoRA order: the sum in the wider of the two dtypes, rounded once to the layer's.
   return adapter ? (y + adapter->delta(x)).to(y.scalar_type()) : y;
@@ -60,6 +60,7 @@ void LinearImpl::quantize_int8() {
   weight.set_requires_grad(false);  // int8 rows have no gradient: quantizing freezes the layer
   weight.set_data(rows);  // the registered parameter itself, so named_parameters() sees the int8 rows
   weight_scale = register_buffer("weight_scale", scales);
+  kernel_scales_ = scales.to(compute_dtype_);
 }
 
 at::Tensor LinearImpl::dense_weight() const {

@@ -63,6 +63,7 @@ class LinearImpl : public torch::nn::Module {
 
  private:
   at::ScalarType compute_dtype_ = at::kFloat;
+  at::Tensor kernel_scales_;  // weight_scale in compute_dtype_, as ATen's fused int8 kernel takes them
 };
 TORCH_MODULE(Linear);
 
