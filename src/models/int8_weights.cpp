@@ -3,10 +3,17 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <limits>
 
 namespace shadowpeft::models {
 namespace {
+
+// Rows per piece when converting a matrix: a few float32 temporaries of about 4M elements at a time,
+// where a vocabulary-sized head in one piece would need several times its own size.
+int64_t rows_per_piece(const at::Tensor& matrix) {
+  return std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, matrix.size(1)));
+}
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
@@ -49,17 +56,32 @@ class Int8Linear : public torch::autograd::Function<Int8Linear> {
 }  // namespace
 
 std::pair<at::Tensor, at::Tensor> quantize_rows_int8(const at::Tensor& weight) {
-  const at::Tensor w = weight.detach().to(at::kFloat);
-  // PerChannelMinMaxObserver(qint8, per_channel_symmetric): max(|min|, |max|) / ((127 - (-128)) / 2),
-  // at least float32's epsilon (an all-zero row).
-  const at::Tensor scales = at::clamp_min(w.abs().amax(1) / 127.5, std::numeric_limits<float>::epsilon());
-  // quantize_per_channel multiplies by the reciprocal and rounds half to even.
-  const at::Tensor rows = at::round(w * at::reciprocal(scales).unsqueeze(1)).clamp_(-128, 127).to(at::kChar);
+  const at::Tensor source = weight.detach();
+  at::Tensor rows = at::empty(source.sizes(), source.options().dtype(at::kChar));
+  at::Tensor scales = at::empty({source.size(0)}, source.options().dtype(at::kFloat));
+  const int64_t piece = rows_per_piece(source);
+  for (int64_t first = 0; first < source.size(0); first += piece) {
+    const int64_t n = std::min(piece, source.size(0) - first);
+    const at::Tensor w = source.narrow(0, first, n).to(at::kFloat);
+    // PerChannelMinMaxObserver(qint8, per_channel_symmetric): max(|min|, |max|) / ((127 - (-128)) / 2),
+    // at least float32's epsilon (an all-zero row).
+    const at::Tensor s = at::clamp_min(w.abs().amax(1) / 127.5, std::numeric_limits<float>::epsilon());
+    // quantize_per_channel multiplies by the reciprocal and rounds half to even; the integers convert exactly.
+    rows.narrow(0, first, n).copy_(at::round(w * at::reciprocal(s).unsqueeze(1)).clamp_(-128, 127));
+    scales.narrow(0, first, n).copy_(s);
+  }
   return {rows, scales};
 }
 
 at::Tensor dequantize_rows_int8(const at::Tensor& rows, const at::Tensor& scales, at::ScalarType dtype) {
-  return (rows.to(at::kFloat) * scales.unsqueeze(1)).to(dtype);
+  at::Tensor matrix = at::empty(rows.sizes(), rows.options().dtype(dtype));
+  const int64_t piece = rows_per_piece(rows);
+  for (int64_t first = 0; first < rows.size(0); first += piece) {
+    const int64_t n = std::min(piece, rows.size(0) - first);
+    // One rounding to `dtype`, of the float32 product.
+    matrix.narrow(0, first, n).copy_(rows.narrow(0, first, n).to(at::kFloat) * scales.narrow(0, first, n).unsqueeze(1));
+  }
+  return matrix;
 }
 
 at::Tensor int8_linear(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& scales, const at::Tensor& kernel_scales,
