@@ -9,14 +9,14 @@
 namespace shadowpeft::models {
 namespace {
 
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
 // Rows per piece when converting a matrix: a few float32 temporaries of about 4M elements at a time,
 // where a vocabulary-sized head in one piece would need several times its own size.
 int64_t rows_per_piece(const at::Tensor& matrix) {
   return std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, matrix.size(1)));
 }
-
-using torch::autograd::AutogradContext;
-using torch::autograd::variable_list;
 
 // ATen's fused int8 × bfloat16/float16 kernel reads the weight once, which is what decoding
 // (a few rows per step) is bound by; for many rows, converting the matrix once and running the

@@ -230,9 +230,6 @@ at::Tensor l2_norm(const at::Tensor& x, double eps) {
   const at::Tensor xf = x.to(at::kFloat);
   return (xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(x.scalar_type());
 }
-}  // namespace
-
-namespace {
 
 // A few queries after cached keys, in bfloat16/float16 on the CPU: a decoding step.
 bool decoding_in_half_precision(const at::Tensor& q, const AttentionContext& ctx) {
@@ -240,7 +237,6 @@ bool decoding_in_half_precision(const at::Tensor& q, const AttentionContext& ctx
   const at::ScalarType dtype = q.scalar_type();
   return ctx.cache() && q.is_cpu() && (dtype == at::kBFloat16 || dtype == at::kHalf) && q.size(2) <= kMaxDecodingQueries;
 }
-
 }  // namespace
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, AttentionContext& ctx) {
