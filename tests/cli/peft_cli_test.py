@@ -13,6 +13,8 @@
   PeftModel.from_pretrained(AutoModelForSequenceClassification) with equal logits;
 - LoRA: peft's adapter gives peft's logits and generation here, `merge` writes peft's merged model,
   `train --method lora` writes an adapter peft loads (and prints peft's parameter count), `eval` reports it;
+- an int8 base (`--quantize int8`): LoRA trains over it; `merge` into it and `--quantize` with a task that
+  trains the model itself are one-line errors;
 - `--config` carries the method and its config fields (a flag overrides them; an unknown key is an error);
 - a --method that disagrees with --adapter, and an unsupported peft type, are one-line errors.
 
@@ -260,6 +262,21 @@ def main():
     check(r.returncode == 1 and "no shadow" in r.stderr, "--mode shadow_only with a LoRA adapter is a one-line error")
     r = run(cli, "merge", "--model", model_dir, "--adapter", adapter, "--out", os.path.join(work, "m2"), expect=1)
     check(r.returncode == 1 and "cannot be merged" in r.stderr, "merge refuses a shadow adapter")
+    # An int8 base (--quantize int8): LoRA trains over it; merging into int8 rows is a one-line error.
+    int8_lora = os.path.join(work, "int8_lora")
+    r = run(cli, "train", "--model", model_dir, "--method", "lora", "--r", "4", "--data", text, "--max-steps", "2",
+            "--batch-size", "4", "--learning-rate", "1e-3", "--quantize", "int8", "--output-dir", int8_lora)
+    check(r.returncode == 0 and os.path.exists(os.path.join(int8_lora, "adapter_model.safetensors")),
+          f"train --method lora --quantize int8 ({r.stderr.strip().splitlines()[-1:]})")
+    r = run(cli, "merge", "--model", model_dir, "--adapter", lora_adapter, "--quantize", "int8", "--out",
+            os.path.join(work, "m3"), expect=1)
+    last = r.stderr.strip().splitlines()[-1:] or [""]
+    check(r.returncode == 1 and last[0].startswith("error: merge:") and "int8-quantized" in last[0] and
+          r.stderr.count("error") == 1, "merge into an int8 base is a one-line error")
+    r = run(cli, "train", "--model", model_dir, "--task", "shadow_pretraining", "--data", text, "--max-steps", "1",
+            "--quantize", "int8", "--output-dir", os.path.join(work, "x8"), expect=1)
+    check(r.returncode == 1 and "applies to a frozen base" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
+          "--quantize with a task that trains the model itself is a one-line error")
 
     # 6. The method and its hyper-parameters in --config (the method's own config fields), flags on top.
     def train_with_config(name, config, *flags, expect=0):
