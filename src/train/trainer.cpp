@@ -338,6 +338,7 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
   double loss_since_log = 0, loss_sum = 0;
   int64_t steps_since_log = 0, steps_run = 0, tokens_run = 0, skipped = 0;
   bool interrupted = false;
+  double evaluation_seconds = 0;  // spent in the evaluations between steps
   while (step < total && (!stop_after_ || steps_run < *stop_after_)) {
     const double multiplier = schedule.multiplier(step);
     task_.begin_step(step, total);
@@ -411,8 +412,12 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
       steps_since_log = 0;
     }
     if (eval_ && args_.eval_steps > 0 && step % args_.eval_steps == 0 && step < total) {
+      const auto eval_start = Clock::now();
       io::Json entry = metrics_json(evaluate());
       entry["step"] = step;
+      // Seconds spent training so far, evaluations left out: how long it took to reach this loss.
+      entry["train_seconds"] = elapsed - evaluation_seconds;
+      evaluation_seconds += std::chrono::duration<double>(Clock::now() - eval_start).count();
       log(entry);
       if (is_main()) log_info(fmt::format("eval at step {}: {}", step, entry.dump()));
     }
@@ -437,6 +442,7 @@ TrainOutput Trainer::train(const std::optional<fs::path>& resume_from_checkpoint
     result.eval_metrics = evaluate();
     io::Json entry = metrics_json(result.eval_metrics);
     entry["step"] = step;
+    entry["train_seconds"] = result.seconds - evaluation_seconds;
     log(entry);
   }
   save_checkpoint(step, optimizer);
