@@ -24,11 +24,11 @@ int64_t quantize_linear_layers(torch::nn::Module& module, WeightQuantization qua
   std::unordered_set<const torch::nn::Module*> routers;
   for (const auto& m : module.modules())
     if (const auto* mlp = m->as<MlpImpl>(); mlp && mlp->gate) routers.insert(mlp->gate.get());
+  torch::NoGradGuard no_grad;
   int64_t quantized = 0;
   for (const auto& m : module.modules()) {
     auto* linear = m->as<LinearImpl>();
     if (!linear || routers.count(linear)) continue;
-    torch::NoGradGuard no_grad;
     linear->quantize_int8();
     ++quantized;
   }

@@ -63,6 +63,14 @@ inline void expect_same_adapter_files(const std::filesystem::path& ours, const s
     EXPECT_EQ(read_file_bytes(ours / file), read_file_bytes(peft / file)) << file;
 }
 
+// The attention mask and positions a fixture's reference outputs were computed with.
+inline models::ForwardOptions reference_options(const io::SafetensorsFile& ref) {
+  models::ForwardOptions options;
+  options.attention_mask = ref.tensor("attention_mask");
+  options.position_ids = ref.tensor("position_ids");
+  return options;
+}
+
 // A fixture case loaded for a tuner's model holder (peft::ShadowModel, peft::LoraModel): its
 // case.json, reference outputs, the adapter on its base, and the inputs' mask and positions.
 template <typename Model>
@@ -79,8 +87,7 @@ LoadedCase<Model> load_fixture_case(const std::filesystem::path& dir, bool train
   LoadedCase<Model> l{io::read_json_file(dir / "case.json"), io::SafetensorsFile::open(dir / "reference.safetensors")};
   l.model = Model(Model::Impl::from_pretrained(load_case_base(dir, l.info), dir / "adapter", trainable,
                                                std::forward<Extra>(extra)...));
-  l.options.attention_mask = l.ref.tensor("attention_mask");
-  l.options.position_ids = l.ref.tensor("position_ids");
+  l.options = reference_options(l.ref);
   return l;
 }
 

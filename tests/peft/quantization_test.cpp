@@ -39,13 +39,6 @@ std::map<std::string, models::LinearImpl*> quantized_layers(models::CausalLMImpl
   return layers;
 }
 
-models::ForwardOptions fixture_options(const io::SafetensorsFile& ref) {
-  models::ForwardOptions options;
-  options.attention_mask = ref.tensor("attention_mask");
-  options.position_ids = ref.tensor("position_ids");
-  return options;
-}
-
 TEST(Quantization, Int8RowsAndScalesEqualTorchsPerChannelQuantization) {
   const std::vector<std::string> cases = test::fixture_cases(quantization_dir());
   ASSERT_EQ(cases.size(), 3u);
@@ -91,7 +84,7 @@ void expect_logits_match_dequantized_model(const std::string& key, bool int8_hea
       at::Tensor logits;
       {
         torch::NoGradGuard no_grad;
-        logits = model->forward(ref.tensor("input_ids"), fixture_options(ref)).to(at::kFloat);
+        logits = model->forward(ref.tensor("input_ids"), test::reference_options(ref)).to(at::kFloat);
       }
       // Decoding-sized bfloat16 inputs take ATen's fused int8 kernel where every in_features is a
       // multiple of 16: its own rounding, bounded by bfloat16's error (make_quantization_fixtures.py).
@@ -137,7 +130,7 @@ TEST(Quantization, LoraGradientsFlowThroughInt8LayersAsInPeft) {
   const io::SafetensorsFile ref = io::SafetensorsFile::open(dir / "reference.safetensors");
   peft::LoraModel model(peft::LoraModelImpl::from_pretrained(load_quantized(dir / "base", at::kFloat), dir / "adapter", true));
   model->eval();
-  const at::Tensor loss = model->loss(ref.tensor("input_ids"), fixture_options(ref), ref.tensor("labels"));
+  const at::Tensor loss = model->loss(ref.tensor("input_ids"), test::reference_options(ref), ref.tensor("labels"));
   loss.backward();
   const io::Json& tol = info["tolerances"]["float32"];
   EXPECT_TENSOR_CLOSE(loss, ref.tensor("lora.loss"), tol["atol"].get<double>(), tol["rtol"].get<double>(), "loss");
