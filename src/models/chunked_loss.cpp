@@ -39,23 +39,46 @@ class LossWithRowGradient : public torch::autograd::Function<LossWithRowGradient
   }
 };
 
-}  // namespace
+// The positions whose next label counts: their hidden rows [N, H] and those labels [N].
+struct ScoredRows {
+  at::Tensor rows, targets;
+};
 
-at::Tensor chunked_causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels,
-                                  const std::function<at::Tensor(const at::Tensor&)>& score, ChunkedLossOptions options) {
+ScoredRows scored_rows(const at::Tensor& hidden, const at::Tensor& labels, int64_t chunk_rows) {
   if (hidden.dim() != 3 || labels.sizes() != hidden.sizes().slice(0, 2))
     throw ShapeError(fmt::format("labels must be [batch, sequence] like the hidden states: hidden [{}], labels [{}]",
                                  fmt::join(hidden.sizes(), ", "), fmt::join(labels.sizes(), ", ")));
-  if (options.chunk_rows < 1) throw ConfigError(fmt::format("chunk_rows must be >= 1, got {}", options.chunk_rows));
-  // Position t predicts label t + 1; only the positions with a label are scored.
+  if (chunk_rows < 1) throw ConfigError(fmt::format("chunk_rows must be >= 1, got {}", chunk_rows));
+  // Position t predicts label t + 1.
   const at::Tensor targets = labels.slice(1, 1).reshape({-1}).to(at::kLong);
   const at::Tensor scored = targets.ne(kIgnoreIndex).nonzero().squeeze(1);
-  const int64_t count = scored.numel();
+  return {hidden.slice(1, 0, -1).reshape({-1, hidden.size(-1)}).index_select(0, scored), targets.index_select(0, scored)};
+}
+
+}  // namespace
+
+CrossEntropySum chunked_cross_entropy_sum(const at::Tensor& hidden, const at::Tensor& labels,
+                                          const std::function<at::Tensor(const at::Tensor&)>& score, int64_t chunk_rows) {
+  const at::NoGradGuard no_grad;
+  const auto [rows, targets] = scored_rows(hidden, labels, chunk_rows);
+  const int64_t count = rows.size(0);
+  double sum = 0;
+  for (int64_t start = 0; start < count; start += chunk_rows) {
+    const int64_t length = std::min(chunk_rows, count - start);
+    sum += at::cross_entropy_loss(upcast_for_loss(score(rows.narrow(0, start, length))), targets.narrow(0, start, length), {},
+                                  at::Reduction::Sum, kIgnoreIndex)
+               .item<double>();
+  }
+  return {sum, static_cast<double>(count)};
+}
+
+at::Tensor chunked_causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels,
+                                  const std::function<at::Tensor(const at::Tensor&)>& score, ChunkedLossOptions options) {
+  const auto [rows, wanted] = scored_rows(hidden, labels, options.chunk_rows);
+  const int64_t count = rows.size(0);
   // No label at all: the reference's mean over nothing (NaN), with the graph it would have.
   if (count == 0)
     return options.float32_loss ? causal_lm_loss(score(hidden), labels) : shifted_cross_entropy(score(hidden), labels);
-  const at::Tensor rows = hidden.slice(1, 0, -1).reshape({-1, hidden.size(-1)}).index_select(0, scored);
-  const at::Tensor wanted = targets.index_select(0, scored);
 
   const bool needs_graph = at::GradMode::is_enabled() && (rows.requires_grad() || options.head_has_trainable_parameters);
   at::Tensor total;

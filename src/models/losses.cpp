@@ -37,12 +37,6 @@ at::Tensor shifted_cross_entropy(const at::Tensor& logits, const at::Tensor& lab
   return cross_entropy(upcast_for_loss(flat_logits), flat_labels, at::Reduction::Mean);
 }
 
-std::pair<double, double> shifted_cross_entropy_sum(const at::Tensor& logits, const at::Tensor& labels) {
-  auto [flat_logits, flat_labels] = shift(logits, labels);
-  const double sum = cross_entropy(upcast_for_loss(flat_logits), flat_labels, at::Reduction::Sum).item<double>();
-  return {sum, static_cast<double>(flat_labels.ne(kIgnoreIndex).sum().item<int64_t>())};
-}
-
 at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& labels) {
   return cross_entropy(upcast_for_loss(logits), labels, at::Reduction::Mean);
 }

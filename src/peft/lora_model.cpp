@@ -131,16 +131,35 @@ at::Tensor LoraModelImpl::loss(const at::Tensor& input_ids, const models::Forwar
       {.head_has_trainable_parameters = weight.requires_grad()});
 }
 
-at::Tensor LoraModelImpl::base_logits(const at::Tensor& input_ids, const models::ForwardOptions& options) {
+models::ModeCrossEntropySums LoraModelImpl::evaluation_cross_entropy(const at::Tensor& input_ids,
+                                                                     const models::ForwardOptions& options,
+                                                                     const at::Tensor& labels) {
+  if (is_classifier())
+    throw UnsupportedError("evaluation_cross_entropy: a sequence classifier is evaluated from its logits (forward)");
+  const at::Tensor weight = head_weight();
+  const at::Tensor plain_hidden = without_updates([&] { return base_model->hidden_states(input_ids, options); });
+  return {{"lora", models::chunked_cross_entropy_sum(
+                       base_model->hidden_states(input_ids, options), labels,
+                       [this, weight](const at::Tensor& hidden) { return base_model->logits_from_hidden(hidden, weight); })},
+          {"base", models::chunked_cross_entropy_sum(plain_hidden, labels,
+                                                     [this](const at::Tensor& hidden) { return base_model->logits_from_hidden(hidden); })}};
+}
+
+at::Tensor LoraModelImpl::without_updates(const std::function<at::Tensor()>& run) {
   attach(false);
-  at::Tensor scores;
+  at::Tensor out;
   try {
-    scores = base_model->forward(input_ids, options);
+    out = run();
   } catch (...) {
     attach(true);
     throw;
   }
   attach(true);
+  return out;
+}
+
+at::Tensor LoraModelImpl::base_logits(const at::Tensor& input_ids, const models::ForwardOptions& options) {
+  const at::Tensor scores = without_updates([&] { return base_model->forward(input_ids, options); });
   return is_classifier() ? base_model->pool_last_token(input_ids, scores) : scores;
 }
 

@@ -287,6 +287,23 @@ at::Tensor ShadowModelImpl::loss(const at::Tensor& input_ids, const models::Forw
   return loss;
 }
 
+models::ModeCrossEntropySums ShadowModelImpl::evaluation_cross_entropy(const at::Tensor& input_ids,
+                                                                       const models::ForwardOptions& options,
+                                                                       const at::Tensor& labels) {
+  if (is_classifier())
+    throw UnsupportedError("evaluation_cross_entropy: a sequence classifier is evaluated from its logits (forward)");
+  if (options.hooks) throw UnsupportedError("peft SHADOW installs its own layer hooks; nested hooks are not supported");
+  const at::Tensor weight = head_weight();
+  const at::Tensor s0 = initial_shadow_state(input_ids, options);
+  return {{"base_shadow", models::chunked_cross_entropy_sum(
+                              adapted_hidden_states(input_ids, options, s0, options.cache), labels,
+                              [this, weight](const at::Tensor& hidden) { return base_model->logits_from_hidden(hidden, weight); })},
+          {"shadow_only", models::chunked_cross_entropy_sum(
+                              s0, labels, [weight](const at::Tensor& s) { return at::linear(s.to(weight.scalar_type()), weight); })},
+          {"base", models::chunked_cross_entropy_sum(base_model->hidden_states(input_ids, options), labels,
+                                                     [this](const at::Tensor& hidden) { return base_model->logits_from_hidden(hidden); })}};
+}
+
 at::Tensor ShadowModelImpl::base_logits(const at::Tensor& input_ids, const models::ForwardOptions& options) {
   const at::Tensor scores = base_model->forward(input_ids, options);
   return is_classifier() ? base_model->pool_last_token(input_ids, scores) : scores;

@@ -91,6 +91,18 @@ at::Tensor ShadowForCausalLMImpl::loss(const at::Tensor& input_ids, const models
   return loss;
 }
 
+models::ModeCrossEntropySums ShadowForCausalLMImpl::evaluation_cross_entropy(const at::Tensor& input_ids,
+                                                                             const models::ForwardOptions& options,
+                                                                             const at::Tensor& labels) {
+  models::CausalLMImpl& base = *peft_model->base_model;
+  const auto base_scores = [&base](const at::Tensor& hidden) { return base.logits_from_hidden(hidden); };
+  const auto result = peft_model->forward(input_ids, options);
+  return {{"base_shadow", models::chunked_cross_entropy_sum(result.hidden, labels, base_scores)},
+          {"shadow_only", models::chunked_cross_entropy_sum(
+                              result.shadow_hidden, labels, [this](const at::Tensor& s) { return shadow_lm_head->forward(s); })},
+          {"base", models::chunked_cross_entropy_sum(base.hidden_states(input_ids, options), labels, base_scores)}};
+}
+
 ShadowForCausalLMImpl::DecodingCaches ShadowForCausalLMImpl::new_decoding_caches(int64_t batch, int64_t capacity,
                                                                                 InferenceMode mode) const {
   DecodingCaches caches;

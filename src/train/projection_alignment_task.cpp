@@ -6,6 +6,7 @@
 #include <torch/nn/module.h>
 
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/models/chunked_loss.h"
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/models/losses.h"
 #include "shadowpeft/shadow/task_models.h"
@@ -61,9 +62,11 @@ class ProjectionAlignmentTask final : public TrainingTask {
 
   EvalSums evaluate(const TrainBatch& batch) override {
     const at::Tensor hidden = model_->hidden_states(batch.input_ids, options_of(batch));
-    const auto [projected, tokens] = models::shifted_cross_entropy_sum(model_->logits_from_hidden(hidden), batch.labels);
-    const auto [small_model, unused] = models::shifted_cross_entropy_sum(at::linear(hidden, teacher_), batch.labels);
-    return {{{"tokens", tokens}, {"projected_ce", projected}, {"small_model_ce", small_model}}};
+    const auto projected = models::chunked_cross_entropy_sum(
+        hidden, batch.labels, [this](const at::Tensor& h) { return model_->logits_from_hidden(h); });
+    const auto small_model =
+        models::chunked_cross_entropy_sum(hidden, batch.labels, [this](const at::Tensor& h) { return at::linear(h, teacher_); });
+    return {{{"tokens", projected.tokens}, {"projected_ce", projected.sum}, {"small_model_ce", small_model.sum}}};
   }
   std::string eval_loss_metric() const override { return "projected_loss"; }
   void save_pretrained(const std::filesystem::path& dir) override { models::save_pretrained(*model_, dir); }

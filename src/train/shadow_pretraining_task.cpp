@@ -1,7 +1,11 @@
 // Shadow pretraining: a causal LM trained on its own with frozen input embeddings and LM head.
 #include <fmt/format.h>
 
+#include <functional>
+
 #include "shadowpeft/core/error.h"
+#include "shadowpeft/models/chunked_loss.h"
+#include "shadowpeft/models/heads.h"
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/models/losses.h"
 #include "shadowpeft/shadow/task_models.h"
@@ -19,12 +23,15 @@ class ShadowPretrainingTask final : public TrainingTask {
   }
   torch::nn::Module& module() override { return *model_; }
   at::Tensor loss(const TrainBatch& batch) override {
-    // The model's own loss, as upstream's pretraining script trains it: transformers' ForCausalLMLoss.
-    return models::causal_lm_loss(model_->forward(batch.input_ids, options_of(batch)), batch.labels);
+    // The model's own loss, as upstream's pretraining script trains it: transformers' ForCausalLMLoss,
+    // without its logits. The head's matrix is frozen, a projection before it may train.
+    const models::Linear projection = model_->head().projection();
+    return models::chunked_causal_lm_loss(model_->hidden_states(batch.input_ids, options_of(batch)), batch.labels, scores(),
+                                          {.head_has_trainable_parameters = projection && projection->weight.requires_grad()});
   }
   EvalSums evaluate(const TrainBatch& batch) override {
-    const auto [ce, tokens] = models::shifted_cross_entropy_sum(model_->forward(batch.input_ids, options_of(batch)), batch.labels);
-    return {{{"tokens", tokens}, {"model_ce", ce}}};
+    const auto ce = models::chunked_cross_entropy_sum(model_->hidden_states(batch.input_ids, options_of(batch)), batch.labels, scores());
+    return {{{"tokens", ce.tokens}, {"model_ce", ce.sum}}};
   }
   std::string eval_loss_metric() const override { return "model_loss"; }
   void save_pretrained(const std::filesystem::path& dir) override { models::save_pretrained(*model_, dir); }
@@ -33,6 +40,9 @@ class ShadowPretrainingTask final : public TrainingTask {
   bool is_shadow_parameter(const std::string&) const override { return false; }
 
  private:
+  std::function<at::Tensor(const at::Tensor&)> scores() {
+    return [this](const at::Tensor& hidden) { return model_->logits_from_hidden(hidden); };
+  }
   models::CausalLM model_;
 };
 

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "shadowpeft/models/chunked_loss.h"
 #include "shadowpeft/models/layers.h"
 #include "shadowpeft/models/losses.h"
 #include "task_support.h"
@@ -15,22 +16,24 @@
 namespace shadowpeft::train {
 namespace {
 
-// The evaluation sums of a batch for each (mode, logits): "<mode>_ce" over "tokens" (next-token,
-// causal LM) or "<mode>_ce" and "<mode>_correct" over "examples" (classification).
-EvalSums metric_sums(const TrainBatch& batch, bool classifier, const std::vector<std::pair<std::string, at::Tensor>>& modes) {
+// A classifier's evaluation sums of a batch for each (mode, logits): "<mode>_ce" and "<mode>_correct"
+// over "examples".
+EvalSums classification_sums(const TrainBatch& batch, const std::vector<std::pair<std::string, at::Tensor>>& modes) {
   EvalSums sums;
-  if (classifier) {
-    sums.sums["examples"] = static_cast<double>(batch.labels.size(0));
-    for (const auto& [mode, logits] : modes) {
-      sums.sums[mode + "_correct"] = static_cast<double>(logits.argmax(-1).eq(batch.labels).sum().item<int64_t>());
-      sums.sums[mode + "_ce"] = models::classification_loss_sum(logits, batch.labels);
-    }
-    return sums;
-  }
+  sums.sums["examples"] = static_cast<double>(batch.labels.size(0));
   for (const auto& [mode, logits] : modes) {
-    const auto [ce, tokens] = models::shifted_cross_entropy_sum(logits, batch.labels);
-    sums.sums[mode + "_ce"] = ce;
-    sums.sums["tokens"] = tokens;
+    sums.sums[mode + "_correct"] = static_cast<double>(logits.argmax(-1).eq(batch.labels).sum().item<int64_t>());
+    sums.sums[mode + "_ce"] = models::classification_loss_sum(logits, batch.labels);
+  }
+  return sums;
+}
+
+// A language model's: "<mode>_ce" over "tokens" (next-token).
+EvalSums language_model_sums(const models::ModeCrossEntropySums& modes) {
+  EvalSums sums;
+  for (const auto& [mode, ce] : modes) {
+    sums.sums[mode + "_ce"] = ce.sum;
+    sums.sums["tokens"] = ce.tokens;
   }
   return sums;
 }
@@ -41,11 +44,7 @@ class CausalLMTask final : public TrainingTask {
   torch::nn::Module& module() override { return *model_; }
   at::Tensor loss(const TrainBatch& batch) override { return model_->loss(batch.input_ids, options_of(batch), batch.labels); }
   EvalSums evaluate(const TrainBatch& batch) override {
-    const auto out = model_->forward(batch.input_ids, options_of(batch));
-    return metric_sums(batch, false,
-                       {{"base_shadow", out.logits},
-                        {"shadow_only", out.shadow_logits},
-                        {"base", model_->base_logits(batch.input_ids, options_of(batch))}});
+    return language_model_sums(model_->evaluation_cross_entropy(batch.input_ids, options_of(batch), batch.labels));
   }
   void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
   std::string trainable_parameters_string() override { return model_->trainable_parameters_string(); }
@@ -63,7 +62,7 @@ class SequenceClassificationTask final : public TrainingTask {
   }
   EvalSums evaluate(const TrainBatch& batch) override {
     const auto out = model_->forward(batch.input_ids, options_of(batch));
-    return metric_sums(batch, true, {{"base_shadow", out.logits}, {"shadow_only", out.shadow_logits}});
+    return classification_sums(batch, {{"base_shadow", out.logits}, {"shadow_only", out.shadow_logits}});
   }
   void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
   std::string trainable_parameters_string() override { return model_->trainable_parameters_string(); }
@@ -79,11 +78,12 @@ class PeftShadowTask final : public TrainingTask {
   torch::nn::Module& module() override { return *model_; }
   at::Tensor loss(const TrainBatch& batch) override { return model_->loss(batch.input_ids, options_of(batch), batch.labels); }
   EvalSums evaluate(const TrainBatch& batch) override {
+    if (model_->config().task_type != peft::TaskType::SequenceClassification)
+      return language_model_sums(model_->evaluation_cross_entropy(batch.input_ids, options_of(batch), batch.labels));
     const auto out = model_->forward(batch.input_ids, options_of(batch));
-    return metric_sums(batch, model_->config().task_type == peft::TaskType::SequenceClassification,
-                       {{"base_shadow", out.logits},
-                        {"shadow_only", out.shadow_logits},
-                        {"base", model_->base_logits(batch.input_ids, options_of(batch))}});
+    return classification_sums(batch, {{"base_shadow", out.logits},
+                                       {"shadow_only", out.shadow_logits},
+                                       {"base", model_->base_logits(batch.input_ids, options_of(batch))}});
   }
   void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }
   std::string trainable_parameters_string() override { return model_->trainable_parameters_string(); }
@@ -102,9 +102,10 @@ class LoraTask final : public TrainingTask {
   torch::nn::Module& module() override { return *model_; }
   at::Tensor loss(const TrainBatch& batch) override { return model_->loss(batch.input_ids, options_of(batch), batch.labels); }
   EvalSums evaluate(const TrainBatch& batch) override {
-    return metric_sums(batch, model_->config().task_type == peft::TaskType::SequenceClassification,
-                       {{"lora", model_->forward(batch.input_ids, options_of(batch)).logits},
-                        {"base", model_->base_logits(batch.input_ids, options_of(batch))}});
+    if (model_->config().task_type != peft::TaskType::SequenceClassification)
+      return language_model_sums(model_->evaluation_cross_entropy(batch.input_ids, options_of(batch), batch.labels));
+    return classification_sums(batch, {{"lora", model_->forward(batch.input_ids, options_of(batch)).logits},
+                                       {"base", model_->base_logits(batch.input_ids, options_of(batch))}});
   }
   std::string eval_loss_metric() const override { return "lora_loss"; }
   void save_pretrained(const std::filesystem::path& dir) override { model_->save_pretrained(dir); }

@@ -1,8 +1,10 @@
 // Training's loss without logits (ShadowForCausalLM::loss, models::chunked_causal_lm_loss) equals
 // the loss of the full logits (forward(...).loss, causal_lm_loss), with the same gradients for every
 // trainable tensor, in both modes, on an untied Llama and on Gemma 2 (soft-capped logits), with
-// trained heads (modules_to_save) and with labels ignored at the start and in the padding. And the
-// shadow's head shares the base's storage only while both are frozen.
+// trained heads (modules_to_save) and with labels ignored at the start and in the padding.
+// Evaluation's sums without logits (evaluation_cross_entropy of shadow-peft's task model, peft's
+// SHADOW and LoRA) equal those of the full logits. And the shadow's head shares the base's storage
+// only while both are frozen.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -15,6 +17,8 @@
 #include "shadowpeft/models/chunked_loss.h"
 #include "shadowpeft/models/loader.h"
 #include "shadowpeft/models/losses.h"
+#include "shadowpeft/peft/lora_model.h"
+#include "shadowpeft/peft/shadow_model.h"
 #include "shadowpeft/shadow/task_models.h"
 #include "shadowpeft/train/batch_source.h"
 #include "shadowpeft/train/trainer.h"
@@ -105,11 +109,71 @@ TEST(ChunkedLoss, ChunksOfAnySizeGiveTheSameLossAndInputGradient) {
   EXPECT_TENSOR_CLOSE(models::chunked_causal_lm_loss(hidden, b.labels, score, {.chunk_rows = 5}), want, 1e-6, 1e-6, "no-grad loss");
 }
 
+// The summed next-token cross-entropy of full logits [B, T, V] and its token count.
+models::CrossEntropySum full_logits_sum(const at::Tensor& logits, const at::Tensor& labels) {
+  const at::Tensor targets = labels.slice(1, 1).reshape({-1});
+  const at::Tensor flat = models::upcast_for_loss(logits.slice(1, 0, -1).reshape({-1, logits.size(-1)}));
+  return {at::cross_entropy_loss(flat, targets, {}, at::Reduction::Sum, kIgnoreIndex).item<double>(),
+          static_cast<double>(targets.ne(kIgnoreIndex).sum().item<int64_t>())};
+}
+
+void expect_sums(const models::ModeCrossEntropySums& got, const std::map<std::string, at::Tensor>& logits_by_mode,
+                 const at::Tensor& labels) {
+  ASSERT_EQ(got.size(), logits_by_mode.size());
+  for (const auto& [mode, sum] : got) {
+    SCOPED_TRACE(mode);
+    ASSERT_TRUE(logits_by_mode.count(mode));
+    const models::CrossEntropySum want = full_logits_sum(logits_by_mode.at(mode), labels);
+    EXPECT_EQ(sum.tokens, want.tokens);
+    // The same float32 terms summed in another order (chunks added in double): float32 ulps of the sum.
+    EXPECT_NEAR(sum.sum, want.sum, 1e-6 * std::abs(want.sum));
+  }
+}
+
+TEST(EvaluationCrossEntropy, EqualsTheSumsOfTheFullLogitsOfEveryMode) {
+  for (const std::string family : {"llama", "gemma2"}) {
+    SCOPED_TRACE(family);
+    const Batch b = batch_of(family);
+    torch::NoGradGuard no_grad;
+    {
+      ShadowForCausalLM model = random_shadow(family, true);
+      model->eval();
+      const auto out = model->forward(b.ids, b.options);
+      expect_sums(model->evaluation_cross_entropy(b.ids, b.options, b.labels),
+                  {{"base_shadow", out.logits}, {"shadow_only", out.shadow_logits}, {"base", model->base_logits(b.ids, b.options)}},
+                  b.labels);
+    }
+    const auto base = [&] { return models::load_causal_lm((test::fixtures_dir() / "models" / family).string()); };
+    {
+      peft::ShadowConfig config;
+      config.init_weights = false;  // a trained-looking adapter: base_shadow differs from base
+      config.modules_to_save = std::vector<std::string>{"lm_head"};
+      auto model = peft::get_peft_model(base(), config);
+      model->eval();
+      const auto out = model->forward(b.ids, b.options);
+      expect_sums(model->evaluation_cross_entropy(b.ids, b.options, b.labels),
+                  {{"base_shadow", out.logits}, {"shadow_only", out.shadow_logits}, {"base", model->base_logits(b.ids, b.options)}},
+                  b.labels);
+    }
+    {
+      peft::LoraConfig config;
+      config.init_lora_weights = false;
+      config.target_modules = peft::ModuleSelector{.names = {"all-linear"}};
+      auto model = peft::get_peft_model(base(), config);
+      model->eval();
+      expect_sums(model->evaluation_cross_entropy(b.ids, b.options, b.labels),
+                  {{"lora", model->forward(b.ids, b.options).logits}, {"base", model->base_logits(b.ids, b.options)}}, b.labels);
+    }
+  }
+}
+
 TEST(ChunkedLoss, BadShapesAndChunkSizesAreErrors) {
   const auto score = [](const at::Tensor& h) { return h; };
   EXPECT_THROW(models::chunked_causal_lm_loss(at::zeros({2, 4, 8}), at::zeros({2, 5}, at::kLong), score), ShapeError);
   EXPECT_THROW(models::chunked_causal_lm_loss(at::zeros({2, 4, 8}), at::zeros({2, 4}, at::kLong), score, {.chunk_rows = 0}),
                ConfigError);
+  EXPECT_THROW(models::chunked_cross_entropy_sum(at::zeros({2, 4, 8}), at::zeros({3, 4}, at::kLong), score), ShapeError);
+  EXPECT_THROW(models::chunked_cross_entropy_sum(at::zeros({2, 4, 8}), at::zeros({2, 4}, at::kLong), score, 0), ConfigError);
 }
 
 // shadow_lm_head starts as the base's head. Frozen, it is the base head's storage (no copy of a

@@ -10,6 +10,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace shadowpeft::models {
 
@@ -26,5 +29,20 @@ struct ChunkedLossOptions {
 // score: [N, H] → [N, V].
 at::Tensor chunked_causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels,
                                   const std::function<at::Tensor(const at::Tensor&)>& score, ChunkedLossOptions options = {});
+
+// A next-token cross-entropy summed over the labelled tokens, and their count: what evaluation adds
+// up over batches.
+struct CrossEntropySum {
+  double sum = 0;
+  double tokens = 0;
+};
+// Each evaluated mode's sum under the name its metrics carry ("base_shadow", "shadow_only", "base", ...).
+using ModeCrossEntropySums = std::vector<std::pair<std::string, CrossEntropySum>>;
+
+// The cross-entropy of score(hidden) summed over labels != kIgnoreIndex (half-precision scores
+// widened to float32, as shifted_cross_entropy), without gradients and a chunk of positions at a
+// time: evaluation's loss without the [tokens, vocabulary] logits.
+CrossEntropySum chunked_cross_entropy_sum(const at::Tensor& hidden, const at::Tensor& labels,
+                                          const std::function<at::Tensor(const at::Tensor&)>& score, int64_t chunk_rows = 1024);
 
 }  // namespace shadowpeft::models

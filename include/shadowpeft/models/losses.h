@@ -8,7 +8,6 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
-#include <utility>
 
 #include "shadowpeft/core/labels.h"
 
@@ -20,9 +19,6 @@ at::Tensor upcast_for_loss(const at::Tensor& logits);
 // Next-token loss, mean over labels != kIgnoreIndex: logits [B, T, V], labels [B, T].
 at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels);
 at::Tensor shifted_cross_entropy(const at::Tensor& logits, const at::Tensor& labels);
-
-// Next-token cross-entropy summed over labelled tokens, and their count (for evaluation sums).
-std::pair<double, double> shifted_cross_entropy_sum(const at::Tensor& logits, const at::Tensor& labels);
 
 // logits [B, C], labels [B] class indices: the mean (or the sum, for evaluation) over the batch.
 at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& labels);

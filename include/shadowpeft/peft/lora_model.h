@@ -8,6 +8,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/models/causal_lm.h"
+#include "shadowpeft/models/chunked_loss.h"
 #include "shadowpeft/models/kv_cache.h"
 #include "shadowpeft/peft/lora_config.h"
 #include "shadowpeft/shadow/task_models.h"
@@ -52,6 +54,10 @@ class LoraModelImpl : public torch::nn::Module {
                      const at::Tensor& labels = {});
   // forward(input_ids, options, labels).loss; a causal LM's without logits (models::chunked_causal_lm_loss).
   at::Tensor loss(const at::Tensor& input_ids, const models::ForwardOptions& options, const at::Tensor& labels);
+  // A causal LM's evaluation sums, no logits: "lora" (the adapted model) and "base" (base_logits').
+  // A classifier's evaluation reads its logits instead (an UnsupportedError here).
+  models::ModeCrossEntropySums evaluation_cross_entropy(const at::Tensor& input_ids, const models::ForwardOptions& options,
+                                                        const at::Tensor& labels);
   // The plain base model's logits, the original head included (peft's disable_adapter()).
   at::Tensor base_logits(const at::Tensor& input_ids, const models::ForwardOptions& options = {});
 
@@ -95,6 +101,7 @@ class LoraModelImpl : public torch::nn::Module {
   at::Tensor head_weight() const { return head_copy.defined() ? head_copy : base_model->output_embedding(); }
   std::string head_module() const;
   void attach(bool attached);  // the updates on (or off) their layers
+  at::Tensor without_updates(const std::function<at::Tensor()>& run);  // run() on the plain base
   io::TensorMap adapter_tensors(const std::function<at::Tensor(const at::Tensor&)>& view);
 
   LoraConfig config_;

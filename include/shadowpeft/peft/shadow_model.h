@@ -21,6 +21,7 @@
 
 #include "shadowpeft/io/safetensors.h"
 #include "shadowpeft/models/causal_lm.h"
+#include "shadowpeft/models/chunked_loss.h"
 #include "shadowpeft/models/kv_cache.h"
 #include "shadowpeft/peft/shadow_config.h"
 #include "shadowpeft/shadow/task_models.h"
@@ -75,6 +76,11 @@ class ShadowModelImpl : public torch::nn::Module {
                        const at::Tensor& labels = {});
   // forward(input_ids, options, labels).loss; a causal LM's without logits (models::chunked_causal_lm_loss).
   at::Tensor loss(const at::Tensor& input_ids, const models::ForwardOptions& options, const at::Tensor& labels);
+  // A causal LM's evaluation sums (ShadowForCausalLM::evaluation_cross_entropy): base_shadow,
+  // shadow_only and the plain base with its original head, no logits. A classifier's evaluation
+  // reads its [B, num_labels] logits instead (an UnsupportedError here).
+  models::ModeCrossEntropySums evaluation_cross_entropy(const at::Tensor& input_ids, const models::ForwardOptions& options,
+                                                        const at::Tensor& labels);
   void set_inference_mode(InferenceMode mode) { mode_ = mode; }
   InferenceMode inference_mode() const { return mode_; }
   // The plain base model's logits, its original head included (peft's disable_adapter()).

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "shadowpeft/models/chunked_loss.h"
 #include "shadowpeft/shadow/shadow_model.h"
 
 namespace shadowpeft {
@@ -38,6 +39,10 @@ class ShadowForCausalLMImpl : public torch::nn::Module {
   // forward(input_ids, options, labels).loss without the logits: each head scores only the
   // labelled positions, a chunk at a time (models::chunked_causal_lm_loss). What training calls.
   at::Tensor loss(const at::Tensor& input_ids, const models::ForwardOptions& options, const at::Tensor& labels);
+  // Evaluation's next-token cross-entropy sums of base_shadow, shadow_only and the plain base
+  // ("base": base_logits), each head scoring a chunk of labelled positions at a time (no logits).
+  models::ModeCrossEntropySums evaluation_cross_entropy(const at::Tensor& input_ids, const models::ForwardOptions& options,
+                                                        const at::Tensor& labels);
   void set_inference_mode(InferenceMode mode) { mode_ = mode; }
   InferenceMode inference_mode() const { return mode_; }
 
