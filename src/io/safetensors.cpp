@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -198,6 +199,29 @@ struct SafetensorsFile::Mapping {
   }
 };
 
+namespace {
+
+// The context of a tensor's storage inside a mapping: it keeps the mapping alive, and its deleter
+// tells release_mapped_pages that the storage is mapped file pages.
+struct MappedStorage {
+  std::shared_ptr<void> mapping;
+};
+
+void drop_mapped_storage(void* context) { delete static_cast<MappedStorage*>(context); }
+
+}  // namespace
+
+void release_mapped_pages(const at::Tensor& tensor) {
+  if (!tensor.defined() || !tensor.has_storage() || !tensor.is_contiguous() ||
+      tensor.storage().data_ptr().get_deleter() != &drop_mapped_storage)
+    return;
+  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(tensor.data_ptr());
+  const std::uintptr_t first = (begin + page - 1) / page * page, last = (begin + tensor.nbytes()) / page * page;
+  // Advice only: where the kernel declines, the pages stay resident and nothing else changes.
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 SafetensorsFile SafetensorsFile::open(const fs::path& path) {
   SafetensorsFile file;
   file.path_ = path;
@@ -289,8 +313,7 @@ at::Tensor SafetensorsFile::tensor(std::string_view name) const {
     std::memcpy(copy.data_ptr(), ptr, info.end - info.begin);
     return copy;
   }
-  std::shared_ptr<Mapping> keep_alive = mapping_;
-  return at::from_blob(ptr, info.shape, [keep_alive](void*) mutable { keep_alive.reset(); }, options);
+  return at::for_blob(ptr, info.shape).context(new MappedStorage{mapping_}, &drop_mapped_storage).options(options).make_tensor();
 }
 
 TensorMap SafetensorsFile::load_all() const {

@@ -8,11 +8,14 @@
 
 #include <map>
 #include <regex>
+#include <unordered_map>
 
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/core/logging.h"
 #include "shadowpeft/io/model_dir.h"
 #include "shadowpeft/io/safetensors.h"
+#include "shadowpeft/models/layers.h"
+#include "shadowpeft/models/quantization.h"
 
 namespace shadowpeft::models {
 namespace fs = std::filesystem;
@@ -40,9 +43,8 @@ std::string layer_of(const std::string& name) {
 
 }  // namespace
 
-void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std::string& source,
-                     const std::vector<std::string>& ignorable, const TensorDescriber& describe,
-                     const std::function<void(int64_t, int64_t)>& progress) {
+void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std::string& source, const ParameterLoading& loading) {
+  const auto& [ignorable, describe, progress, filled] = loading;
   const auto tensor = [&](const std::string& name) { return describe ? describe(name) : fmt::format("'{}'", name); };
   std::vector<std::string> problems;
   torch::NoGradGuard no_grad;
@@ -65,7 +67,9 @@ void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std:
                                      c10::toString(it->second.scalar_type())));
     } else {
       param.copy_(it->second);
+      io::release_mapped_pages(it->second);
       done_bytes += param.nbytes();
+      if (filled) filled(param);
       if (progress) progress(done_bytes, total_bytes);
     }
     tensors.erase(it);
@@ -140,7 +144,20 @@ CausalLM build_model(ModelConfig config, CheckpointTensors checkpoint, const fs:
     const auto file = checkpoint.files.find(name);
     return file == checkpoint.files.end() ? fmt::format("'{}'", name) : fmt::format("'{}' in {}", name, file->second);
   };
-  load_parameters(*model, std::move(checkpoint.tensors), dir.string(), ignorable, describe, options.progress);
+  // On the CPU each layer is quantized as soon as its weight is read: the model is never whole in
+  // `dtype` (elsewhere it moves to the device first and is quantized there).
+  std::unordered_map<const c10::TensorImpl*, LinearImpl*> quantize_when_filled;
+  if (options.device.is_cpu())
+    for (LinearImpl* linear : quantizable_linear_layers(*model->model, options.quantization))
+      quantize_when_filled.emplace(linear->weight.unsafeGetTensorImpl(), linear);
+  load_parameters(*model, std::move(checkpoint.tensors), dir.string(),
+                  {.ignorable = std::move(ignorable),
+                   .describe = describe,
+                   .progress = options.progress,
+                   .filled = [&](at::Tensor& parameter) {
+                     if (const auto it = quantize_when_filled.find(parameter.unsafeGetTensorImpl()); it != quantize_when_filled.end())
+                       it->second->quantize_int8();
+                   }});
   model->to(options.device);
   quantize_linear_layers(*model->model, options.quantization);
   model->eval();

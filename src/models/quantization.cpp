@@ -19,20 +19,22 @@ std::string to_string(WeightQuantization quantization) {
   return quantization == WeightQuantization::Int8 ? "int8" : "none";
 }
 
-int64_t quantize_linear_layers(torch::nn::Module& module, WeightQuantization quantization) {
-  if (quantization == WeightQuantization::None) return 0;
+std::vector<LinearImpl*> quantizable_linear_layers(torch::nn::Module& module, WeightQuantization quantization) {
+  if (quantization == WeightQuantization::None) return {};
   std::unordered_set<const torch::nn::Module*> routers;
   for (const auto& m : module.modules())
     if (const auto* mlp = m->as<MlpImpl>(); mlp && mlp->gate) routers.insert(mlp->gate.get());
+  std::vector<LinearImpl*> layers;
+  for (const auto& m : module.modules())
+    if (auto* linear = m->as<LinearImpl>(); linear && !routers.count(linear)) layers.push_back(linear);
+  return layers;
+}
+
+int64_t quantize_linear_layers(torch::nn::Module& module, WeightQuantization quantization) {
+  const std::vector<LinearImpl*> layers = quantizable_linear_layers(module, quantization);
   torch::NoGradGuard no_grad;
-  int64_t quantized = 0;
-  for (const auto& m : module.modules()) {
-    auto* linear = m->as<LinearImpl>();
-    if (!linear || routers.count(linear)) continue;
-    linear->quantize_int8();
-    ++quantized;
-  }
-  return quantized;
+  for (LinearImpl* linear : layers) linear->quantize_int8();  // already quantized: nothing to do
+  return static_cast<int64_t>(layers.size());
 }
 
 }  // namespace shadowpeft::models

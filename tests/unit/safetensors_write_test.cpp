@@ -1,7 +1,11 @@
 // Our writer: round-trips every dtype bit-exact, writes files byte-identical to Python's
-// `safetensors`, and never leaves a partial file behind.
+// `safetensors`, and never leaves a partial file behind. And what loading does with the mapped
+// pages once it copied a tensor (release_mapped_pages).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdint>
 
 #include "shadowpeft/core/error.h"
 #include "shadowpeft/io/safetensors.h"
@@ -70,6 +74,32 @@ TEST(SafetensorsWrite, MissingDirectoryIsAnError) {
 }
 
 // Writes files that tests/reference/verify_cpp_outputs.py then loads with Python safetensors.
+// A mapped tensor's released pages leave this process: the next read maps the file's pages again.
+// A write into the private mapping is what tells: released, it is gone (while not released, it
+// stays). Tensors of other storage keep what was written into them.
+TEST(ReleaseMappedPages, DropsTheMappedPagesOfATensorAndOnlyOfMappedOnes) {
+  const at::Tensor values = at::arange(3 * 4096, at::kFloat);  // 12 pages of 4 KiB (3 of 64 KiB)
+  const fs::path file = test::scratch_dir("release_pages") / "pages.safetensors";
+  io::save_safetensors(file, {{"values", values}});
+  const auto mapped = SafetensorsFile::open(file);
+  at::Tensor t = mapped.tensor("values");
+  t.fill_(-1.0f);
+  EXPECT_EQ(t[0].item<float>(), -1.0f);
+  io::release_mapped_pages(t.slice(0, 0, -1, 2));  // not contiguous: nothing happens
+  EXPECT_TRUE(t.eq(-1.0f).all().item<bool>());
+  io::release_mapped_pages(t);
+  // Whole pages inside the tensor's bytes read the file again; the header shares the first one.
+  const auto page = static_cast<int64_t>(::sysconf(_SC_PAGESIZE)) / 4;
+  const int64_t first = (page - reinterpret_cast<std::uintptr_t>(t.data_ptr()) / 4 % page) % page;
+  const int64_t last = values.numel() - (reinterpret_cast<std::uintptr_t>(t.data_ptr()) / 4 + values.numel()) % page;
+  ASSERT_LT(first, last);
+  EXPECT_TENSOR_BITWISE_EQ(t.slice(0, first, last), values.slice(0, first, last), "released pages");
+  EXPECT_TRUE(t.slice(0, 0, first).eq(-1.0f).all().item<bool>());
+  at::Tensor copy = mapped.tensor("values").clone().fill_(-1.0f);
+  io::release_mapped_pages(copy);
+  EXPECT_TRUE(copy.eq(-1.0f).all().item<bool>());
+}
+
 TEST(ForPython, WriteAllDtypes) {
   const auto original = SafetensorsFile::open(test::fixtures_dir() / "safetensors" / "all_dtypes.safetensors");
   const fs::path dir = test::fixtures_dir() / "from_cpp";

@@ -69,6 +69,13 @@ class SafetensorsFile {
   Metadata metadata_;
 };
 
+// Takes the memory pages of a tensor that SafetensorsFile::tensor handed out (the whole pages inside
+// its bytes) out of this process's resident set; they stay in the page cache and are read again
+// from the file if the tensor is touched later, so it reads the file's contents, not what was
+// written into it. What loading calls after copying each checkpoint tensor into its parameter, so
+// that the mapped checkpoint does not add its size to the peak. Any other tensor: nothing happens.
+void release_mapped_pages(const at::Tensor& tensor);
+
 // Writes `tensors` atomically (temporary file, then rename), with an 8-byte-aligned header.
 // Tensors may live on any device and have any layout; they are written as contiguous CPU data.
 void save_safetensors(const std::filesystem::path& path, const TensorMap& tensors,

@@ -58,12 +58,19 @@ CausalLM load_sequence_classifier(const std::string& model, int64_t num_labels, 
 // How errors show a tensor given by its module name: e.g. its checkpoint name and shard file.
 using TensorDescriber = std::function<std::string(const std::string& module_name)>;
 
+struct ParameterLoading {
+  std::vector<std::string> ignorable;  // regular expressions of checkpoint tensors nothing needs
+  TensorDescriber describe;            // says where each problem tensor is stored (default: its quoted name)
+  std::function<void(int64_t done, int64_t total)> progress;  // hears (bytes copied, bytes in all)
+  std::function<void(at::Tensor& parameter)> filled;        // after each parameter is copied in
+};
+
 // Copies checkpoint tensors (already in our module layout) into `model`'s parameters, checking
-// completeness. `source` names the checkpoint in errors; `describe` (default: the quoted name)
-// says where each problem tensor is stored; `progress` hears (bytes copied, bytes in all).
+// completeness; `source` names the checkpoint in errors. Each tensor read from a mapped file gives
+// its pages back once copied (io::release_mapped_pages): the checkpoint never adds its size to the
+// model's.
 void load_parameters(torch::nn::Module& model, io::TensorMap tensors, const std::string& source,
-                     const std::vector<std::string>& ignorable = {}, const TensorDescriber& describe = {},
-                     const std::function<void(int64_t, int64_t)>& progress = {});
+                     const ParameterLoading& loading = {});
 
 // The parameter type of a config dtype name (ModelConfig::dtype: float32, bfloat16, float16, float64).
 at::ScalarType parameter_scalar_type(const std::string& dtype);
