@@ -13,10 +13,12 @@ BUILD_TYPE=${BUILD_TYPE:-Release}
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
 # Debian packages: compiler, CMake, ccache and the -dev libraries (JSON, PCRE2, CLI11, GoogleTest,
-# Google Benchmark, and gloo's headers, which c10d's ProcessGroupGloo.hpp includes but the torch
-# wheel does not ship). {fmt} comes header-only with LibTorch (see cmake/ShadowpeftTorch.cmake).
+# Google Benchmark, gloo's headers, which c10d's ProcessGroupGloo.hpp includes but the torch
+# wheel does not ship, and gperftools' tcmalloc, the command-line tool's allocator). {fmt} comes
+# header-only with LibTorch (see cmake/ShadowpeftTorch.cmake).
 APT_PACKAGES=(g++ cmake make pkg-config ccache nlohmann-json3-dev libpcre2-dev libcli11-dev
-              libgtest-dev libgmock-dev libbenchmark-dev libutf8proc-dev libgloo-dev libcpp-httplib-dev)
+              libgtest-dev libgmock-dev libbenchmark-dev libutf8proc-dev libgloo-dev libcpp-httplib-dev
+              libgoogle-perftools-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
